@@ -1,0 +1,60 @@
+# handoff — build, test, demo, bench. Everything lands in build/.
+#   make            library, examples, load client, test runner
+#   make test       the suite, plain and under address+undefined sanitizers
+#   make demo       20 upgrades of httpd under load, with a report
+#   make bench      figures (see docs/benchmarks.md)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CPPFLAGS += -Iinclude
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRC  := $(wildcard src/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+
+# $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
+define variant
+$(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h tests/*.h) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -fPIC -c $$< -o $$@
+
+$(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/examples/%: $(1)/obj/examples/%.o $(1)/libhandoff.a | $(1)/examples
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
+$(1)/loadgen: $(1)/obj/bench/loadgen.o
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
+$(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
+$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/examples $(1)/tests:
+	mkdir -p $$@
+
+$(1)/all: $(1)/libhandoff.a $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests
+endef
+
+$(eval $(call variant,build,))
+$(eval $(call variant,build/asan,$(SAN)))
+
+all: build/all build/libhandoff.so
+
+build/libhandoff.so: $(LIB_SRC:%.c=build/obj/%.o)
+	$(CC) -shared $(CFLAGS) $^ -o $@
+
+test: build/all build/asan/all
+	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
+
+demo: build/all
+	@build/tests/run-tests --demo
+
+bench: build/all
+	@build/tests/run-tests --bench
+
+clean:
+	rm -rf build
+
+.PHONY: all test demo bench clean build/all build/asan/all
+.DEFAULT_GOAL := all

@@ -1,0 +1,334 @@
+/* handoff.h — zero-downtime restarts and upgrades for Linux servers.
+ *
+ * A server built on libhandoff replaces itself with a new version (new binary,
+ * new configuration) without refusing, resetting or losing a connection:
+ *
+ *   1. the running generation forks and execs its successor, which inherits
+ *      every listening socket as a file descriptor (systemd's LISTEN_FDS
+ *      protocol, so the successor may be any program that reads it);
+ *   2. the successor initializes and calls handoff_ready();
+ *   3. only then is the old generation told to drain (HANDOFF_EVENT_DRAIN):
+ *      it closes its copies of the listeners, finishes what it has, exits.
+ *
+ * If the successor cannot exec, exits, crashes or is not ready in time, it is
+ * killed and reaped and the old generation keeps serving, untouched.
+ *
+ * Conventions
+ * - Every function that can fail returns a negative errno value on failure
+ *   (-EINVAL, -EBUSY, ...) and 0 or a non-negative result on success, like
+ *   sd_listen_fds(3) and libuv. errno itself is left unspecified.
+ * - Every descriptor the library opens is close-on-exec and above 2; only the
+ *   listeners are passed to a successor, and only in the successor.
+ * - Nothing is thread-safe on one struct handoff: call the functions on it
+ *   from one thread at a time. handoff_init() must run before the program
+ *   starts threads (it edits the environment). Functions that take no struct
+ *   handoff are thread-safe. None is async-signal-safe unless it says so.
+ * - Allocation: struct handoff lives where the caller puts it; the library
+ *   allocates only its listener table and its copy of argv, both freed by
+ *   handoff_close().
+ *
+ * Environment read by handoff_init() (and removed from the environment):
+ *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket-activation protocol
+ *   HANDOFF_FD, HANDOFF_GENERATION            set by a handoff parent
+ * Environment read but kept (so successors see it too):
+ *   NOTIFY_SOCKET                             sd_notify(3) destination
+ *
+ * MIT License. See LICENSE.
+ */
+#ifndef HANDOFF_H
+#define HANDOFF_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the messages exchanged between generations. A generation
+ * accepts messages of this version or older. */
+#define HANDOFF_PROTOCOL_VERSION 1
+
+/* Longest listener name (systemd's limit for LISTEN_FDNAMES entries). */
+#define HANDOFF_NAME_MAX 255
+
+/* Longest textual address accepted or produced, including the NUL. */
+#define HANDOFF_ADDRESS_TEXT_MAX 128
+
+/* ---------------------------------------------------------------- addresses
+ *
+ * Textual forms (an optional scheme, then the address):
+ *   127.0.0.1:8080   [::1]:8080   *:8080 (IPv4 any)   [::]:8080 (IPv6 any)
+ *   localhost:8080 (= 127.0.0.1)           TCP unless a scheme says otherwise
+ *   /run/app.sock   unix:/run/app.sock     Unix stream socket at a path
+ *   @name           unix:@name             Unix stream socket, abstract name
+ *   udp:127.0.0.1:53  udp:[::1]:53         UDP
+ *   unixgram:/run/app.dgram  unixgram:@n   Unix datagram
+ *   tcp:...  unix:...                      explicit schemes
+ * Host names other than localhost are not resolved (no DNS at start-up).
+ * Port 0 asks the kernel for a free port; such a listener can only be
+ * inherited by name.
+ */
+struct handoff_address {
+	int family;          /* AF_INET, AF_INET6 or AF_UNIX */
+	int type;            /* SOCK_STREAM or SOCK_DGRAM */
+	socklen_t length;    /* meaningful bytes of sa */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_un un;
+		struct sockaddr_storage storage;
+	} u;
+};
+
+/* Parses text into *address.
+ * Returns 0, or -EINVAL for a malformed address (bad port, bad IP literal,
+ * unknown scheme, empty or too long Unix path, unresolvable host name).
+ * Thread-safe. */
+int handoff_address_parse(struct handoff_address *address, const char *text);
+
+/* Writes the textual form of *address into buf (at most size bytes, NUL
+ * included); parsing the result gives back an equal address.
+ * Returns the length written, or -ENOSPC if buf is too small, -EINVAL for an
+ * unsupported family. Thread-safe. */
+int handoff_address_format(const struct handoff_address *address, char *buf,
+			   size_t size);
+
+/* Returns 1 if a and b name the same endpoint (family, type, address, port),
+ * else 0. Thread-safe. */
+int handoff_address_equal(const struct handoff_address *a,
+			  const struct handoff_address *b);
+
+/* Fills *address with what socket fd is bound to (getsockname, SO_TYPE).
+ * Returns 0, -ENOTSOCK if fd is not a socket, -EAFNOSUPPORT for a family
+ * other than IPv4, IPv6 and Unix, or another negative errno. Thread-safe. */
+int handoff_address_of_socket(struct handoff_address *address, int fd);
+
+/* ------------------------------------------------------------ the handoff */
+
+enum handoff_flags {
+	/* Catch SIGHUP (upgrade), SIGTERM, SIGINT, SIGQUIT (graceful stop) and
+	 * SIGUSR2 (stop now) and report them as events. The handlers only write
+	 * a byte to a pipe; they save and restore errno. At most one struct
+	 * handoff per process may use this flag. */
+	HANDOFF_SIGNALS = 1u << 0,
+};
+
+struct handoff_config {          /* valid when zeroed */
+	unsigned flags;          /* enum handoff_flags */
+	int ready_timeout_ms;    /* how long a successor may take to be ready;
+				    0 means 60000 */
+	const char *pidfile;     /* written atomically by each generation before
+				    it reports ready; NULL for none. The string
+				    must outlive the struct handoff. */
+};
+
+/* One listening socket. Read-only for the application. */
+struct handoff_listener {
+	int fd;
+	int inherited;                       /* 1 if it came from the parent */
+	struct handoff_address address;      /* as bound (port 0 resolved) */
+	char name[HANDOFF_NAME_MAX + 1];     /* "" when unnamed */
+	dev_t path_dev;                      /* Unix path sockets: the inode */
+	ino_t path_ino;                      /*   the path named at bind time */
+};
+
+enum handoff_state {
+	HANDOFF_STATE_STARTING = 0, /* handoff_ready() not called yet */
+	HANDOFF_STATE_SERVING,      /* ready; may upgrade */
+	HANDOFF_STATE_UPGRADING,    /* a successor is starting */
+	HANDOFF_STATE_HANDED_OVER,  /* the successor is ready; we drain */
+	HANDOFF_STATE_CLOSED,
+};
+
+/* All fields are private; read them through the functions below. A zeroed
+ * struct handoff is valid for handoff_close() (it does nothing). */
+struct handoff {
+	int live;                         /* set by handoff_init */
+	struct handoff_config config;
+	enum handoff_state state;
+	unsigned generation;
+	/* listeners we serve, passed on at upgrade */
+	struct handoff_listener *listeners;
+	size_t listener_count, listener_capacity;
+	/* inherited sockets not claimed yet: fds [3, 3 + inherited_count) */
+	size_t inherited_count;
+	unsigned char *inherited_claimed;
+	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
+	/* what to exec at upgrade */
+	char *exec_path;
+	char **exec_argv;
+	/* descriptors, -1 when closed */
+	int epoll_fd;
+	int parent_fd;      /* channel to the previous generation */
+	int child_fd;       /* channel to the successor */
+	int child_pidfd;
+	int timer_fd;
+	int signal_fd;      /* read end of the signal self-pipe */
+	int pidfile_fd;     /* holds the pid file lock */
+	pid_t child_pid;
+	pid_t parent_pid;
+	int exec_errno;     /* why exec_path could not be resolved */
+	int stopping_sent;
+	char warning[160];  /* what handoff_init ignored, see handoff_warning */
+};
+
+/* Event types, delivered by handoff_next(). */
+enum handoff_event_type {
+	HANDOFF_EVENT_NONE = 0,
+	/* A successor was started by SIGHUP (pid). */
+	HANDOFF_EVENT_UPGRADE_STARTED,
+	/* An upgrade failed and the successor, if any, was killed and reaped;
+	 * keep serving. error: -ETIMEDOUT (not ready in time), -ECHILD (exited
+	 * or crashed; status holds the wait status), -EPIPE (it closed the
+	 * channel without saying ready), or what handoff_upgrade() returned
+	 * for a SIGHUP (-EBUSY, -EAGAIN, the exec errno...). */
+	HANDOFF_EVENT_UPGRADE_FAILED,
+	/* The successor (pid) is ready and owns the listeners: close yours
+	 * with handoff_close_listeners(), finish in-flight work, exit. */
+	HANDOFF_EVENT_DRAIN,
+	/* SIGTERM, SIGINT or SIGQUIT (signal): stop gracefully. */
+	HANDOFF_EVENT_STOP,
+	/* SIGUSR2: stop now. */
+	HANDOFF_EVENT_STOP_NOW,
+	/* The previous generation (pid) has exited; upgrades are allowed. */
+	HANDOFF_EVENT_PARENT_EXITED,
+};
+
+struct handoff_event {
+	enum handoff_event_type type;
+	pid_t pid;      /* successor or parent, as the type says */
+	int error;      /* negative errno for UPGRADE_FAILED */
+	int status;     /* wait status when error is -ECHILD */
+	int signal;     /* the signal behind STOP / STOP_NOW / UPGRADE_* */
+};
+
+/* Initializes *h: copies argv and resolves argv[0] through PATH (so an
+ * upgrade execs the file now at that path, not /proc/self/exe), reads and
+ * removes LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, HANDOFF_FD and
+ * HANDOFF_GENERATION, checks each inherited descriptor is a socket, installs
+ * the signal handlers if asked. LISTEN_PID naming another process means "no
+ * inherited sockets", as systemd specifies; malformed values are ignored the
+ * same way (the fds are left alone). config may be NULL.
+ * Returns 0, -EBUSY if config->pidfile is locked by a live process (another
+ * instance runs), -ELOOP if it is a symlink, -ENOMEM, or another negative
+ * errno. On failure *h needs no handoff_close(). */
+int handoff_init(struct handoff *h, const struct handoff_config *config,
+		 int argc, char *argv[]);
+
+/* Returns a listening socket for address (see handoff_address_parse): the
+ * inherited one that matches, else a new one (SO_REUSEADDR, backlog
+ * SOMAXCONN, O_NONBLOCK, close-on-exec). A named request matches the
+ * inherited socket of that name if it has the same family and type and the
+ * same address (any port when the requested port is 0); an unnamed request
+ * matches by family, type and address only. Inherited sockets keep the file
+ * status flags they came with: O_NONBLOCK is shared with the previous
+ * generation, which may still be accepting, so the library never changes it.
+ * name may be NULL; it must not contain ':' or control characters.
+ * Returns the descriptor (owned by the library until handoff_close), or
+ * -EINVAL (bad address or name), -EEXIST (name already used), -EBUSY (called
+ * after handoff_ready), -EADDRINUSE, or the errno of socket/bind/listen. */
+int handoff_listen(struct handoff *h, const char *name, const char *address);
+
+/* Claims an inherited socket without creating one: by name if name is not
+ * NULL, by address if address is not NULL, by both if both are given.
+ * Returns the descriptor, -ENOENT if nothing matches, -EINVAL, -EEXIST. */
+int handoff_inherited(struct handoff *h, const char *name,
+		      const char *address);
+
+/* Registers a socket the application created itself so that it is passed on
+ * at upgrade. The library takes ownership (closes it in handoff_close) and
+ * sets close-on-exec. Returns 0, -ENOTSOCK, -EINVAL, -EEXIST, -ENOMEM. */
+int handoff_add(struct handoff *h, const char *name, int fd);
+
+/* Declares this generation ready: closes inherited sockets nobody claimed,
+ * writes the pid file (temp file + rename, locked), tells the parent (which
+ * then drains), and sends "READY=1\nMAINPID=<pid>" to $NOTIFY_SOCKET if set.
+ * Returns 0, -EALREADY if called twice, or the pid file's errno (nothing
+ * is reported to the parent then, so it keeps serving). */
+int handoff_ready(struct handoff *h);
+
+/* Starts the next generation: fork, then exec of the resolved path with the
+ * original argv (or what handoff_set_exec set) and the listeners at fds
+ * 3, 4, ... Blocks only until exec has succeeded or failed (a close-on-exec
+ * pipe tells). The outcome arrives later through handoff_next(): DRAIN once
+ * the successor is ready, or UPGRADE_FAILED.
+ * Returns the successor's pid; -EBUSY if an upgrade is already running;
+ * -EAGAIN before handoff_ready() or while the previous generation still
+ * drains (one generation starting at a time); -EALREADY after handing over;
+ * the exec errno (e.g. -ENOENT, -EACCES, -ENOEXEC) if exec failed, the child
+ * then reaped. */
+int handoff_upgrade(struct handoff *h);
+
+/* Replaces what the next upgrade execs. path must be absolute or contain a
+ * '/'; argv is NULL-terminated and is copied. Returns 0, -EINVAL, -ENOMEM. */
+int handoff_set_exec(struct handoff *h, const char *path, char *const argv[]);
+
+/* Returns a descriptor that polls readable whenever handoff_next() may have
+ * an event: add it to your poll/epoll/libuv loop. Valid until handoff_close. */
+int handoff_fd(const struct handoff *h);
+
+/* Takes the next event without blocking. Returns 1 and fills *event, 0 if
+ * none is pending, or a negative errno. Call it until it returns 0 each time
+ * handoff_fd() polls readable. */
+int handoff_next(struct handoff *h, struct handoff_event *event);
+
+/* Blocking convenience: waits up to timeout_ms (-1: forever) for the next
+ * event. Returns 1 with *event filled, 0 on timeout, or a negative errno. */
+int handoff_wait(struct handoff *h, struct handoff_event *event,
+		 int timeout_ms);
+
+/* Writes a sentence describing event (e.g. "successor 1234 killed by signal
+ * 11 (Segmentation fault) before it was ready") into buf. Returns buf. */
+const char *handoff_event_describe(const struct handoff_event *event,
+				   char *buf, size_t size);
+
+/* Closes this generation's copies of every listener: call it on DRAIN or
+ * STOP, before finishing in-flight work. If the generation has not handed
+ * over, this is the final stop: Unix socket paths are unlinked (only if the
+ * path still names the inode we bound) and STOPPING=1 is sent to
+ * $NOTIFY_SOCKET. Never calls shutdown() on a listener. Idempotent. */
+void handoff_close_listeners(struct handoff *h);
+
+/* Releases everything (listeners included, as above); removes the pid file
+ * if it still names this process and we did not hand over. Idempotent. */
+void handoff_close(struct handoff *h);
+
+/* Returns the generation number: 1 for a process started by hand, parent's
+ * plus one for a successor. */
+unsigned handoff_generation(const struct handoff *h);
+
+/* Returns why handoff_init ignored inherited state ("ignored LISTEN_FDS=abc:
+ * not a number in range"), or NULL if it ignored nothing. Worth logging. */
+const char *handoff_warning(const struct handoff *h);
+
+/* Returns the current state. */
+enum handoff_state handoff_state(const struct handoff *h);
+
+/* Returns the listener table and its length. Valid until the next call that
+ * adds a listener or handoff_close. */
+const struct handoff_listener *handoff_listeners(const struct handoff *h,
+						 size_t *count);
+
+/* ------------------------------------------------------------- sd_notify */
+
+/* Sends state (e.g. "STATUS=draining 12 connections") to $NOTIFY_SOCKET, a
+ * path or an abstract name written "@name". The environment is not changed.
+ * Returns 1 if sent, 0 if NOTIFY_SOCKET is unset, or a negative errno.
+ * Thread-safe. */
+int handoff_notify(const char *state);
+
+/* Like handoff_notify(), then waits up to timeout_ms for the service manager
+ * to have processed everything this process sent (BARRIER=1 protocol): use it
+ * before exiting right after a notification that matters. Returns 1, 0 if
+ * NOTIFY_SOCKET is unset, -ETIMEDOUT, or a negative errno. Thread-safe. */
+int handoff_notify_barrier(const char *state, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HANDOFF_H */

@@ -1,0 +1,400 @@
+/* handoff.c — a generation's life: start (inherit), claim listeners, say
+ * ready, close. Upgrading and events live in upgrade.c. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void reset_descriptors(struct handoff *h)
+{
+	h->epoll_fd = h->parent_fd = h->child_fd = h->child_pidfd = -1;
+	h->timer_fd = h->signal_fd = h->pidfile_fd = -1;
+}
+
+static int copy_argv(struct handoff *h, int argc, char *argv[])
+{
+	h->exec_argv = calloc((size_t)argc + 1, sizeof *h->exec_argv);
+	if (!h->exec_argv)
+		return -ENOMEM;
+	for (int i = 0; i < argc; i++)
+		if (!(h->exec_argv[i] = strdup(argv[i])))
+			return -ENOMEM;
+	h->exec_path = argc > 0 ? ho_resolve_program(argv[0]) : NULL;
+	if (!h->exec_path)
+		h->exec_errno = argc > 0 && errno ? errno : ENOENT;
+	return 0;
+}
+
+int ho_watch(struct handoff *h, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	return epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int take_inheritance(struct handoff *h)
+{
+	struct ho_inherited in;
+	int r = ho_environ_take(&in, h->warning, sizeof h->warning);
+	if (r < 0)
+		return r;
+	h->inherited_count = in.count;
+	h->inherited_names = in.names;
+	h->generation = in.generation;
+	h->parent_fd = in.parent_fd;
+	if (in.count && !(h->inherited_claimed = calloc(in.count, 1)))
+		return -ENOMEM;
+	if (h->parent_fd >= 0) {
+		h->parent_pid = getppid();
+		return ho_watch(h, h->parent_fd);
+	}
+	return 0;
+}
+
+/* A second instance must not start on a live one's pid file; a successor
+ * skips this, its parent holds the lock on purpose. */
+static int check_pidfile(struct handoff *h)
+{
+	pid_t holder;
+	if (!h->config.pidfile || h->parent_fd >= 0)
+		return 0;
+	return ho_pidfile_check(h->config.pidfile, &holder);
+}
+
+static int setup_events(struct handoff *h)
+{
+	h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->epoll_fd < 0)
+		return -errno;
+	h->epoll_fd = ho_move_above_stdio(h->epoll_fd);
+	if (h->epoll_fd < 0)
+		return h->epoll_fd;
+	if (!(h->config.flags & HANDOFF_SIGNALS))
+		return 0;
+	int r = ho_signals_install();
+	if (r < 0)
+		return r;
+	h->signal_fd = ho_signals_fd();
+	return ho_watch(h, h->signal_fd);
+}
+
+int handoff_init(struct handoff *h, const struct handoff_config *config,
+		 int argc, char *argv[])
+{
+	memset(h, 0, sizeof *h);
+	reset_descriptors(h);
+	h->live = 1;
+	if (config)
+		h->config = *config;
+	if (h->config.ready_timeout_ms <= 0)
+		h->config.ready_timeout_ms = 60000;
+	int r = copy_argv(h, argc, argv);
+	if (r == 0)
+		r = setup_events(h);
+	if (r == 0)
+		r = take_inheritance(h);
+	if (r == 0)
+		r = check_pidfile(h);
+	if (r < 0)
+		handoff_close(h);
+	return r;
+}
+
+/* ------------------------------------------------------------ listeners */
+
+static int name_in_use(const struct handoff *h, const char *name)
+{
+	for (size_t i = 0; name && i < h->listener_count; i++)
+		if (strcmp(h->listeners[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int append_listener(struct handoff *h, int fd, int inherited,
+			   const char *name)
+{
+	if (h->listener_count == h->listener_capacity) {
+		size_t cap = h->listener_capacity ? h->listener_capacity * 2 : 8;
+		void *grown = realloc(h->listeners, cap * sizeof *h->listeners);
+		if (!grown)
+			return -ENOMEM;
+		h->listeners = grown;
+		h->listener_capacity = cap;
+	}
+	struct handoff_listener *l = &h->listeners[h->listener_count];
+	memset(l, 0, sizeof *l);
+	int r = handoff_address_of_socket(&l->address, fd);
+	if (r < 0)
+		return r;
+	l->fd = fd;
+	l->inherited = inherited;
+	if (name)
+		snprintf(l->name, sizeof l->name, "%s", name);
+	/* Remember which inode the path names now: at final stop we unlink it
+	 * only if it still names this one, not a successor's or a stranger's. */
+	struct stat st;
+	if (l->address.family == AF_UNIX && l->address.u.un.sun_path[0] &&
+	    stat(l->address.u.un.sun_path, &st) == 0) {
+		l->path_dev = st.st_dev;
+		l->path_ino = st.st_ino;
+	}
+	h->listener_count++;
+	return 0;
+}
+
+static int inherited_name_is(const struct handoff *h, size_t i,
+			     const char *name)
+{
+	size_t len;
+	const char *have = ho_environ_name(h->inherited_names, i, &len);
+	if (!name) /* asking for "unnamed": systemd's default is "unknown" */
+		return len == 0 || (len == 7 && memcmp(have, "unknown", 7) == 0);
+	return strlen(name) == len && memcmp(have, name, len) == 0;
+}
+
+/* Finds an unclaimed inherited socket matching name and/or address. With a
+ * name, a socket of that name wins; failing that, an unnamed one at the
+ * same address (a .socket unit without FileDescriptorName=). Port 0 is
+ * matched by name only: any inherited socket would "match" it. */
+static int claim_inherited(struct handoff *h, const char *name,
+			   const struct handoff_address *want)
+{
+	int any_port = want && ((want->family == AF_INET && !want->u.in.sin_port) ||
+				(want->family == AF_INET6 && !want->u.in6.sin6_port));
+	for (int pass = 0; pass < 2; pass++) {
+		const char *wanted_name = pass == 0 ? name : NULL;
+		if (pass == 1 && (any_port || !want))
+			break;
+		for (size_t i = 0; i < h->inherited_count; i++) {
+			int fd = HO_LISTEN_FDS_START + (int)i;
+			if (h->inherited_claimed[i] ||
+			    !inherited_name_is(h, i, wanted_name))
+				continue;
+			if (want ? !ho_socket_matches(fd, want, any_port)
+				 : !ho_socket_is_listener(fd))
+				continue;
+			h->inherited_claimed[i] = 1;
+			return fd;
+		}
+		if (!name)
+			break;
+	}
+	return -ENOENT;
+}
+
+static int check_request(const struct handoff *h, const char *name)
+{
+	if (!h->live || h->state != HANDOFF_STATE_STARTING)
+		return -EBUSY;
+	if (name && !ho_name_valid(name))
+		return -EINVAL;
+	return name_in_use(h, name) ? -EEXIST : 0;
+}
+
+static int claim(struct handoff *h, const char *name,
+		 const struct handoff_address *want, int create)
+{
+	int fd = claim_inherited(h, name, want);
+	int inherited = fd >= 0;
+	if (fd < 0 && create)
+		fd = ho_listener_open(want);
+	if (fd < 0)
+		return fd;
+	int r = append_listener(h, fd, inherited, name);
+	if (r < 0) {
+		/* An inherited socket stays claimable; a new one is closed. */
+		if (inherited)
+			h->inherited_claimed[fd - HO_LISTEN_FDS_START] = 0;
+		else
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int handoff_listen(struct handoff *h, const char *name, const char *address)
+{
+	struct handoff_address want;
+	int r = check_request(h, name);
+	if (r == 0)
+		r = handoff_address_parse(&want, address);
+	return r < 0 ? r : claim(h, name, &want, 1);
+}
+
+int handoff_inherited(struct handoff *h, const char *name, const char *address)
+{
+	struct handoff_address want;
+	int r = check_request(h, name);
+	if (r == 0 && !name && !address)
+		r = -EINVAL;
+	if (r == 0 && address)
+		r = handoff_address_parse(&want, address);
+	return r < 0 ? r : claim(h, name, address ? &want : NULL, 0);
+}
+
+int handoff_add(struct handoff *h, const char *name, int fd)
+{
+	struct handoff_address have;
+	int r = check_request(h, name);
+	if (r == 0 && fd <= 2)
+		r = -EINVAL;
+	if (r == 0)
+		r = handoff_address_of_socket(&have, fd);
+	if (r == 0)
+		r = ho_set_cloexec(fd, 1);
+	return r < 0 ? r : append_listener(h, fd, 0, name);
+}
+
+/* ----------------------------------------------------------------- ready */
+
+/* Sockets the previous generation passed that this version does not use:
+ * each copy keeps a port bound, so they go now. Non-sockets (a stray fd 3
+ * from a shell) were never ours to close. */
+static void close_unclaimed(struct handoff *h)
+{
+	for (size_t i = 0; i < h->inherited_count; i++) {
+		int fd = HO_LISTEN_FDS_START + (int)i;
+		struct handoff_address a;
+		if (!h->inherited_claimed[i] && handoff_address_of_socket(&a, fd) == 0)
+			close(fd);
+	}
+	free(h->inherited_claimed);
+	free(h->inherited_names);
+	h->inherited_claimed = NULL;
+	h->inherited_names = NULL;
+	h->inherited_count = 0;
+}
+
+static void tell_parent_ready(struct handoff *h)
+{
+	char msg[96];
+	int n = snprintf(msg, sizeof msg, "handoff %d ready pid=%ld generation=%u\n",
+			 HANDOFF_PROTOCOL_VERSION, (long)getpid(), h->generation);
+	ssize_t r;
+	do
+		r = send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	/* A parent that is gone cannot drain; nothing else to do. */
+}
+
+int handoff_ready(struct handoff *h)
+{
+	if (!h->live || h->state != HANDOFF_STATE_STARTING)
+		return -EALREADY;
+	if (h->config.pidfile) {
+		int fd = ho_pidfile_write(h->config.pidfile, getpid());
+		if (fd < 0)
+			return fd;
+		ho_close(&h->pidfile_fd);
+		h->pidfile_fd = fd;
+	}
+	close_unclaimed(h);
+	h->state = HANDOFF_STATE_SERVING;
+	/* The service manager hears it from us before the parent hands the
+	 * main pid over and starts to drain. */
+	char msg[64];
+	snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld", (long)getpid());
+	handoff_notify(msg);
+	if (h->parent_fd >= 0)
+		tell_parent_ready(h);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- close */
+
+static void unlink_if_ours(const struct handoff_listener *l)
+{
+	struct stat st;
+	const char *path = l->address.u.un.sun_path;
+	if (l->address.family != AF_UNIX || !path[0] || !l->path_ino)
+		return;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == l->path_dev && st.st_ino == l->path_ino)
+		unlink(path);
+}
+
+void handoff_close_listeners(struct handoff *h)
+{
+	if (!h->live)
+		return;
+	/* A final stop while a successor starts: the successor must not go
+	 * on serving from paths we are about to unlink. */
+	if (h->state == HANDOFF_STATE_UPGRADING)
+		ho_upgrade_abort(h);
+	int final = h->state != HANDOFF_STATE_HANDED_OVER;
+	for (size_t i = 0; i < h->listener_count; i++) {
+		struct handoff_listener *l = &h->listeners[i];
+		if (l->fd < 0)
+			continue;
+		if (final)
+			unlink_if_ours(l);
+		ho_close(&l->fd);
+	}
+	if (final && h->state != HANDOFF_STATE_STARTING && !h->stopping_sent) {
+		h->stopping_sent = 1;
+		handoff_notify("STOPPING=1");
+	}
+}
+
+void handoff_close(struct handoff *h)
+{
+	if (!h->live)
+		return;
+	handoff_close_listeners(h);
+	if (h->inherited_claimed) /* never got ready: leave the fds alone */
+		h->inherited_count = 0;
+	free(h->inherited_claimed);
+	free(h->inherited_names);
+	if (h->state != HANDOFF_STATE_HANDED_OVER)
+		ho_pidfile_remove(h->config.pidfile, h->pidfile_fd);
+	if (h->signal_fd >= 0) {
+		ho_signals_uninstall();
+		h->signal_fd = -1;
+	}
+	ho_close(&h->pidfile_fd);
+	ho_close(&h->parent_fd);
+	ho_close(&h->child_fd);
+	ho_close(&h->child_pidfd);
+	ho_close(&h->timer_fd);
+	ho_close(&h->epoll_fd);
+	free(h->listeners);
+	free(h->exec_path);
+	for (char **a = h->exec_argv; a && *a; a++)
+		free(*a);
+	free(h->exec_argv);
+	memset(h, 0, sizeof *h);
+	h->state = HANDOFF_STATE_CLOSED;
+}
+
+/* --------------------------------------------------------------- getters */
+
+unsigned handoff_generation(const struct handoff *h)
+{
+	return h->generation;
+}
+
+enum handoff_state handoff_state(const struct handoff *h)
+{
+	return h->state;
+}
+
+const char *handoff_warning(const struct handoff *h)
+{
+	return h->warning[0] ? h->warning : NULL;
+}
+
+const struct handoff_listener *handoff_listeners(const struct handoff *h,
+						 size_t *count)
+{
+	*count = h->listener_count;
+	return h->listeners;
+}
+
+int handoff_fd(const struct handoff *h)
+{
+	return h->live ? h->epoll_fd : -EBADF;
+}

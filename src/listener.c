@@ -1,0 +1,115 @@
+/* listener.c — creating listening sockets and recognizing inherited ones. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ho_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > HANDOFF_NAME_MAX)
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (*p == ':' || *p <= ' ' || *p > '~')
+			return 0;
+	return 1;
+}
+
+/* A path left behind by a server that died is "in use" for bind() but
+ * nobody accepts on it: connect() says ECONNREFUSED. Only then is it ours
+ * to remove. A live socket or a non-socket file is never touched. */
+static int remove_stale_unix_path(const struct handoff_address *a)
+{
+	struct stat st;
+	if (lstat(a->u.un.sun_path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	int probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	int r;
+	do
+		r = connect(probe, &a->u.sa, a->length);
+	while (r < 0 && errno == EINTR);
+	int saved = errno;
+	close(probe);
+	if (r == 0)
+		return -EADDRINUSE;
+	if (saved != ECONNREFUSED)
+		return -saved;
+	return unlink(a->u.un.sun_path) < 0 ? -errno : 0;
+}
+
+static int bind_address(int fd, const struct handoff_address *a)
+{
+	if (bind(fd, &a->u.sa, a->length) == 0)
+		return 0;
+	int err = errno;
+	int is_path = a->family == AF_UNIX && a->u.un.sun_path[0] != '\0';
+	if (err != EADDRINUSE || !is_path)
+		return -err;
+	int r = remove_stale_unix_path(a);
+	if (r < 0)
+		return r;
+	return bind(fd, &a->u.sa, a->length) == 0 ? 0 : -errno;
+}
+
+int ho_listener_open(const struct handoff_address *a)
+{
+	int fd = socket(a->family, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	fd = ho_move_above_stdio(fd);
+	if (fd < 0)
+		return fd;
+	int one = 1, r = 0;
+	if (a->family != AF_UNIX &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		r = -errno;
+	if (r == 0)
+		r = bind_address(fd, a);
+	if (r == 0 && a->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int is_listening(int fd, int type)
+{
+	if (type != SOCK_STREAM)
+		return 1; /* datagram sockets have no listen state */
+	int on = 0;
+	socklen_t len = sizeof on;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+/* 1 if fd is a socket of want's family and type, listening if a stream,
+ * bound to want's address (to any port when any_port is set). */
+int ho_socket_matches(int fd, const struct handoff_address *want, int any_port)
+{
+	struct handoff_address have;
+	if (handoff_address_of_socket(&have, fd) < 0)
+		return 0;
+	if (have.family != want->family || have.type != want->type ||
+	    !is_listening(fd, have.type))
+		return 0;
+	if (any_port && have.family == AF_INET)
+		have.u.in.sin_port = want->u.in.sin_port;
+	if (any_port && have.family == AF_INET6)
+		have.u.in6.sin6_port = want->u.in6.sin6_port;
+	return handoff_address_equal(&have, want);
+}
+
+/* 1 if fd is a socket of a family we handle, listening if a stream. */
+int ho_socket_is_listener(int fd)
+{
+	struct handoff_address have;
+	return handoff_address_of_socket(&have, fd) == 0 &&
+	       is_listening(fd, have.type);
+}

@@ -1,0 +1,105 @@
+/* notify.c — the sd_notify(3) protocol, client side: one datagram to the
+ * AF_UNIX socket named by $NOTIFY_SOCKET (a path, or "@name" for the
+ * abstract namespace). The service manager learns our pid from the kernel's
+ * credentials, so there is nothing to add. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int notify_address(struct sockaddr_un *un, socklen_t *length)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	if (!name || !*name)
+		return 0;
+	size_t len = strlen(name);
+	if ((name[0] != '/' && name[0] != '@') || len < 2 ||
+	    len >= sizeof un->sun_path)
+		return -EINVAL;
+	memset(un, 0, sizeof *un);
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, name, len);
+	if (name[0] == '@')
+		un->sun_path[0] = '\0';
+	*length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	return 1;
+}
+
+/* Sends state, with fd_to_pass attached when >= 0. Returns 1 if sent, 0 if
+ * there is no NOTIFY_SOCKET, or a negative errno. */
+int ho_notify_send(const char *state, int fd_to_pass)
+{
+	struct sockaddr_un un;
+	socklen_t length;
+	int r = notify_address(&un, &length);
+	if (r <= 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct iovec iov = { .iov_base = (void *)state, .iov_len = strlen(state) };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr msg = {
+		.msg_name = &un, .msg_namelen = length,
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+	if (fd_to_pass >= 0) {
+		memset(&control, 0, sizeof control);
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof control.buf;
+		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int err = errno;
+	close(fd);
+	return n < 0 ? -err : 1;
+}
+
+int handoff_notify(const char *state)
+{
+	return state ? ho_notify_send(state, -1) : -EINVAL;
+}
+
+/* BARRIER=1 carries the write end of a pipe; the manager closes its copy
+ * once it has processed every earlier message, and we see POLLHUP. */
+int handoff_notify_barrier(const char *state, int timeout_ms)
+{
+	if (state) {
+		int r = ho_notify_send(state, -1);
+		if (r <= 0)
+			return r;
+	}
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	int r = ho_notify_send("BARRIER=1", pipefd[1]);
+	close(pipefd[1]);
+	if (r > 0) {
+		struct pollfd p = { .fd = pipefd[0], .events = 0 };
+		int64_t deadline = ho_now_us() + (int64_t)timeout_ms * 1000;
+		for (;;) {
+			int64_t left = (deadline - ho_now_us() + 999) / 1000;
+			int n = poll(&p, 1, left > 0 ? (int)left : 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			r = n < 0 ? -errno : n == 0 ? -ETIMEDOUT : 1;
+			break;
+		}
+	}
+	close(pipefd[0]);
+	return r;
+}

@@ -1,0 +1,98 @@
+/* pidfile.c — pid files that tell the truth.
+ *
+ * Written to a temporary file and renamed into place, so a reader never sees
+ * a half-written pid. The writer holds an flock() on the file through one
+ * dedicated descriptor for as long as it lives: a live holder is judged by
+ * that lock, never by kill(pid, 0), because pids get reused. Removed only
+ * when the path still names the very inode we wrote. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int read_pid(int fd, pid_t *pid)
+{
+	char buf[24];
+	ssize_t n;
+	do
+		n = pread(fd, buf, sizeof buf - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	unsigned long value;
+	if (ho_parse_uint(buf, INT32_MAX, &value) < 0)
+		return -EINVAL;
+	*pid = (pid_t)value;
+	return 0;
+}
+
+/* Returns 0 if the path is free or stale, -EBUSY if a live process holds it
+ * (*holder then names it, or 0 if unreadable), -ELOOP for a symlink, -EINVAL
+ * for something that is not a regular file, or another negative errno. */
+int ho_pidfile_check(const char *path, pid_t *holder)
+{
+	*holder = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+	if (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (r == -EBUSY)
+			read_pid(fd, holder);
+	}
+	close(fd);
+	return r;
+}
+
+/* Writes pid to path. Returns the descriptor holding the lock (keep it open
+ * for the life of the process) or a negative errno; -ENOENT means the
+ * directory is missing. */
+int ho_pidfile_write(const char *path, pid_t pid)
+{
+	char *tmp;
+	if (asprintf(&tmp, "%s.%ld.tmp", path, (long)pid) < 0)
+		return -ENOMEM;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		      0644);
+	int r = fd < 0 ? -errno : 0;
+	if (r == 0)
+		fd = r = ho_move_above_stdio(fd);
+	if (r >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0)
+		r = -errno;
+	char line[24];
+	int len = snprintf(line, sizeof line, "%ld\n", (long)pid);
+	if (r >= 0 && ho_write_all(fd, line, (size_t)len) < 0)
+		r = -errno;
+	/* rename() replaces a symlink at path rather than following it. */
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		if (fd >= 0) {
+			unlink(tmp);
+			close(fd);
+		}
+		free(tmp);
+		return r;
+	}
+	free(tmp);
+	return fd;
+}
+
+void ho_pidfile_remove(const char *path, int fd)
+{
+	struct stat ours, there;
+	if (!path || fd < 0 || fstat(fd, &ours) < 0 || lstat(path, &there) < 0)
+		return;
+	if (ours.st_dev == there.st_dev && ours.st_ino == there.st_ino)
+		unlink(path);
+}

@@ -1,0 +1,104 @@
+/* spawn.c — fork and exec a program with chosen descriptors at 3, 4, ...
+ *
+ * Whether exec worked is learned through a close-on-exec pipe: a successful
+ * exec closes it (EOF); a failure writes errno into it. Between fork and
+ * exec the child uses async-signal-safe calls only, because the parent may
+ * have threads whose locks were copied mid-use. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Moves every source above the target range first, so that dup2() into
+ * 3, 4, ... can never clobber a source that has not been placed yet. The
+ * temporary copies are close-on-exec and vanish at exec; dup2() clears the
+ * flag on the targets, which is what passes them on. */
+static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
+{
+	int floor = HO_LISTEN_FDS_START + (int)count;
+	if (*report_fd < floor) {
+		*report_fd = fcntl(*report_fd, F_DUPFD_CLOEXEC, floor);
+		if (*report_fd < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		scratch[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
+		if (scratch[i] < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < count; i++)
+		if (dup2(scratch[i], HO_LISTEN_FDS_START + (int)i) < 0)
+			return -1;
+	return 0;
+}
+
+static void reset_signals(const sigset_t *empty)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* fails harmlessly on KILL/STOP */
+	sigprocmask(SIG_SETMASK, empty, NULL);
+}
+
+static _Noreturn void child(const struct ho_spawn *s, int *scratch,
+			    int report_fd, const sigset_t *empty)
+{
+	if (s->env)
+		ho_child_env_set_pid(s->env, getpid());
+	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0) {
+		reset_signals(empty);
+		execve(s->path, s->argv, s->envp);
+	}
+	int err = errno;
+	ssize_t ignored = write(report_fd, &err, sizeof err);
+	(void)ignored;
+	_exit(127);
+}
+
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Returns the child's pid once it has exec'd. On failure returns a negative
+ * errno: the exec errno if the child could not exec (it is reaped). */
+pid_t ho_spawn(const struct ho_spawn *s)
+{
+	int *scratch = calloc(s->fd_count + 1, sizeof *scratch);
+	int report[2];
+	if (!scratch)
+		return -ENOMEM;
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		int err = errno;
+		free(scratch);
+		return -err;
+	}
+	/* Block every signal across fork so that no handler of ours runs in the
+	 * child before reset_signals() restored the defaults. */
+	sigset_t all, old, empty;
+	sigfillset(&all);
+	sigemptyset(&empty);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0)
+		child(s, scratch, report[1], &empty);
+	int fork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(report[1]);
+	free(scratch);
+	if (pid < 0) {
+		close(report[0]);
+		return -fork_errno;
+	}
+	int exec_errno = 0;
+	ssize_t n = ho_read(report[0], &exec_errno, sizeof exec_errno);
+	close(report[0]);
+	if (n == 0)
+		return pid;
+	reap(pid);
+	return n == (ssize_t)sizeof exec_errno ? -exec_errno : -EIO;
+}

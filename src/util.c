@@ -1,0 +1,106 @@
+/* util.c — descriptor helpers and EINTR-safe system-call wrappers. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+int ho_set_cloexec(int fd, int on)
+{
+	int flags = fcntl(fd, F_GETFD);
+	if (flags < 0)
+		return -errno;
+	/* F_SETFD takes FD_CLOEXEC; O_CLOEXEC is a different bit. */
+	int want = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+	if (want != flags && fcntl(fd, F_SETFD, want) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Keeps our descriptors out of 0-2 so that a closed stdio slot is never
+ * silently reused by a socket (a later write to "stderr" would hit a client).
+ * Returns the new fd (the old one is closed) or a negative errno. */
+int ho_move_above_stdio(int fd)
+{
+	if (fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int saved = errno;
+	close(fd);
+	return moved < 0 ? -saved : moved;
+}
+
+ssize_t ho_read(int fd, void *buf, size_t size)
+{
+	ssize_t n;
+	do
+		n = read(fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+ssize_t ho_write_all(int fd, const void *buf, size_t size)
+{
+	const char *p = buf;
+	size_t left = size;
+	while (left > 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		left -= (size_t)n;
+	}
+	return (ssize_t)size;
+}
+
+/* close() is not retried on EINTR: on Linux the descriptor is gone either
+ * way, and retrying could close one another thread just opened. */
+void ho_close(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+		*fd = -1;
+	}
+}
+
+/* Strict decimal: digits only, no sign, no spaces, no overflow, <= max. */
+int ho_parse_uint(const char *text, unsigned long max, unsigned long *out)
+{
+	unsigned long value = 0;
+	if (!text || !*text)
+		return -EINVAL;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		unsigned digit = (unsigned)(*p - '0');
+		if (value > (max - digit) / 10)
+			return -ERANGE;
+		value = value * 10 + digit;
+	}
+	*out = value;
+	return 0;
+}
+
+/* Writes value in decimal ending just before end; returns the first digit.
+ * Async-signal-safe (used between fork and exec). */
+char *ho_format_uint(char *end, unsigned long value)
+{
+	char *p = end;
+	do {
+		*--p = (char)('0' + value % 10);
+		value /= 10;
+	} while (value);
+	return p;
+}
+
+int64_t ho_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

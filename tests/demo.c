@@ -1,0 +1,65 @@
+/* demo.c — `make demo`: httpd under load takes 20 upgrades; a report. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int compare_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+void demo(void)
+{
+	enum { UPGRADES = 20 };
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	long took_us[UPGRADES];
+
+	printf("starting build/examples/httpd on a free loopback port...\n");
+	httpd_start(&s, NULL, NULL);
+	printf("  httpd pid %d serving on %s\n", (int)s.pid, s.address);
+	printf("starting the load: 16 keep-alive connections, 4 streams of fresh "
+	       "connections, 2 connections of 100 ms requests\n");
+	load_start(&l, s.port,
+		   (char *[]){ "--keepalive", "16", "--fresh", "4", "--slow", "2",
+			       "--slow-ms", "100", NULL });
+	printf("upgrading %d times while it runs (SIGHUP to the serving pid)...\n",
+	       UPGRADES);
+	for (int i = 0; i < UPGRADES; i++) {
+		long start = now_ms();
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		pid_t old = s.pid;
+		httpd_upgrade(&s);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		took_us[i] = (t1.tv_sec - t0.tv_sec) * 1000000L +
+			     (t1.tv_nsec - t0.tv_nsec) / 1000;
+		printf("  upgrade %2d: pid %d -> %d, old generation gone after %ld ms\n",
+		       i + 1, (int)old, (int)s.pid, now_ms() - start);
+	}
+	load_stop(&l, &r);
+	httpd_stop(&s);
+	qsort(took_us, UPGRADES, sizeof *took_us, compare_long);
+
+	printf("\nreport\n");
+	printf("  requests           %ld (%.0f per second)\n", r.requests, r.rps);
+	printf("  failed             %ld (refused %ld, reset %ld, eof %ld, timeout %ld, "
+	       "non-200 %ld, other %ld)\n",
+	       r.failed, r.refused, r.reset, r.eof, r.timeout, r.non200, r.other);
+	printf("  slow requests      %ld completed, %ld failed\n", r.slow_ok,
+	       r.slow_failed);
+	printf("  generations seen   %ld (from %ld to %ld)\n", r.generations,
+	       r.gen_min, r.gen_max);
+	printf("  latency            p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+	       r.p50_us / 1000.0, r.p99_us / 1000.0, r.max_us / 1000.0);
+	printf("  upgrade (SIGHUP to old generation gone), median  %.1f ms "
+	       "(includes draining the 100 ms requests)\n",
+	       took_us[UPGRADES / 2] / 1000.0);
+	printf("  everything started was stopped.\n");
+	if (r.failed)
+		FAIL("%ld requests failed", r.failed);
+}

@@ -1,0 +1,415 @@
+/* harness.c — processes, waits, files and sockets for the tests. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+char *path_join(const char *dir, const char *name)
+{
+	static char ring[8][512];
+	static int next;
+	char *buf = ring[next++ % 8];
+	snprintf(buf, sizeof ring[0], "%s/%s", dir, name);
+	return buf;
+}
+
+char *bin_path(const char *name)
+{
+	return path_join(bin_dir, name);
+}
+
+char *work_path(const char *name)
+{
+	return path_join(work_dir, name);
+}
+
+long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------ processes */
+
+static void child_exec(char *const argv[], const struct spawn_options *o)
+{
+	if (o->output) {
+		int fd = open(o->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+	}
+	int floor = 3 + o->fd_count + 1;
+	int moved[64];
+	for (int i = 0; i < o->fd_count; i++)
+		moved[i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, floor);
+	for (int i = 0; i < o->fd_count; i++)
+		if (dup2(moved[i], 3 + i) < 0)
+			_exit(126);
+	if (o->listen_fds) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%d", o->fd_count);
+		setenv("LISTEN_FDS", buf, 1);
+		snprintf(buf, sizeof buf, "%d", (int)getpid());
+		setenv("LISTEN_PID", buf, 1);
+	}
+	for (char *const *e = o->env; e && *e; e++)
+		putenv(*e);
+	sigset_t empty;
+	sigemptyset(&empty);
+	sigprocmask(SIG_SETMASK, &empty, NULL);
+	signal(SIGPIPE, SIG_DFL); /* the runner ignores it; exec would keep that */
+	execvp(argv[0], argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+pid_t spawn(char *const argv[], const struct spawn_options *options)
+{
+	static const struct spawn_options none;
+	const struct spawn_options *o = options ? options : &none;
+	if (o->fd_count > 60)
+		FAIL("too many fds to pass");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0)
+		child_exec(argv, o);
+	return pid;
+}
+
+pid_t spawn_helper(const char *name, const char *arg,
+		   const struct spawn_options *options)
+{
+	char *argv[] = { self_exe, "--helper", (char *)name, (char *)arg, NULL };
+	return spawn(argv, options);
+}
+
+int wait_exit(pid_t pid, int timeout_ms, int *status)
+{
+	long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			FAIL("waitpid %d: %s", (int)pid, strerror(errno));
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(2);
+	}
+}
+
+int wait_for(int (*cond)(void *), void *arg, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		if (cond(arg))
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(2);
+	}
+}
+
+/* ---------------------------------------------------------------- files */
+
+char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	size_t n;
+	while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 2)
+			buf = realloc(buf, cap *= 2);
+	}
+	fclose(f);
+	if (!buf)
+		FAIL("out of memory");
+	buf[len] = '\0';
+	return buf;
+}
+
+int count_in_file(const char *path, const char *needle)
+{
+	char *text = read_file(path);
+	int count = 0;
+	for (char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+		count++;
+	free(text);
+	return count;
+}
+
+struct file_wait {
+	const char *path, *needle;
+	int count;
+};
+
+static int file_has(void *arg)
+{
+	struct file_wait *w = arg;
+	return count_in_file(w->path, w->needle) >= w->count;
+}
+
+int wait_file_contains(const char *path, const char *needle, int count,
+		       int timeout_ms)
+{
+	struct file_wait w = { path, needle, count };
+	return wait_for(file_has, &w, timeout_ms);
+}
+
+void write_file(const char *path, const char *text, int mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		FAIL("write %s: %s", path, strerror(errno));
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+pid_t read_pid(const char *path)
+{
+	char *text = read_file(path);
+	long pid = text ? strtol(text, NULL, 10) : 0;
+	free(text);
+	return pid > 0 ? (pid_t)pid : 0;
+}
+
+int count_fds(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* -------------------------------------------------------------- sockets */
+
+int free_port(void)
+{
+	int fd = listen_on("127.0.0.1:0");
+	struct sockaddr_in in;
+	socklen_t len = sizeof in;
+	getsockname(fd, (struct sockaddr *)&in, &len);
+	close(fd);
+	return ntohs(in.sin_port);
+}
+
+int listen_on(const char *text)
+{
+	struct handoff_address a;
+	if (handoff_address_parse(&a, text) < 0)
+		FAIL("bad address %s", text);
+	int fd = socket(a.family, a.type | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, &a.u.sa, a.length) < 0 ||
+	    (a.type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0))
+		FAIL("listen on %s: %s", text, strerror(errno));
+	return fd;
+}
+
+static int wait_fd(int fd, short events, long deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	long left = deadline - now_ms();
+	return left > 0 && poll(&p, 1, (int)left) == 1;
+}
+
+int http_get(const char *host, int port, const char *path, char *body,
+	     size_t size)
+{
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int v6 = strchr(host, ':') != NULL;
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (v6)
+		inet_pton(AF_INET6, host, &in6.sin6_addr);
+	else
+		inet_pton(AF_INET, host, &in.sin_addr);
+	if (connect(fd, v6 ? (struct sockaddr *)&in6 : (struct sockaddr *)&in,
+		    v6 ? sizeof in6 : sizeof in) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	char req[256], resp[4096];
+	int n = snprintf(req, sizeof req,
+			 "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", path);
+	long deadline = now_ms() + 5000;
+	ssize_t got = 0, r = write(fd, req, (size_t)n);
+	while (r > 0 && (size_t)got < sizeof resp - 1 && wait_fd(fd, POLLIN, deadline)) {
+		r = read(fd, resp + got, sizeof resp - 1 - (size_t)got);
+		got += r > 0 ? r : 0;
+	}
+	int err = r < 0 ? errno : r > 0 ? ETIMEDOUT : 0;
+	close(fd);
+	resp[got] = '\0';
+	int status = 0;
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		return -(err ? err : EPROTO);
+	char *b = strstr(resp, "\r\n\r\n");
+	if (body)
+		snprintf(body, size, "%s", b ? b + 4 : "");
+	return status;
+}
+
+/* ---------------------------------------------------------------- httpd */
+
+static int serving(void *arg)
+{
+	struct httpd *s = arg;
+	pid_t pid = read_pid(s->pidfile);
+	char body[256], want[64];
+	if (!pid || pid == s->pid)
+		return 0;
+	snprintf(want, sizeof want, "pid=%d", (int)pid);
+	return http_get("127.0.0.1", s->port, "/", body, sizeof body) == 200 &&
+	       strstr(body, want);
+}
+
+void httpd_start(struct httpd *s, const char *program, char *const extra[])
+{
+	memset(s, 0, sizeof *s);
+	s->port = free_port();
+	snprintf(s->address, sizeof s->address, "127.0.0.1:%d", s->port);
+	snprintf(s->pidfile, sizeof s->pidfile, "%s", work_path("httpd.pid"));
+	snprintf(s->log, sizeof s->log, "%s", work_path("httpd.log"));
+	snprintf(s->program, sizeof s->program, "%s",
+		 program ? program : bin_path("examples/httpd"));
+	char *argv[32] = { s->program, "--listen", s->address,
+			   "--pidfile", s->pidfile };
+	int n = 5;
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	struct spawn_options o = { .output = s->log };
+	pid_t first = spawn(argv, &o);
+	if (!wait_for(serving, s, 10000))
+		FAIL("httpd did not start serving; log:\n%s", read_file(s->log));
+	s->pid = read_pid(s->pidfile);
+	ASSERT_EQ(s->pid, first);
+}
+
+pid_t httpd_upgrade(struct httpd *s)
+{
+	pid_t old = s->pid;
+	int status;
+	if (kill(old, SIGHUP) < 0)
+		FAIL("kill -HUP %d: %s", (int)old, strerror(errno));
+	if (!wait_for(serving, s, 10000))
+		FAIL("no new generation after SIGHUP to %d; log:\n%s", (int)old,
+		     read_file(s->log));
+	s->pid = read_pid(s->pidfile);
+	if (!wait_exit(old, 15000, &status))
+		FAIL("old generation %d did not exit", (int)old);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("old generation %d ended with status 0x%x", (int)old, status);
+	return s->pid;
+}
+
+void httpd_stop(struct httpd *s)
+{
+	int status;
+	kill(s->pid, SIGTERM);
+	if (!wait_exit(s->pid, 15000, &status))
+		FAIL("httpd %d did not stop", (int)s->pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("httpd %d stopped with status 0x%x", (int)s->pid, status);
+}
+
+/* ----------------------------------------------------------------- load */
+
+void load_start(struct load *l, int port, char *const extra[])
+{
+	char target[64];
+	snprintf(target, sizeof target, "127.0.0.1:%d", port);
+	snprintf(l->output, sizeof l->output, "%s", work_path("load.out"));
+	unlink(l->output);
+	char *argv[32] = { bin_path("loadgen"), "--target", target };
+	int n = 3;
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	struct spawn_options o = { .output = l->output };
+	l->pid = spawn(argv, &o);
+	if (!wait_file_contains(l->output, "ready\n", 1, 10000))
+		FAIL("loadgen not ready:\n%s", read_file(l->output));
+}
+
+static long field(const char *text, const char *key)
+{
+	char pattern[40];
+	snprintf(pattern, sizeof pattern, "\n%s=", key);
+	const char *p = strstr(text, pattern);
+	if (!p)
+		FAIL("loadgen report lacks %s:\n%s", key, text);
+	return strtol(p + strlen(pattern), NULL, 10);
+}
+
+void load_stop(struct load *l, struct load_result *r)
+{
+	int status;
+	kill(l->pid, SIGTERM);
+	if (!wait_exit(l->pid, 15000, &status))
+		FAIL("loadgen did not stop");
+	char *text = read_file(l->output);
+	*r = (struct load_result){
+		.requests = field(text, "requests"), .ok = field(text, "ok"),
+		.failed = field(text, "failed"), .refused = field(text, "refused"),
+		.reset = field(text, "reset"), .eof = field(text, "eof"),
+		.timeout = field(text, "timeout"), .non200 = field(text, "non200"),
+		.other = field(text, "other"), .slow_ok = field(text, "slow_ok"),
+		.slow_failed = field(text, "slow_failed"),
+		.generations = field(text, "generations"),
+		.gen_min = field(text, "gen_min"), .gen_max = field(text, "gen_max"),
+		.p50_us = field(text, "p50_us"), .p99_us = field(text, "p99_us"),
+		.max_us = field(text, "max_us"),
+	};
+	const char *rps = strstr(text, "\nrps=");
+	r->rps = rps ? strtod(rps + 5, NULL) : 0;
+	if (r->failed)
+		fprintf(stderr, "  loadgen output:\n%s\n", text);
+	free(text);
+}
+
+void load_print(const char *label, const struct load_result *r)
+{
+	printf("  %s: %ld requests, %ld failed (refused %ld, reset %ld, eof %ld, "
+	       "timeout %ld, non200 %ld, other %ld), %ld generations, "
+	       "p50 %ld us, p99 %ld us\n",
+	       label, r->requests, r->failed, r->refused, r->reset, r->eof,
+	       r->timeout, r->non200, r->other, r->generations, r->p50_us,
+	       r->p99_us);
+}

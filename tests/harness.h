@@ -1,0 +1,124 @@
+/* harness.h — what the tests share: assertions, processes, waits, HTTP.
+ *
+ * Every test runs in its own process (a fresh process group, a child
+ * subreaper, its own temporary directory) with a timeout; the runner kills
+ * the whole group afterwards, so a failing test still leaves nothing behind.
+ * Every wait here is a condition polled against a deadline. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include "handoff.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+extern char bin_dir[];  /* absolute: build/ or build/asan/ */
+extern char work_dir[]; /* this test's temporary directory */
+extern char self_exe[]; /* the runner, for --helper re-execution */
+
+#define FAIL(...)                                                         \
+	do {                                                              \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);         \
+		fprintf(stderr, __VA_ARGS__);                             \
+		fputc('\n', stderr);                                      \
+		exit(1);                                                  \
+	} while (0)
+
+#define ASSERT(cond)                                                      \
+	do {                                                              \
+		if (!(cond))                                              \
+			FAIL("assertion failed: %s", #cond);              \
+	} while (0)
+
+#define ASSERT_EQ(a, b)                                                   \
+	do {                                                              \
+		long long a_ = (long long)(a), b_ = (long long)(b);       \
+		if (a_ != b_)                                             \
+			FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);   \
+	} while (0)
+
+#define ASSERT_STR_EQ(a, b)                                               \
+	do {                                                              \
+		const char *a_ = (a), *b_ = (b);                          \
+		if (strcmp(a_, b_) != 0)                                  \
+			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_, b_); \
+	} while (0)
+
+/* paths */
+char *path_join(const char *dir, const char *name); /* static buffer ring */
+char *bin_path(const char *name);                    /* bin_dir/name */
+char *work_path(const char *name);                   /* work_dir/name */
+
+/* processes */
+struct spawn_options {
+	const char *output;        /* stdout+stderr appended here; NULL: inherit */
+	char *const *env;          /* extra NAME=VALUE entries, NULL-terminated */
+	const int *fds;            /* placed at 3, 4, ... */
+	int fd_count;
+	int listen_fds;            /* set LISTEN_FDS/LISTEN_PID for them */
+};
+pid_t spawn(char *const argv[], const struct spawn_options *options);
+pid_t spawn_helper(const char *name, const char *arg,
+		   const struct spawn_options *options);
+/* Waits up to timeout_ms for our child pid to exit. Returns 1 and its wait
+ * status in *status, or 0 on timeout. */
+int wait_exit(pid_t pid, int timeout_ms, int *status);
+/* Waits until cond(arg) is true, polling. Returns 1, or 0 on timeout. */
+int wait_for(int (*cond)(void *), void *arg, int timeout_ms);
+long now_ms(void);
+void pause_ms(int ms); /* a poll interval inside a condition wait only */
+
+/* files */
+char *read_file(const char *path);              /* malloc'd, NULL if absent */
+int count_in_file(const char *path, const char *needle);
+int wait_file_contains(const char *path, const char *needle, int count,
+		       int timeout_ms);
+void write_file(const char *path, const char *text, int mode);
+pid_t read_pid(const char *path);               /* 0 if absent/garbage */
+int count_fds(pid_t pid);
+
+/* sockets */
+int free_port(void);
+int listen_on(const char *address); /* a listening socket, close-on-exec */
+/* One GET over a fresh connection. Returns the status code, fills body, or
+ * a negative errno. */
+int http_get(const char *host, int port, const char *path, char *body,
+	     size_t size);
+
+/* the example server */
+struct httpd {
+	pid_t pid;                  /* the current generation */
+	int port;
+	char address[64];
+	char pidfile[256];
+	char log[256];
+	char program[256];          /* the binary as started (may be a copy) */
+};
+/* Starts httpd with --listen 127.0.0.1:<free port> --pidfile, plus extra
+ * arguments (NULL-terminated), logging to work_dir/httpd.log. Waits until it
+ * serves. */
+void httpd_start(struct httpd *s, const char *program, char *const extra[]);
+/* SIGHUP, then waits for a new ready generation and the old one's clean
+ * exit. Returns the new pid. */
+pid_t httpd_upgrade(struct httpd *s);
+void httpd_stop(struct httpd *s);
+
+/* the load client */
+struct load {
+	pid_t pid;
+	char output[256];
+};
+struct load_result {
+	long requests, ok, failed, refused, reset, eof, timeout, non200, other;
+	long slow_ok, slow_failed, generations, gen_min, gen_max;
+	long p50_us, p99_us, max_us;
+	double rps;
+};
+/* Starts loadgen against 127.0.0.1:port with extra arguments; waits for
+ * its "ready" line. */
+void load_start(struct load *l, int port, char *const extra[]);
+void load_stop(struct load *l, struct load_result *r);
+void load_print(const char *label, const struct load_result *r);
+
+#endif

@@ -1,0 +1,172 @@
+/* helpers.c — programs the runner becomes with --helper, built on the
+ * library, reporting what they see as lines on stdout for tests to read.
+ *
+ * Listener requests come as one argument: "name=addr;addr;..." ("-" for
+ * none). A request prefixed with '?' uses handoff_inherited (no creation). */
+#include "harness.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	/* One write per line: generations share one O_APPEND log. */
+	ssize_t ignored = write(1, line, (size_t)n);
+	(void)ignored;
+}
+
+static int env_int(const char *name, int fallback)
+{
+	const char *v = getenv(name);
+	return v ? atoi(v) : fallback;
+}
+
+static void claim_listeners(struct handoff *h, const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL;
+	for (char *req = strtok_r(copy, ";", &save); req && strcmp(req, "-");
+	     req = strtok_r(NULL, ";", &save)) {
+		int only_inherited = req[0] == '?';
+		char *text = req + only_inherited;
+		char *eq = strchr(text, '=');
+		const char *name = eq ? text : NULL;
+		const char *addr = eq ? eq + 1 : text;
+		if (eq)
+			*eq = '\0';
+		if (only_inherited && !*addr)
+			addr = NULL;
+		int fd = only_inherited ? handoff_inherited(h, name, addr)
+					: handoff_listen(h, name, addr);
+		size_t count;
+		const struct handoff_listener *l = handoff_listeners(h, &count);
+		char bound[HANDOFF_ADDRESS_TEXT_MAX] = "";
+		if (fd >= 0)
+			handoff_address_format(&l[count - 1].address, bound, sizeof bound);
+		if (fd < 0)
+			say("listen %s -> error %s", addr ? addr : name, strerror(-fd));
+		else
+			say("listen %s -> fd=%d inherited=%d bound=%s", addr ? addr : name,
+			    fd, l[count - 1].inherited, bound);
+	}
+	free(copy);
+}
+
+static void list_open_fds(void)
+{
+	char buf[512] = "";
+	for (int fd = 3; fd < 64; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d",
+				 buf[0] ? "," : "", fd);
+	say("open=%s", buf);
+}
+
+/* Starts like a server, reports what it inherited, exits. */
+int helper_inherit(const char *spec)
+{
+	struct handoff h;
+	int r = handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL });
+	if (r < 0) {
+		say("init error %s", strerror(-r));
+		return 1;
+	}
+	const char *warning = handoff_warning(&h);
+	say("generation=%u inherited=%zu warning=%s", handoff_generation(&h),
+	    h.inherited_count, warning ? warning : "none");
+	say("env LISTEN_FDS=%s LISTEN_PID=%s LISTEN_FDNAMES=%s",
+	    getenv("LISTEN_FDS") ? "set" : "unset",
+	    getenv("LISTEN_PID") ? "set" : "unset",
+	    getenv("LISTEN_FDNAMES") ? "set" : "unset");
+	claim_listeners(&h, spec);
+	r = handoff_ready(&h);
+	say("ready %d", r);
+	list_open_fds();
+	handoff_close(&h);
+	return 0;
+}
+
+static void report_event(struct handoff *h, const struct handoff_event *ev)
+{
+	char text[256];
+	say("event %d pid=%d: %s", (int)ev->type, (int)getpid(),
+	    handoff_event_describe(ev, text, sizeof text));
+	const char *pidfile = getenv("HELPER_PIDFILE");
+	if (ev->type == HANDOFF_EVENT_DRAIN && pidfile)
+		say("at drain the pid file names %d", (int)read_pid(pidfile));
+	if (ev->type == HANDOFF_EVENT_UPGRADE_STARTED &&
+	    env_int("HELPER_SECOND_UPGRADE", 0)) {
+		int r = handoff_upgrade(h);
+		say("second upgrade -> %d (%s)", r, r < 0 ? strerror(-r) : "started");
+	}
+}
+
+/* Waits (bounded by the drain pause) so that the successor sees a parent
+ * still draining for a while. */
+static int finish(struct handoff *h, int code)
+{
+	handoff_close_listeners(h);
+	int pause = env_int("HELPER_DRAIN_MS", 0);
+	if (pause > 0)
+		pause_ms(pause);
+	say("exit pid=%d", (int)getpid());
+	handoff_close(h);
+	return code;
+}
+
+/* A server with no traffic of its own: upgrades on SIGHUP, drains at once,
+ * and reports every event. HELPER_PIDFILE, HELPER_READY_TIMEOUT_MS,
+ * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE and HELPER_EARLY_UPGRADE adjust it. */
+int helper_server(const char *spec)
+{
+	struct handoff h;
+	struct handoff_config config = {
+		.flags = HANDOFF_SIGNALS,
+		.pidfile = getenv("HELPER_PIDFILE"),
+		.ready_timeout_ms = env_int("HELPER_READY_TIMEOUT_MS", 0),
+	};
+	char *argv[] = { self_exe, "--helper", "server", (char *)spec, NULL };
+	int r = handoff_init(&h, &config, 4, argv);
+	if (r < 0) {
+		say("init error %s", strerror(-r));
+		return 1;
+	}
+	const char *next_spec = getenv("HELPER_NEXT_SPEC");
+	claim_listeners(&h, next_spec && handoff_generation(&h) > 1 ? next_spec : spec);
+	r = handoff_ready(&h);
+	say("ready generation=%u pid=%d result=%d", handoff_generation(&h),
+	    (int)getpid(), r);
+	if (r < 0)
+		return 1;
+	if (env_int("HELPER_EARLY_UPGRADE", 0) && handoff_generation(&h) == 2) {
+		r = handoff_upgrade(&h);
+		say("early upgrade -> %d (%s)", r, r < 0 ? strerror(-r) : "started");
+	}
+	for (int rounds = 0; rounds < 100000; rounds++) {
+		struct handoff_event ev;
+		r = handoff_wait(&h, &ev, 60000);
+		if (r <= 0)
+			return finish(&h, r < 0 ? 1 : 0);
+		report_event(&h, &ev);
+		if (ev.type == HANDOFF_EVENT_DRAIN || ev.type == HANDOFF_EVENT_STOP ||
+		    ev.type == HANDOFF_EVENT_STOP_NOW)
+			return finish(&h, 0);
+	}
+	return finish(&h, 0);
+}

@@ -1,0 +1,23 @@
+/* list.h — every test with its timeout in seconds, and every helper. */
+#define TESTS(X)                          \
+	X(address_parse, 10)              \
+	X(address_format_roundtrip, 10)   \
+	X(environ_systemd_protocol, 20)   \
+	X(environ_bad_input, 20)          \
+	X(listen_families, 20)            \
+	X(listen_match_by_name, 20)       \
+	X(upgrade_passes_listeners, 30)   \
+	X(upgrade_changes_port_set, 30)   \
+	X(upgrade_one_at_a_time, 30)      \
+	X(no_descriptor_leaks, 30)        \
+	X(unix_path_lifecycle, 30)        \
+	X(pidfile_rules, 30)              \
+	X(notify_messages, 30)            \
+	X(httpd_bad_input, 20)            \
+	X(httpd_upgrade_under_load, 120)  \
+	X(httpd_failed_upgrades, 120)     \
+	X(httpd_sighup_burst, 120)
+
+#define HELPERS(X)   \
+	X(inherit)   \
+	X(server)

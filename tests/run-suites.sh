@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs each test runner given (plain build, sanitizer build), streaming its
+# output, and ends with one line adding them up: "N passed, N failed".
+passed=0 failed=0 status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for runner in "$@"; do
+	echo "== $runner"
+	"$runner" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	last=$(tail -n 1 "$log")
+	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+	else
+		failed=$((failed + 1)) # the runner itself broke
+	fi
+	[ "$rc" -eq 0 ] || status=1
+done
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,166 @@
+/* test-environ.c — systemd's socket-activation protocol, good and bad. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs the inherit helper with fds at 3, 4, ... and returns its output. */
+static char *inherit(const char *spec, const int *fds, int count,
+		     int listen_fds, char *const env[])
+{
+	static int runs;
+	char name[32];
+	snprintf(name, sizeof name, "inherit.%d.out", runs++);
+	char *out = work_path(name);
+	struct spawn_options o = { .output = out, .env = env, .fds = fds,
+				   .fd_count = count, .listen_fds = listen_fds };
+	pid_t pid = spawn_helper("inherit", spec, &o);
+	int status;
+	if (!wait_exit(pid, 10000, &status))
+		FAIL("inherit helper hung");
+	char *text = read_file(out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("inherit helper failed (0x%x):\n%s", status, text);
+	return text;
+}
+
+static void expect(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		FAIL("expected \"%s\" in:\n%s", needle, text);
+}
+
+static void expect_not(const char *text, const char *needle)
+{
+	if (strstr(text, needle))
+		FAIL("did not expect \"%s\" in:\n%s", needle, text);
+}
+
+static int bound_port(int fd)
+{
+	struct handoff_address a;
+	ASSERT_EQ(handoff_address_of_socket(&a, fd), 0);
+	return ntohs(a.u.in.sin_port);
+}
+
+void test_environ_systemd_protocol(void)
+{
+	int web = listen_on("127.0.0.1:0"), spare = listen_on("127.0.0.1:0");
+	char *sock = work_path("admin.sock"), spec[700], line[400];
+	char unix_addr[300];
+	snprintf(unix_addr, sizeof unix_addr, "unix:%s", sock);
+	int admin = listen_on(unix_addr);
+	int fds[] = { web, admin, spare };
+	char *env[] = { "LISTEN_FDNAMES=web:admin:spare", NULL };
+	snprintf(spec, sizeof spec, "web=127.0.0.1:%d;admin=%s", bound_port(web),
+		 unix_addr);
+	char *out = inherit(spec, fds, 3, 1, env);
+	expect(out, "generation=1 inherited=3 warning=none");
+	expect(out, "env LISTEN_FDS=unset LISTEN_PID=unset LISTEN_FDNAMES=unset");
+	snprintf(line, sizeof line, "listen 127.0.0.1:%d -> fd=3 inherited=1 ",
+		 bound_port(web));
+	expect(out, line);
+	snprintf(line, sizeof line, "listen %s -> fd=4 inherited=1 ", unix_addr);
+	expect(out, line);
+	expect(out, "ready 0");
+	/* The socket nobody claimed (fd 5) is closed once ready. */
+	expect(out, "open=3,4,");
+	expect_not(out, "open=3,4,5");
+	free(out);
+}
+
+void test_environ_bad_input(void)
+{
+	int port = free_port();
+	char spec[64], created[96], pid1[] = "LISTEN_PID=1";
+	snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
+	snprintf(created, sizeof created, "listen 127.0.0.1:%d -> fd=", port);
+	int sock = listen_on("127.0.0.1:0");
+	char *out;
+
+	out = inherit(spec, NULL, 0, 1, (char *[]){ "LISTEN_FDS=abc", NULL });
+	expect(out, "inherited=0 warning=ignored LISTEN_FDS=abc: not a number");
+	expect(out, "env LISTEN_FDS=unset LISTEN_PID=unset");
+	expect(out, created);
+	expect(out, "inherited=0 bound=");
+
+	out = inherit(spec, NULL, 0, 1, (char *[]){ "LISTEN_FDS=5", NULL });
+	expect(out, "inherited=0 warning=ignored LISTEN_FDS=5: descriptors are not open");
+	expect(out, created);
+
+	out = inherit(spec, NULL, 0, 1,
+		      (char *[]){ "LISTEN_FDS=99999999999999999999", NULL });
+	expect(out, "inherited=0 warning=ignored LISTEN_FDS=");
+
+	/* Another process's sockets: not ours, not an error, not adopted, not
+	 * closed. Asking for the same address then fails: it is in use. */
+	char same[64];
+	snprintf(same, sizeof same, "127.0.0.1:%d", bound_port(sock));
+	out = inherit(same, &sock, 1, 1, (char *[]){ pid1, NULL });
+	expect(out, "inherited=0 warning=none");
+	expect(out, "env LISTEN_FDS=unset LISTEN_PID=unset");
+	expect(out, "-> error Address already in use");
+	expect(out, "open=3");
+
+	/* A stray fd 3 that is a regular file: never adopted, never closed. */
+	int file = open(work_path("stray"), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	out = inherit(spec, &file, 1, 1, NULL);
+	expect(out, "inherited=1 warning=none");
+	expect(out, created);
+	expect_not(out, "fd=3 ");
+	expect(out, "open=3,");
+
+	/* Names: empty is "unnamed"; overlong or miscounted are ignored, and
+	 * matching falls back to the address. */
+	snprintf(spec, sizeof spec, "127.0.0.1:%d;?web=", bound_port(sock));
+	out = inherit(spec, &sock, 1, 1, (char *[]){ "LISTEN_FDNAMES=", NULL });
+	expect(out, "warning=none");
+	expect(out, "-> fd=3 inherited=1 ");
+	expect(out, "listen web -> error No such file or directory");
+
+	char overlong[400] = "LISTEN_FDNAMES=";
+	memset(overlong + strlen(overlong), 'n', 300);
+	out = inherit(spec, &sock, 1, 1, (char *[]){ overlong, NULL });
+	expect(out, "warning=ignored LISTEN_FDNAMES=nnnn");
+	expect(out, "-> fd=3 inherited=1 ");
+
+	out = inherit(spec, &sock, 1, 1, (char *[]){ "LISTEN_FDNAMES=a:b", NULL });
+	expect(out, "warning=ignored LISTEN_FDNAMES=a:b: count");
+
+	/* HANDOFF_FD that is not a descriptor past the listeners. */
+	out = inherit(spec, &sock, 1, 1,
+		      (char *[]){ "HANDOFF_FD=3", "HANDOFF_GENERATION=7", NULL });
+	expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=3");
+	free(out);
+}
+
+void test_listen_match_by_name(void)
+{
+	int a = listen_on("127.0.0.1:0"), b = listen_on("127.0.0.1:0");
+	int c = listen_on("127.0.0.1:0"), d = listen_on("127.0.0.1:0");
+	int fds[] = { a, b, c, d };
+	char spec[256], line[96];
+	/* b asked first: matching is by name and address, not position. c is
+	 * asked with port 0 (name only). d's name is asked at a new address:
+	 * a new socket, and the inherited d is closed at ready. */
+	int moved = free_port();
+	snprintf(spec, sizeof spec,
+		 "b=127.0.0.1:%d;a=127.0.0.1:%d;c=127.0.0.1:0;127.0.0.1:0;d=127.0.0.1:%d",
+		 bound_port(b), bound_port(a), moved);
+	char *out = inherit(spec, fds, 4, 1,
+			    (char *[]){ "LISTEN_FDNAMES=a:b:c:d", NULL });
+	snprintf(line, sizeof line, "listen 127.0.0.1:%d -> fd=4 inherited=1 ",
+		 bound_port(b));
+	expect(out, line);
+	snprintf(line, sizeof line, "listen 127.0.0.1:%d -> fd=3 inherited=1 ",
+		 bound_port(a));
+	expect(out, line);
+	expect(out, "listen 127.0.0.1:0 -> fd=5 inherited=1 ");
+	expect(out, "listen 127.0.0.1:0 -> fd=8 inherited=0 "); /* 7: epoll */
+	snprintf(line, sizeof line, "listen 127.0.0.1:%d -> fd=", moved);
+	expect(out, line);
+	expect_not(out, "open=3,4,5,6");
+	free(out);
+}

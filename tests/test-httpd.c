@@ -1,0 +1,261 @@
+/* test-httpd.c — the example server restarting under real load. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int run_httpd(char *const args[], char *out_path)
+{
+	char *argv[16] = { bin_path("examples/httpd") };
+	int n = 1;
+	for (; args[n - 1] && n < 15; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	struct spawn_options o = { .output = out_path };
+	pid_t pid = spawn(argv, &o);
+	int status;
+	if (!wait_exit(pid, 10000, &status)) {
+		kill(pid, SIGKILL);
+		FAIL("httpd with bad input kept running");
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void rejects(char *const args[], int code, const char *message)
+{
+	char *out = work_path("bad.out");
+	unlink(out);
+	int r = run_httpd(args, out);
+	char *text = read_file(out);
+	if (r != code || !text || !strstr(text, message))
+		FAIL("expected exit %d and \"%s\", got %d:\n%s", code, message, r,
+		     text ? text : "");
+	free(text);
+}
+
+void test_httpd_bad_input(void)
+{
+	rejects((char *[]){ "--listen", "nonsense", NULL }, 1, "nonsense");
+	rejects((char *[]){ "--listen", "127.0.0.1:99999", NULL }, 1, "127.0.0.1:99999");
+	rejects((char *[]){ "--bogus", NULL }, 2, "--bogus");
+	rejects((char *[]){ "--drain-timeout", "abc", NULL }, 2, "abc");
+	int busy = listen_on("127.0.0.1:0");
+	struct handoff_address a;
+	handoff_address_of_socket(&a, busy);
+	char addr[64];
+	handoff_address_format(&a, addr, sizeof addr);
+	rejects((char *[]){ "--listen", addr, NULL }, 1, "Address already in use");
+	rejects((char *[]){ "--listen", "127.0.0.1:0", "--pidfile",
+			    work_path("no/such/dir/x.pid"), NULL },
+		1, "No such file or directory");
+	close(busy);
+}
+
+static void check_no_failures(const struct load_result *r)
+{
+	if (r->failed)
+		FAIL("%ld of %ld requests failed", r->failed, r->requests);
+	ASSERT(r->ok > 0);
+}
+
+void test_httpd_upgrade_under_load(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	httpd_start(&s, NULL, NULL);
+	load_start(&l, s.port,
+		   (char *[]){ "--keepalive", "8", "--fresh", "2", "--slow", "4",
+			       "--slow-ms", "150", NULL });
+	for (int i = 0; i < 50; i++)
+		httpd_upgrade(&s);
+	load_stop(&l, &r);
+	load_print("50 upgrades", &r);
+	check_no_failures(&r);
+	ASSERT(r.generations >= 50);
+	ASSERT_EQ(r.gen_max, 51);
+	ASSERT(r.slow_ok >= 50);
+	ASSERT_EQ(r.slow_failed, 0);
+	/* Slow requests were in flight on generations that handed over. */
+	ASSERT(count_in_file(s.log, "draining: 0 connections") < 50);
+	httpd_stop(&s);
+}
+
+static void copy_file(const char *from, const char *to, int mode)
+{
+	char *tmp = work_path("copy.tmp");
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	char buf[65536];
+	ssize_t n;
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			FAIL("write %s: %s", tmp, strerror(errno));
+	if (in < 0 || out < 0)
+		FAIL("copy %s: %s", from, strerror(errno));
+	fchmod(out, (mode_t)mode);
+	close(in);
+	close(out);
+	if (rename(tmp, to) < 0) /* atomic, as a package manager does it */
+		FAIL("rename: %s", strerror(errno));
+}
+
+/* Installs a broken "new version", asks for an upgrade, and checks that the
+ * failure is reported while the same generation keeps serving. */
+static void failed_upgrade(struct httpd *s, const char *script, int mode,
+			   const char *reason)
+{
+	char *next = work_path("next");
+	if (script)
+		write_file(next, script, mode);
+	else
+		copy_file(bin_path("examples/httpd"), next, mode);
+	ASSERT_EQ(rename(next, s->program), 0);
+	int before = count_in_file(s->log, "upgrade failed: ");
+	kill(s->pid, SIGHUP);
+	if (!wait_file_contains(s->log, "upgrade failed: ", before + 1, 10000))
+		FAIL("no failure reported for \"%s\":\n%s", reason, read_file(s->log));
+	if (!count_in_file(s->log, reason))
+		FAIL("reason \"%s\" missing:\n%s", reason, read_file(s->log));
+	ASSERT_EQ(read_pid(s->pidfile), s->pid);
+	char body[128], want[32];
+	snprintf(want, sizeof want, "pid=%d", (int)s->pid);
+	ASSERT_EQ(http_get("127.0.0.1", s->port, "/", body, sizeof body), 200);
+	ASSERT(strstr(body, want));
+}
+
+void test_httpd_failed_upgrades(void)
+{
+	char *program = work_path("httpd");
+	copy_file(bin_path("examples/httpd"), program, 0755);
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	httpd_start(&s, program, (char *[]){ "--ready-timeout", "500", NULL });
+	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
+	failed_upgrade(&s, "#!/bin/sh\nexit 1\n", 0755,
+		       "exited with status 1 before it was ready");
+	failed_upgrade(&s, "#!/bin/sh\nkill -SEGV $$\n", 0755,
+		       "killed by signal 11 (Segmentation fault) before it was ready");
+	failed_upgrade(&s, "#!/bin/sh\nexec sleep 30\n", 0755,
+		       "was not ready in time; killed");
+	failed_upgrade(&s, NULL, 0644, "cannot start the successor: Permission denied");
+	failed_upgrade(&s, "\x7f" "ELF garbage", 0755,
+		       "cannot start the successor: Exec format error");
+	/* The real binary again: the next upgrade works. */
+	copy_file(bin_path("examples/httpd"), program, 0755);
+	pid_t old = s.pid;
+	ASSERT(httpd_upgrade(&s) != old);
+	load_stop(&l, &r);
+	load_print("5 failed upgrades, then a good one", &r);
+	check_no_failures(&r);
+	ASSERT_EQ(r.gen_max, 2);
+	httpd_stop(&s);
+}
+
+/* Reads the shared log in order: at most one upgrade may be in flight. */
+static void check_one_upgrade_at_a_time(const char *log)
+{
+	char *text = read_file(log), *save = NULL;
+	int in_flight = 0, started = 0;
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "upgrade started: ")) {
+			started++;
+			if (++in_flight > 1)
+				FAIL("two upgrades at once at: %s", line);
+		} else if (strstr(line, "is ready") || strstr(line, "upgrade failed: successor")) {
+			in_flight = 0;
+		}
+	}
+	ASSERT(started >= 2);
+	free(text);
+}
+
+void test_httpd_sighup_burst(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	httpd_start(&s, NULL, NULL);
+	int fds_before = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
+	/* 100 signals spread over about a second, each to whichever
+	 * generation the pid file names at that moment. */
+	long start = now_ms();
+	for (int i = 0; i < 100; i++) {
+		pid_t pid = read_pid(s.pidfile);
+		if (pid > 0)
+			kill(pid, SIGHUP);
+		while (now_ms() < start + (i + 1) * 10)
+			pause_ms(1);
+	}
+	/* Every generation that exits is ours to reap (subreaper): none may
+	 * have crashed. Wait until only the one in the pid file is left. */
+	long deadline = now_ms() + 30000;
+	int reaped = 0, status;
+	pid_t pid;
+	while (now_ms() < deadline) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == l.pid)
+				FAIL("loadgen died during the burst (0x%x)", status);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				FAIL("generation %d ended with 0x%x", (int)pid, status);
+			reaped++;
+		}
+		s.pid = read_pid(s.pidfile);
+		if (count_in_file(s.log, "upgrade started: ") == reaped &&
+		    kill(s.pid, 0) == 0)
+			break;
+		pause_ms(5);
+	}
+	load_stop(&l, &r);
+	load_print("burst of 100 SIGHUPs", &r);
+	check_no_failures(&r);
+	ASSERT(reaped >= 2);
+	check_one_upgrade_at_a_time(s.log);
+	/* Same descriptor count as generation 1 once the clients are gone. */
+	long until = now_ms() + 10000;
+	while (count_fds(s.pid) != fds_before && now_ms() < until)
+		pause_ms(5);
+	ASSERT_EQ(count_fds(s.pid), fds_before);
+	httpd_stop(&s);
+}
+
+void test_no_descriptor_leaks(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	httpd_start(&s, NULL, NULL);
+	int idle = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "32", "--fresh", "4", NULL });
+	/* Upgrades with 30-odd client sockets open in the old generation. */
+	httpd_upgrade(&s);
+	httpd_upgrade(&s);
+	load_stop(&l, &r);
+	check_no_failures(&r);
+	long until = now_ms() + 10000;
+	while (count_fds(s.pid) != idle && now_ms() < until)
+		pause_ms(5);
+	/* Anything inherited by accident would show up as extra entries. */
+	char dir[64], target[128], listing[2048] = "";
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)s.pid);
+	for (int fd = 0; fd < 64; fd++) {
+		char link[96];
+		snprintf(link, sizeof link, "%s/%d", dir, fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n > 0)
+			snprintf(listing + strlen(listing), sizeof listing - strlen(listing),
+				 "%d -> %.*s\n", fd, (int)n, target);
+	}
+	if (count_fds(s.pid) != idle)
+		FAIL("generation 3 has %d descriptors, generation 1 had %d:\n%s",
+		     count_fds(s.pid), idle, listing);
+	httpd_stop(&s);
+}

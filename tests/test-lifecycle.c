@@ -1,0 +1,359 @@
+/* test-lifecycle.c — listeners, upgrades, pid files, unix paths and
+ * sd_notify, through the library-based helper server. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void expect(const char *path, const char *needle)
+{
+	if (!wait_file_contains(path, needle, 1, 10000))
+		FAIL("expected \"%s\" in %s:\n%s", needle, path, read_file(path));
+}
+
+struct server {
+	pid_t pid;
+	char log[256];
+};
+
+static void server_start(struct server *s, const char *spec, char *const env[])
+{
+	snprintf(s->log, sizeof s->log, "%s", work_path("server.log"));
+	struct spawn_options o = { .output = s->log, .env = env };
+	s->pid = spawn_helper("server", spec, &o);
+	char line[64];
+	snprintf(line, sizeof line, "ready generation=1 pid=%d result=0", (int)s->pid);
+	expect(s->log, line);
+}
+
+/* SIGHUP; waits for generation `generation` and for the old one to exit 0. */
+static pid_t server_upgrade(struct server *s, unsigned generation)
+{
+	char line[64];
+	int status;
+	snprintf(line, sizeof line, "ready generation=%u pid=", generation);
+	kill(s->pid, SIGHUP);
+	expect(s->log, line);
+	char *text = read_file(s->log);
+	pid_t next = (pid_t)atoi(strstr(text, line) + strlen(line));
+	free(text);
+	if (!wait_exit(s->pid, 10000, &status) || status != 0)
+		FAIL("generation %u (%d) did not exit cleanly", generation - 1,
+		     (int)s->pid);
+	s->pid = next;
+	return next;
+}
+
+static void server_stop(struct server *s)
+{
+	int status;
+	kill(s->pid, SIGTERM);
+	if (!wait_exit(s->pid, 10000, &status) || status != 0)
+		FAIL("server %d did not stop cleanly", (int)s->pid);
+}
+
+static int connects(const char *address)
+{
+	struct handoff_address a;
+	ASSERT_EQ(handoff_address_parse(&a, address), 0);
+	int fd = socket(a.family, a.type | SOCK_CLOEXEC, 0);
+	int r = connect(fd, &a.u.sa, a.length);
+	close(fd);
+	return r == 0;
+}
+
+/* The address a listener was bound to, from the log line of its claim. */
+static void bound_address(const char *log, const char *request, char *out,
+			  size_t size)
+{
+	char key[160];
+	snprintf(key, sizeof key, "listen %s -> ", request);
+	char *text = read_file(log), *p = strstr(text, key);
+	if (!p || !(p = strstr(p, "bound=")))
+		FAIL("no claim of %s in:\n%s", request, text);
+	snprintf(out, size, "%.*s", (int)strcspn(p + 6, "\n"), p + 6);
+	free(text);
+}
+
+void test_listen_families(void)
+{
+	struct handoff h;
+	char path[300], gram[300], abstract[64];
+	snprintf(path, sizeof path, "unix:%s", work_path("s.sock"));
+	snprintf(gram, sizeof gram, "unixgram:%s", work_path("g.sock"));
+	snprintf(abstract, sizeof abstract, "@handoff-test-%d", (int)getpid());
+	const char *addresses[] = { "127.0.0.1:0", "[::1]:0", path, abstract,
+				    "udp:127.0.0.1:0", "udp:[::1]:0", gram };
+	const int types[] = { SOCK_STREAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM,
+			       SOCK_DGRAM, SOCK_DGRAM, SOCK_DGRAM };
+	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT_EQ(handoff_upgrade(&h), -EAGAIN); /* not ready yet */
+	for (int i = 0; i < 7; i++) {
+		char name[8] = { 'l', (char)('0' + i), 0 };
+		int fd = handoff_listen(&h, name, addresses[i]);
+		if (fd < 0)
+			FAIL("listen %s: %s", addresses[i], strerror(-fd));
+		int type = 0, acc = 0;
+		socklen_t len = sizeof type;
+		getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len);
+		ASSERT_EQ(type, types[i]);
+		ASSERT_EQ(acc, type == SOCK_STREAM);
+		ASSERT(fd > 2);
+		ASSERT(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		ASSERT(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	}
+	ASSERT_EQ(handoff_listen(&h, "l0", "127.0.0.1:0"), -EEXIST);
+	ASSERT_EQ(handoff_listen(&h, "a:b", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(&h, "", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:99999"), -EINVAL);
+	ASSERT_EQ(handoff_listen(&h, NULL, path), -EADDRINUSE);
+	ASSERT_EQ(handoff_add(&h, NULL, 1), -EINVAL);
+	int pipefd[2];
+	ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+	ASSERT_EQ(handoff_add(&h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
+	int own = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_EQ(handoff_add(&h, "own", own), 0);
+	ASSERT(fcntl(own, F_GETFD) & FD_CLOEXEC);
+	size_t count;
+	handoff_listeners(&h, &count);
+	ASSERT_EQ(count, 8);
+	ASSERT_EQ(handoff_ready(&h), 0);
+	ASSERT_EQ(handoff_ready(&h), -EALREADY);
+	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:0"), -EBUSY);
+	handoff_close(&h);
+	handoff_close(&h); /* idempotent */
+	struct stat st;
+	ASSERT(stat(work_path("s.sock"), &st) < 0); /* final stop unlinks */
+	struct handoff zeroed = { 0 };
+	handoff_close(&zeroed); /* valid when zeroed */
+}
+
+void test_upgrade_passes_listeners(void)
+{
+	char spec[1024], path[300];
+	snprintf(path, sizeof path, "%s", work_path("p.sock"));
+	snprintf(spec, sizeof spec,
+		 "tcp=127.0.0.1:0;tcp6=[::1]:0;path=unix:%s;abs=@handoff-%d;"
+		 "udp=udp:127.0.0.1:0;gram=unixgram:%s",
+		 path, (int)getpid(), work_path("g.sock"));
+	struct server s;
+	server_start(&s, spec, NULL);
+	char tcp[64], tcp6[64];
+	bound_address(s.log, "127.0.0.1:0", tcp, sizeof tcp);
+	bound_address(s.log, "[::1]:0", tcp6, sizeof tcp6);
+	server_upgrade(&s, 2);
+	server_upgrade(&s, 3);
+	/* Generation 3 inherited all six, and they still accept. */
+	ASSERT_EQ(count_in_file(s.log, "inherited=1"), 12);
+	ASSERT(connects(tcp));
+	ASSERT(connects(tcp6));
+	char unix_addr[310];
+	snprintf(unix_addr, sizeof unix_addr, "unix:%s", path);
+	ASSERT(connects(unix_addr));
+	server_stop(&s);
+	ASSERT(!connects(tcp));
+}
+
+void test_upgrade_changes_port_set(void)
+{
+	int pa = free_port(), pb = free_port(), pc = free_port();
+	char spec[128], next[128], env_next[160], a[32], b[32], c[32];
+	snprintf(a, sizeof a, "127.0.0.1:%d", pa);
+	snprintf(b, sizeof b, "127.0.0.1:%d", pb);
+	snprintf(c, sizeof c, "127.0.0.1:%d", pc);
+	snprintf(spec, sizeof spec, "a=%s;b=%s", a, b);
+	snprintf(next, sizeof next, "b=%s;c=%s", b, c);
+	snprintf(env_next, sizeof env_next, "HELPER_NEXT_SPEC=%s", next);
+	struct server s;
+	server_start(&s, spec, (char *[]){ env_next, NULL });
+	server_upgrade(&s, 2);
+	ASSERT(!connects(a)); /* dropped by the new version: closed everywhere */
+	ASSERT(connects(b));
+	ASSERT(connects(c));
+	/* No copy of a's socket survives anywhere: the port binds again. */
+	close(listen_on(a));
+	server_stop(&s);
+}
+
+void test_upgrade_one_at_a_time(void)
+{
+	struct server s;
+	server_start(&s, "127.0.0.1:0",
+		     (char *[]){ "HELPER_SECOND_UPGRADE=1", "HELPER_EARLY_UPGRADE=1",
+				 "HELPER_DRAIN_MS=1000", NULL });
+	server_upgrade(&s, 2);
+	expect(s.log, "second upgrade -> -16 (Device or resource busy)");
+	expect(s.log, "early upgrade -> -11 (Resource temporarily unavailable)");
+	expect(s.log, "previous generation");
+	server_upgrade(&s, 3);
+	ASSERT_EQ(count_in_file(s.log, "upgrade started"), 2);
+	server_stop(&s);
+}
+
+void test_unix_path_lifecycle(void)
+{
+	char spec[320], path[300];
+	snprintf(path, sizeof path, "%s", work_path("u.sock"));
+	snprintf(spec, sizeof spec, "u=unix:%s", path);
+	/* A stale socket file from a dead server is replaced... */
+	int stale = listen_on(spec + 2);
+	close(stale);
+	struct server s;
+	server_start(&s, spec, NULL);
+	struct stat st;
+	server_upgrade(&s, 2);
+	ASSERT_EQ(stat(path, &st), 0); /* the old generation did not unlink */
+	server_stop(&s);
+	ASSERT(stat(path, &st) < 0); /* the final stop did */
+
+	/* ...a path someone else re-created is left alone at stop... */
+	server_start(&s, spec, NULL);
+	ASSERT_EQ(rename(path, work_path("moved.sock")), 0);
+	int other = listen_on(spec + 2);
+	server_stop(&s);
+	ASSERT_EQ(stat(path, &st), 0);
+	close(other);
+	unlink(path);
+
+	/* ...and a regular file at the path is never clobbered. */
+	write_file(path, "data", 0644);
+	snprintf(s.log, sizeof s.log, "%s", work_path("file.log"));
+	struct spawn_options o = { .output = s.log };
+	pid_t pid = spawn_helper("server", spec, &o);
+	expect(s.log, "error File exists");
+	int status;
+	kill(pid, SIGTERM);
+	ASSERT(wait_exit(pid, 10000, &status));
+	char *text = read_file(path);
+	ASSERT_STR_EQ(text, "data");
+	free(text);
+}
+
+void test_pidfile_rules(void)
+{
+	char env[300];
+	char *pidfile = work_path("server.pid");
+	snprintf(env, sizeof env, "HELPER_PIDFILE=%s", pidfile);
+	char *envs[] = { env, NULL };
+	struct server s;
+	server_start(&s, "127.0.0.1:0", envs);
+	ASSERT_EQ(read_pid(pidfile), s.pid);
+
+	/* A second instance is refused while the first holds the lock. */
+	char *second_log = work_path("second.log");
+	struct spawn_options o = { .output = second_log, .env = envs };
+	pid_t second = spawn_helper("server", "127.0.0.1:0", &o);
+	int status;
+	ASSERT(wait_exit(second, 10000, &status));
+	ASSERT_EQ(WEXITSTATUS(status), 1);
+	expect(second_log, "init error Device or resource busy");
+
+	/* The successor writes the pid file before the old one drains. */
+	pid_t old = s.pid;
+	pid_t next = server_upgrade(&s, 2);
+	char line[64];
+	snprintf(line, sizeof line, "at drain the pid file names %d", (int)next);
+	expect(s.log, line);
+	ASSERT(old != next);
+	ASSERT_EQ(read_pid(pidfile), next);
+	server_stop(&s);
+	ASSERT(access(pidfile, F_OK) < 0); /* removed: it named us */
+
+	/* A stale file (no lock held, a dead pid) is taken over. */
+	write_file(pidfile, "999999\n", 0644);
+	unlink(s.log);
+	server_start(&s, "127.0.0.1:0", envs);
+	ASSERT_EQ(read_pid(pidfile), s.pid);
+	server_stop(&s);
+
+	/* A symlink is refused; a missing directory fails at ready. */
+	ASSERT_EQ(symlink(work_path("elsewhere"), pidfile), 0);
+	o.output = work_path("symlink.log");
+	ASSERT(wait_exit(spawn_helper("server", "127.0.0.1:0", &o), 10000, &status));
+	ASSERT_EQ(WEXITSTATUS(status), 1);
+	expect(o.output, "init error Too many levels of symbolic links");
+	snprintf(env, sizeof env, "HELPER_PIDFILE=%s", work_path("missing/x.pid"));
+	o.output = work_path("missing.log");
+	ASSERT(wait_exit(spawn_helper("server", "127.0.0.1:0", &o), 10000, &status));
+	expect(o.output, "result=-2");
+}
+
+/* sd_notify: a fake service manager on an abstract socket. */
+static int notify_socket(char *name, size_t size)
+{
+	snprintf(name, size, "@handoff-notify-%d", (int)getpid());
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
+	if (bind(fd, (struct sockaddr *)&un, len) < 0)
+		FAIL("bind notify socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+	return fd;
+}
+
+/* Appends "pid:message|" for each datagram waiting within timeout_ms. */
+static void collect(int fd, char *log, size_t size, const char *until)
+{
+	long deadline = now_ms() + 10000;
+	while (!strstr(log, until) && now_ms() < deadline) {
+		char buf[512];
+		union {
+			struct cmsghdr align;
+			char space[CMSG_SPACE(sizeof(struct ucred))];
+		} control;
+		struct iovec iov = { buf, sizeof buf - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = control.space,
+				      .msg_controllen = sizeof control.space };
+		ssize_t n = recvmsg(fd, &msg, 0);
+		if (n < 0) {
+			pause_ms(2);
+			continue;
+		}
+		buf[n] = '\0';
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		struct ucred cred = { 0 };
+		if (c && c->cmsg_type == SCM_CREDENTIALS)
+			memcpy(&cred, CMSG_DATA(c), sizeof cred);
+		snprintf(log + strlen(log), size - strlen(log), "%d:%s|",
+			 (int)cred.pid, buf);
+	}
+	if (!strstr(log, until))
+		FAIL("no \"%s\" among notifications: %s", until, log);
+}
+
+void test_notify_messages(void)
+{
+	char name[64], env[96], log[4096] = "", want[128];
+	int fd = notify_socket(name, sizeof name);
+	snprintf(env, sizeof env, "NOTIFY_SOCKET=%s", name);
+	struct server s;
+	server_start(&s, "127.0.0.1:0", (char *[]){ env, NULL });
+	pid_t first = s.pid;
+	snprintf(want, sizeof want, "%d:READY=1\nMAINPID=%d|", (int)first, (int)first);
+	collect(fd, log, sizeof log, want);
+	pid_t second = server_upgrade(&s, 2);
+	snprintf(want, sizeof want, "%d:MAINPID=%d|", (int)first, (int)second);
+	collect(fd, log, sizeof log, want);
+	/* Order: the old generation announces the reload, the new one says
+	 * ready, then the old one hands the main pid over. */
+	char reloading[64], ready[64];
+	snprintf(reloading, sizeof reloading, "%d:RELOADING=1\nMONOTONIC_USEC=", (int)first);
+	snprintf(ready, sizeof ready, "%d:READY=1\nMAINPID=%d|", (int)second, (int)second);
+	char *r1 = strstr(log, reloading), *r2 = strstr(log, ready), *r3 = strstr(log, want);
+	if (!r1 || !r2 || !r3 || !(r1 < r2 && r2 < r3))
+		FAIL("notifications out of order: %s", log);
+	server_stop(&s);
+	snprintf(want, sizeof want, "%d:STOPPING=1|", (int)second);
+	collect(fd, log, sizeof log, want);
+	close(fd);
+}
