@@ -11,11 +11,12 @@ CPPFLAGS += -Iinclude
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC  := $(wildcard src/*.c)
+HEADERS  := $(wildcard include/*.h src/*.h tests/*.h)
 TEST_SRC := $(wildcard tests/*.c)
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
-$(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h tests/*.h) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench
+$(1)/obj/%.o: %.c $$(HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -fPIC -c $$< -o $$@
 
 $(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
@@ -57,4 +58,5 @@ clean:
 	rm -rf build
 
 .PHONY: all test demo bench clean build/all build/asan/all
+.SECONDARY:
 .DEFAULT_GOAL := all

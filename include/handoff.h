@@ -171,6 +171,7 @@ struct handoff {
 	int signal_fd;      /* read end of the signal self-pipe */
 	int pidfile_fd;     /* holds the pid file lock */
 	pid_t child_pid;
+	int child_hung_up;  /* closed its channel; waiting for its exit */
 	pid_t parent_pid;
 	int exec_errno;     /* why exec_path could not be resolved */
 	int stopping_sent;

@@ -171,6 +171,7 @@ void ho_upgrade_abort(struct handoff *h)
 	}
 	forget_child(h);
 	ho_close(&h->child_fd);
+	h->child_hung_up = 0;
 	h->state = HANDOFF_STATE_SERVING;
 }
 
@@ -228,6 +229,28 @@ static int exited(struct handoff *h, int *status)
 	return 1;
 }
 
+/* The channel reached EOF. A dying process closes its files before it
+ * becomes waitable, so this is usually a crash whose status the pidfd will
+ * tell in a moment; a successor that closed the channel and lives on gets a
+ * second, then is killed. Nothing here blocks the serving loop. */
+enum { HUNG_UP_GRACE_MS = 1000 };
+
+static void hung_up(struct handoff *h)
+{
+	h->child_hung_up = 1;
+	epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, h->child_fd, NULL);
+	struct itimerspec left;
+	if (timerfd_gettime(h->timer_fd, &left) == 0 &&
+	    (left.it_value.tv_sec > 0 ||
+	     left.it_value.tv_nsec > HUNG_UP_GRACE_MS * 1000000L)) {
+		struct itimerspec grace = {
+			.it_value = { .tv_sec = HUNG_UP_GRACE_MS / 1000,
+				      .tv_nsec = HUNG_UP_GRACE_MS % 1000 * 1000000L },
+		};
+		timerfd_settime(h->timer_fd, 0, &grace, NULL);
+	}
+}
+
 static int check_child(struct handoff *h, struct handoff_event *ev)
 {
 	char msg[256];
@@ -244,13 +267,11 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 	}
 	if (exited(h, &status))
 		return fail(h, ev, -ECHILD, status);
-	if (n == 0 || (n < 0 && recv_errno != EAGAIN)) {
-		/* Channel closed while alive: it will never say ready. */
-		return fail(h, ev, -EPIPE, 0);
-	}
+	if (!h->child_hung_up && (n == 0 || (n < 0 && recv_errno != EAGAIN)))
+		hung_up(h);
 	uint64_t expirations;
 	if (ho_read(h->timer_fd, &expirations, sizeof expirations) > 0)
-		return fail(h, ev, -ETIMEDOUT, 0);
+		return fail(h, ev, h->child_hung_up ? -EPIPE : -ETIMEDOUT, 0);
 	return 0;
 }
 

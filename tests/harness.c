@@ -66,6 +66,8 @@ static void child_exec(char *const argv[], const struct spawn_options *o)
 	for (int i = 0; i < o->fd_count; i++)
 		if (dup2(moved[i], 3 + i) < 0)
 			_exit(126);
+	/* Whatever the runner inherited from its own parent stays out. */
+	close_range(3 + (unsigned)o->fd_count, ~0U, 0);
 	if (o->listen_fds) {
 		char buf[32];
 		snprintf(buf, sizeof buf, "%d", o->fd_count);
@@ -129,7 +131,7 @@ int wait_for(int (*cond)(void *), void *arg, int timeout_ms)
 			return 1;
 		if (now_ms() >= deadline)
 			return 0;
-		pause_ms(2);
+		pause_ms(1);
 	}
 }
 
@@ -212,6 +214,58 @@ int count_fds(pid_t pid)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* Inodes of TCP sockets that are not listening (state 0A is LISTEN). */
+static int is_connection_inode(unsigned long inode)
+{
+	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int t = 0; t < 2; t++) {
+		FILE *f = fopen(tables[t], "re");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			unsigned state;
+			unsigned long ino;
+			if (sscanf(line, "%*d: %*s %*s %x %*s %*s %*s %*s %*s %lu",
+				   &state, &ino) == 2 && ino == inode && state != 0x0A) {
+				fclose(f);
+				return 1;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+int count_connections(pid_t pid)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		char link[64], target[64];
+		unsigned long inode;
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) == 1 &&
+		    is_connection_inode(inode))
+			n++;
+	}
+	return n;
+}
+
+static int no_connections(void *arg)
+{
+	return count_connections(*(pid_t *)arg) == 0;
+}
+
+int count_idle_fds(pid_t pid)
+{
+	if (!wait_for(no_connections, &pid, 10000))
+		FAIL("%d still holds client connections", (int)pid);
+	return count_fds(pid);
 }
 
 /* -------------------------------------------------------------- sockets */
@@ -322,18 +376,28 @@ void httpd_start(struct httpd *s, const char *program, char *const extra[])
 	ASSERT_EQ(s->pid, first);
 }
 
+static long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
+}
+
 pid_t httpd_upgrade(struct httpd *s)
 {
 	pid_t old = s->pid;
 	int status;
+	long start = now_us();
 	if (kill(old, SIGHUP) < 0)
 		FAIL("kill -HUP %d: %s", (int)old, strerror(errno));
 	if (!wait_for(serving, s, 10000))
 		FAIL("no new generation after SIGHUP to %d; log:\n%s", (int)old,
 		     read_file(s->log));
+	s->ready_us = now_us() - start;
 	s->pid = read_pid(s->pidfile);
 	if (!wait_exit(old, 15000, &status))
 		FAIL("old generation %d did not exit", (int)old);
+	s->gone_us = now_us() - start;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		FAIL("old generation %d ended with status 0x%x", (int)old, status);
 	return s->pid;

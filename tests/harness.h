@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 extern char bin_dir[];  /* absolute: build/ or build/asan/ */
 extern char work_dir[]; /* this test's temporary directory */
@@ -22,7 +23,8 @@ extern char self_exe[]; /* the runner, for --helper re-execution */
 		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);         \
 		fprintf(stderr, __VA_ARGS__);                             \
 		fputc('\n', stderr);                                      \
-		exit(1);                                                  \
+		fflush(NULL);                                             \
+		_exit(1);                                                 \
 	} while (0)
 
 #define ASSERT(cond)                                                      \
@@ -46,7 +48,9 @@ extern char self_exe[]; /* the runner, for --helper re-execution */
 	} while (0)
 
 /* paths */
-char *path_join(const char *dir, const char *name); /* static buffer ring */
+/* The path helpers return one of 8 rotating static buffers: copy a path
+ * that must live across further calls. */
+char *path_join(const char *dir, const char *name);
 char *bin_path(const char *name);                    /* bin_dir/name */
 char *work_path(const char *name);                   /* work_dir/name */
 
@@ -77,6 +81,9 @@ int wait_file_contains(const char *path, const char *needle, int count,
 void write_file(const char *path, const char *text, int mode);
 pid_t read_pid(const char *path);               /* 0 if absent/garbage */
 int count_fds(pid_t pid);
+int count_connections(pid_t pid); /* its accepted TCP sockets */
+/* count_fds once pid holds no client connection (bounded wait). */
+int count_idle_fds(pid_t pid);
 
 /* sockets */
 int free_port(void);
@@ -94,6 +101,8 @@ struct httpd {
 	char pidfile[256];
 	char log[256];
 	char program[256];          /* the binary as started (may be a copy) */
+	long ready_us, gone_us;     /* last upgrade: SIGHUP to new generation
+				       serving; to old generation reaped */
 };
 /* Starts httpd with --listen 127.0.0.1:<free port> --pidfile, plus extra
  * arguments (NULL-terminated), logging to work_dir/httpd.log. Waits until it
