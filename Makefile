@@ -12,12 +12,12 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 LIB_SRC  := $(wildcard src/*.c)
 HEADERS  := $(wildcard include/*.h src/*.h tests/*.h)
-TEST_SRC := $(wildcard tests/*.c)
+TEST_SRC := $(wildcard tests/*.c) bench/bench.c
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
 $(1)/obj/%.o: %.c $$(HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -fPIC -c $$< -o $$@
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -fPIC -c $$< -o $$@
 
 $(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^

@@ -15,7 +15,8 @@ static struct handoff h;
 static struct pollfd fds[2 + MAX_CLIENTS]; /* listener, handoff_fd, clients */
 static int clients;
 
-static void say(const char *fmt, ...) /* one write(): generations share a log */
+/* One write() per line: every generation appends to the same log. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;

@@ -1023,11 +1023,14 @@ static void usage(FILE *to)
 	      to);
 }
 
-__attribute__((noreturn))
-static void bad_usage(const char *fmt, const char *what)
+__attribute__((format(printf, 1, 2), noreturn))
+static void bad_usage(const char *fmt, ...)
 {
 	char text[512];
-	snprintf(text, sizeof text, fmt, what);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
 	say("%s (try --help)", text);
 	exit(2);
 }
@@ -1037,11 +1040,8 @@ static int parse_ms(const char *option, const char *text, int min)
 	char *end;
 	errno = 0;
 	long v = strtol(text, &end, 10);
-	if (errno || end == text || *end || v < min || v > INT_MAX) {
-		char what[256];
-		snprintf(what, sizeof what, "%s: bad value \"%.200s\"", option, text);
-		bad_usage("%s", what);
-	}
+	if (errno || end == text || *end || v < min || v > INT_MAX)
+		bad_usage("%s: bad value \"%.200s\"", option, text);
 	return (int)v;
 }
 

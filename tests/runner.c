@@ -5,6 +5,7 @@
  *   run-tests --list          their names
  *   run-tests --helper H ARG  (internal) act as helper process H
  *   run-tests --demo          the demo of `make demo`
+ *   run-tests --bench         the figures of `make bench`
  *
  * Each test is forked into a new process group, made a child subreaper (so
  * the generations a server spawns stay its children to reap), given a fresh
@@ -30,6 +31,7 @@ TESTS(DECLARE)
 #define DECLARE_HELPER(name) int helper_##name(const char *arg);
 HELPERS(DECLARE_HELPER)
 void demo(void);
+void bench(void);
 
 struct test {
 	const char *name;
@@ -132,9 +134,9 @@ static int run_helper(const char *name, const char *arg)
 	return 2;
 }
 
-static int run_demo(void)
+static int run_alone(const char *name, void (*run)(void))
 {
-	static const struct test t = { "demo", demo, 300 };
+	const struct test t = { name, run, 300 };
 	return run_test(&t) ? 0 : 1;
 }
 
@@ -146,7 +148,9 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 2 && strcmp(argv[1], "--demo") == 0)
-		return run_demo();
+		return run_alone("demo", demo);
+	if (argc == 2 && strcmp(argv[1], "--bench") == 0)
+		return run_alone("bench", bench);
 	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
 		for (int i = 0; i < TEST_COUNT; i++)
 			puts(tests[i].name);

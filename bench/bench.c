@@ -1,0 +1,146 @@
+/* bench.c — `make bench`: how fast an upgrade is, and how fast the old
+ * generation leaves under load. Prints figures; asserts nothing.
+ *
+ * Timing comes from a notify socket the benchmark owns: the successor's
+ * "READY=1" datagram marks the instant it is ready, so what is measured is
+ * fork + exec + start-up + handoff_ready(), not our polling. */
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
+}
+
+static int compare_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+static long percentile(long *v, int n, int p)
+{
+	qsort(v, (size_t)n, sizeof *v, compare_long);
+	return v[(n - 1) * p / 100];
+}
+
+static int notify_listener(char *env, size_t size)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
+			 "handoff-bench-%d", (int)getpid());
+	if (bind(fd, (struct sockaddr *)&un,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
+		FAIL("bind: %s", strerror(errno));
+	snprintf(env, size, "NOTIFY_SOCKET=@%s", un.sun_path + 1);
+	return fd;
+}
+
+/* Waits for "READY=1\nMAINPID=<pid>" and returns that pid. */
+static pid_t wait_ready(int fd)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct timeval tv = { 10, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		char buf[256];
+		ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+		if (n < 0)
+			FAIL("no READY=1 within 10 s");
+		buf[n] = '\0';
+		if (strncmp(buf, "READY=1\nMAINPID=", 16) == 0)
+			return (pid_t)atoi(buf + 16);
+	}
+	FAIL("no READY=1 among 1000 notifications");
+}
+
+struct run {
+	long ready_us[400], gone_us[400];
+	int count;
+};
+
+/* Upgrades `times` times; the first generation is our child already. */
+static void upgrades(struct run *r, int notify, pid_t *pid, int times)
+{
+	for (int i = 0; i < times; i++) {
+		pid_t old = *pid;
+		int status;
+		long start = now_us();
+		kill(old, SIGHUP);
+		*pid = wait_ready(notify);
+		long ready = now_us();
+		if (!wait_exit(old, 10000, &status))
+			FAIL("generation %d did not exit", (int)old);
+		r->ready_us[r->count] = ready - start;
+		r->gone_us[r->count++] = now_us() - ready;
+	}
+}
+
+static void print_run(const char *what, struct run *r)
+{
+	printf("  %-44s ready: median %6.3f ms, p90 %6.3f ms | old gone after "
+	       "handover: median %6.2f ms, max %6.2f ms\n",
+	       what, percentile(r->ready_us, r->count, 50) / 1000.0,
+	       percentile(r->ready_us, r->count, 90) / 1000.0,
+	       percentile(r->gone_us, r->count, 50) / 1000.0,
+	       percentile(r->gone_us, r->count, 100) / 1000.0);
+}
+
+static void bench_echo(void)
+{
+	char env[128], addr[32];
+	int notify = notify_listener(env, sizeof env);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	struct spawn_options o = { .output = work_path("echo.log"),
+				   .env = (char *[]){ env, NULL } };
+	pid_t pid = spawn((char *[]){ bin_path("examples/echo"), addr, NULL }, &o);
+	ASSERT_EQ(wait_ready(notify), pid);
+	struct run r = { .count = 0 };
+	upgrades(&r, notify, &pid, 200);
+	print_run("echo, idle, 200 upgrades", &r);
+	kill(pid, SIGTERM);
+	close(notify);
+}
+
+static void bench_httpd(void)
+{
+	char env[128], addr[32], pidfile[300];
+	int notify = notify_listener(env, sizeof env);
+	int port = free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	snprintf(pidfile, sizeof pidfile, "%s", work_path("httpd.pid"));
+	struct spawn_options o = { .output = work_path("httpd.log"),
+				   .env = (char *[]){ env, NULL } };
+	pid_t pid = spawn((char *[]){ bin_path("examples/httpd"), "--listen", addr,
+				      "--pidfile", pidfile, NULL }, &o);
+	ASSERT_EQ(wait_ready(notify), pid);
+	struct load l;
+	struct load_result lr;
+	load_start(&l, port, (char *[]){ "--keepalive", "64", "--fresh", "4", NULL });
+	struct run r = { .count = 0 };
+	upgrades(&r, notify, &pid, 50);
+	load_stop(&l, &lr);
+	print_run("httpd, 64 keep-alive + 4 fresh, 50 upgrades", &r);
+	printf("  %-44s %ld requests, %ld failed, %.0f req/s, p99 %.2f ms\n", "",
+	       lr.requests, lr.failed, lr.rps, lr.p99_us / 1000.0);
+	kill(pid, SIGTERM);
+	close(notify);
+}
+
+void bench(void)
+{
+	printf("upgrade timings (SIGHUP -> successor's READY=1 -> old generation reaped)\n");
+	bench_echo();
+	bench_httpd();
+	printf("targets: echo ready median <= 1.5 ms; httpd old generation gone "
+	       "<= 50 ms after handover, 0 failed\n");
+}
