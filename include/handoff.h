@@ -29,7 +29,9 @@
  *
  * Environment read by handoff_init() (and removed from the environment):
  *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket-activation protocol
- *   HANDOFF_FD, HANDOFF_GENERATION            set by a handoff parent
+ *   HANDOFF_FD                                set by a handoff parent
+ *   HANDOFF_GENERATION                        set by a handoff parent or
+ *                                             supervisor (with LISTEN_PID)
  * Environment read but kept (so successors see it too):
  *   NOTIFY_SOCKET                             sd_notify(3) destination
  *
@@ -116,6 +118,9 @@ enum handoff_flags {
 	 * a byte to a pipe; they save and restore errno. At most one struct
 	 * handoff per process may use this flag. */
 	HANDOFF_SIGNALS = 1u << 0,
+	/* Send nothing to $NOTIFY_SOCKET: the program speaks to its service
+	 * manager itself (the supervisor does). */
+	HANDOFF_NO_NOTIFY = 1u << 1,
 };
 
 struct handoff_config {          /* valid when zeroed */
@@ -131,6 +136,9 @@ struct handoff_config {          /* valid when zeroed */
 struct handoff_listener {
 	int fd;
 	int inherited;                       /* 1 if it came from the parent */
+	int owns_path;                       /* Unix path ours to unlink at the
+						final stop: we bound it, or a
+						handoff parent did */
 	struct handoff_address address;      /* as bound (port 0 resolved) */
 	char name[HANDOFF_NAME_MAX + 1];     /* "" when unnamed */
 	dev_t path_dev;                      /* Unix path sockets: the inode */
@@ -290,9 +298,10 @@ const char *handoff_event_describe(const struct handoff_event *event,
 
 /* Closes this generation's copies of every listener: call it on DRAIN or
  * STOP, before finishing in-flight work. If the generation has not handed
- * over, this is the final stop: Unix socket paths are unlinked (only if the
- * path still names the inode we bound) and STOPPING=1 is sent to
- * $NOTIFY_SOCKET. Never calls shutdown() on a listener. Idempotent. */
+ * over, this is the final stop: Unix socket paths it owns are unlinked (only
+ * if the path still names the inode bound; paths systemd or a supervisor
+ * passed in are theirs) and STOPPING=1 is sent to $NOTIFY_SOCKET. Never
+ * calls shutdown() on a listener. Idempotent. */
 void handoff_close_listeners(struct handoff *h);
 
 /* Releases everything (listeners included, as above); removes the pid file

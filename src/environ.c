@@ -130,26 +130,30 @@ static int take_listen_fds(struct ho_inherited *in, struct raw_environ *raw,
 	return 1;
 }
 
+/* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD only from
+ * a handoff parent, and must lie past the listeners. */
 static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 			 char *warning, size_t size)
 {
 	unsigned long fd, generation;
-	if (!raw->handoff_fd)
-		return;
-	if (ho_parse_uint(raw->handoff_fd, INT32_MAX, &fd) < 0 ||
-	    fd < HO_LISTEN_FDS_START + in->count ||
-	    ho_set_cloexec((int)fd, 1) < 0) {
-		warn(warning, size, "HANDOFF_FD", raw->handoff_fd, "bad descriptor");
-		return;
-	}
-	if (ho_parse_uint(raw->handoff_generation, UINT32_MAX - 1, &generation) < 0 ||
-	    generation < 2) {
+	if (raw->handoff_generation &&
+	    (ho_parse_uint(raw->handoff_generation, UINT32_MAX - 1, &generation) < 0 ||
+	     generation < 1)) {
 		warn(warning, size, "HANDOFF_GENERATION", raw->handoff_generation,
 		     "not a generation number");
 		return;
 	}
-	in->parent_fd = (int)fd;
-	in->generation = (unsigned)generation;
+	if (raw->handoff_fd &&
+	    (ho_parse_uint(raw->handoff_fd, INT32_MAX, &fd) < 0 ||
+	     fd < HO_LISTEN_FDS_START + in->count ||
+	     ho_set_cloexec((int)fd, 1) < 0)) {
+		warn(warning, size, "HANDOFF_FD", raw->handoff_fd, "bad descriptor");
+		return;
+	}
+	if (raw->handoff_generation)
+		in->generation = (unsigned)generation;
+	if (raw->handoff_fd)
+		in->parent_fd = (int)fd;
 }
 
 /* Fills *in from the environment and removes the variables from it.

@@ -132,6 +132,7 @@ static int append_listener(struct handoff *h, int fd, int inherited,
 		return r;
 	l->fd = fd;
 	l->inherited = inherited;
+	l->owns_path = !inherited || h->parent_fd >= 0;
 	if (name)
 		snprintf(l->name, sizeof l->name, "%s", name);
 	/* Remember which inode the path names now: at final stop we unlink it
@@ -249,6 +250,13 @@ int handoff_add(struct handoff *h, const char *name, int fd)
 	return r < 0 ? r : append_listener(h, fd, 0, name);
 }
 
+/* The library's own notifications, unless the program speaks for itself. */
+void ho_notify(const struct handoff *h, const char *state)
+{
+	if (!(h->config.flags & HANDOFF_NO_NOTIFY))
+		handoff_notify(state);
+}
+
 /* ----------------------------------------------------------------- ready */
 
 /* Sockets the previous generation passed that this version does not use:
@@ -298,7 +306,7 @@ int handoff_ready(struct handoff *h)
 	 * main pid over and starts to drain. */
 	char msg[64];
 	snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld", (long)getpid());
-	handoff_notify(msg);
+	ho_notify(h, msg);
 	if (h->parent_fd >= 0)
 		tell_parent_ready(h);
 	return 0;
@@ -310,7 +318,7 @@ static void unlink_if_ours(const struct handoff_listener *l)
 {
 	struct stat st;
 	const char *path = l->address.u.un.sun_path;
-	if (l->address.family != AF_UNIX || !path[0] || !l->path_ino)
+	if (l->address.family != AF_UNIX || !path[0] || !l->owns_path)
 		return;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == l->path_dev && st.st_ino == l->path_ino)
@@ -336,7 +344,7 @@ void handoff_close_listeners(struct handoff *h)
 	}
 	if (final && h->state != HANDOFF_STATE_STARTING && !h->stopping_sent) {
 		h->stopping_sent = 1;
-		handoff_notify("STOPPING=1");
+		ho_notify(h, "STOPPING=1");
 	}
 }
 

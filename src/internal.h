@@ -63,6 +63,7 @@ pid_t ho_spawn(const struct ho_spawn *spawn);
 
 /* handoff.c, upgrade.c */
 int ho_watch(struct handoff *h, int fd);
+void ho_notify(const struct handoff *h, const char *state);
 void ho_upgrade_abort(struct handoff *h);
 
 /* path.c */

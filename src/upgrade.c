@@ -158,7 +158,7 @@ int handoff_upgrade(struct handoff *h)
 	char msg[64];
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld",
 		 (long long)ho_now_us());
-	handoff_notify(msg);
+	ho_notify(h, msg);
 	return pid;
 }
 
@@ -186,7 +186,7 @@ static int fail(struct handoff *h, struct handoff_event *ev, int error,
 				      .pid = pid, .error = error,
 				      .status = status };
 	/* Ends a RELOADING=1 for a service manager waiting on it. */
-	handoff_notify("READY=1\nSTATUS=upgrade failed, still serving");
+	ho_notify(h, "READY=1\nSTATUS=upgrade failed, still serving");
 	return 1;
 }
 
@@ -200,7 +200,7 @@ static int handed_over(struct handoff *h, struct handoff_event *ev)
 	h->state = HANDOFF_STATE_HANDED_OVER;
 	char msg[48];
 	snprintf(msg, sizeof msg, "MAINPID=%ld", (long)pid);
-	handoff_notify(msg);
+	ho_notify(h, msg);
 	*ev = (struct handoff_event){ .type = HANDOFF_EVENT_DRAIN, .pid = pid };
 	return 1;
 }

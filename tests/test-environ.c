@@ -68,6 +68,8 @@ void test_environ_systemd_protocol(void)
 	/* The socket nobody claimed (fd 5) is closed once ready. */
 	expect(out, "open=3,4,");
 	expect_not(out, "open=3,4,5");
+	/* The helper stopped for good, but the path was systemd's to remove. */
+	ASSERT_EQ(access(sock, F_OK), 0);
 	free(out);
 }
 
