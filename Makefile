@@ -11,13 +11,27 @@ CPPFLAGS += -Iinclude
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC  := $(wildcard src/*.c)
-HEADERS  := $(wildcard include/*.h src/*.h tests/*.h)
+LIB_HEADERS  := $(wildcard include/*.h src/*.h)
+TEST_HEADERS := $(wildcard tests/*.h)
+TOOL_SRC := $(wildcard tool/*.c)
 TEST_SRC := $(wildcard tests/*.c) bench/bench.c
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
-$(1)/obj/%.o: %.c $$(HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -fPIC -c $$< -o $$@
+$(1)/obj/%.o: %.c $$(LIB_HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -fPIC -c $$< -o $$@
+
+$(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
+
+$(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/bench
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
+
+$(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) tool/tool.h | $(1)/obj/tool
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -c $$< -o $$@
+
+$(1)/handoff: $$(TOOL_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
 $(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
@@ -31,10 +45,10 @@ $(1)/loadgen: $(1)/obj/bench/loadgen.o
 $(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
-$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/examples $(1)/tests:
+$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests:
 	mkdir -p $$@
 
-$(1)/all: $(1)/libhandoff.a $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests
+$(1)/all: $(1)/libhandoff.a $(1)/handoff $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests
 endef
 
 $(eval $(call variant,build,))

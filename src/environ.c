@@ -182,13 +182,24 @@ int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 
 /* ------------------------------------------------------------ outgoing */
 
-static int is_protocol_variable(const char *entry)
+static int same_name(const char *entry, const char *name_eq_value)
+{
+	size_t n = strcspn(name_eq_value, "=");
+	return strncmp(entry, name_eq_value, n) == 0 && entry[n] == '=';
+}
+
+/* Dropped from the inherited environment: stale protocol variables, and
+ * whatever the caller replaces. */
+static int is_replaced(const char *entry, char *const *extra)
 {
 	for (int i = 0; i < VARIABLE_COUNT; i++) {
 		size_t n = strlen(protocol_variables[i]);
 		if (strncmp(entry, protocol_variables[i], n) == 0 && entry[n] == '=')
 			return 1;
 	}
+	for (char *const *e = extra; e && *e; e++)
+		if (same_name(entry, *e))
+			return 1;
 	return 0;
 }
 
@@ -213,44 +224,43 @@ static char *listen_fdnames(const struct handoff_listener *listeners,
 
 /* Builds the successor's environment: ours minus stale protocol variables,
  * plus the new ones. LISTEN_PID is left blank: only the child knows its pid,
- * and it fills it in with ho_child_env_set_pid() before exec. */
+ * and it fills it in with ho_child_env_set_pid() before exec. The strings we
+ * allocate come first in envp; ho_child_env_free() frees exactly those. */
 int ho_child_env_build(struct ho_child_env *env,
 		       const struct handoff_listener *listeners, size_t count,
-		       int control_fd, unsigned generation)
+		       int control_fd, unsigned generation, char *const *extra)
 {
-	size_t n = 0;
+	size_t n = 0, n_extra = 0;
 	while (environ[n])
 		n++;
+	while (extra && extra[n_extra])
+		n_extra++;
 	*env = (struct ho_child_env){ 0 };
-	env->envp = calloc(n + VARIABLE_COUNT + 1, sizeof *env->envp);
+	env->envp = calloc(n + n_extra + VARIABLE_COUNT + 1, sizeof *env->envp);
 	env->listen_pid_size = sizeof "LISTEN_PID=" + 20;
 	env->listen_pid = calloc(1, env->listen_pid_size);
-	char *fds = NULL, *fd = NULL, *gen = NULL, *names = NULL;
-	if (env->envp && env->listen_pid &&
-	    asprintf(&fds, "LISTEN_FDS=%zu", count) >= 0 &&
-	    asprintf(&fd, "HANDOFF_FD=%d", control_fd) >= 0 &&
-	    asprintf(&gen, "HANDOFF_GENERATION=%u", generation) >= 0 &&
-	    (names = listen_fdnames(listeners, count)) != NULL) {
-		/* Ours first: ho_child_env_free() frees exactly these. */
-		char **out = env->envp;
-		strcpy(env->listen_pid, "LISTEN_PID=");
-		*out++ = env->listen_pid;
-		*out++ = fds;
-		*out++ = names;
-		*out++ = fd;
-		*out++ = gen;
-		for (size_t i = 0; i < n; i++)
-			if (!is_protocol_variable(environ[i]))
-				*out++ = environ[i];
-		*out = NULL;
-		return 0;
-	}
-	free(fds);
-	free(fd);
-	free(gen);
-	free(env->listen_pid);
-	free(env->envp);
-	*env = (struct ho_child_env){ 0 };
+	char **out = env->envp;
+	if (!env->envp || !env->listen_pid)
+		goto fail;
+	strcpy(env->listen_pid, "LISTEN_PID=");
+	*out++ = env->listen_pid;
+	if (asprintf(out++, "LISTEN_FDS=%zu", count) < 0 ||
+	    asprintf(out++, "HANDOFF_GENERATION=%u", generation) < 0 ||
+	    !(*out++ = listen_fdnames(listeners, count)) ||
+	    (control_fd >= 0 && asprintf(out++, "HANDOFF_FD=%d", control_fd) < 0))
+		goto fail;
+	env->owned = (size_t)(out - env->envp);
+	for (size_t i = 0; i < n_extra; i++)
+		*out++ = extra[i];
+	for (size_t i = 0; i < n; i++)
+		if (!is_replaced(environ[i], extra))
+			*out++ = environ[i];
+	*out = NULL;
+	return 0;
+fail:
+	if (env->envp)
+		env->owned = (size_t)(out - env->envp);
+	ho_child_env_free(env);
 	return -ENOMEM;
 }
 
@@ -268,9 +278,10 @@ void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid)
 
 void ho_child_env_free(struct ho_child_env *env)
 {
-	if (env->envp)
-		for (int i = 0; i < VARIABLE_COUNT; i++)
-			free(env->envp[i]);
+	for (size_t i = 0; env->envp && i < env->owned; i++)
+		free(env->envp[i]);
+	if (!env->envp)
+		free(env->listen_pid);
 	free(env->envp);
 	*env = (struct ho_child_env){ 0 };
 }

@@ -37,10 +37,13 @@ struct ho_child_env {
 	char **envp;          /* NULL-terminated, for execve */
 	char *listen_pid;     /* the "LISTEN_PID=" entry, digits filled in child */
 	size_t listen_pid_size;
+	size_t owned;         /* envp[0, owned) are ours to free */
 };
+/* control_fd < 0: no HANDOFF_FD. extra: NAME=VALUE entries that replace
+ * variables of the same name (NULL-terminated, may be NULL). */
 int ho_child_env_build(struct ho_child_env *env,
 		       const struct handoff_listener *listeners, size_t count,
-		       int control_fd, unsigned generation);
+		       int control_fd, unsigned generation, char *const *extra);
 void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid);
 void ho_child_env_free(struct ho_child_env *env);
 
@@ -58,6 +61,13 @@ struct ho_spawn {
 	const int *fds;       /* placed at 3, 4, ... in the child */
 	size_t fd_count;
 	struct ho_child_env *env;   /* LISTEN_PID filled in by the child */
+	/* optional, for a supervisor's children */
+	int new_process_group;      /* setpgid(0, 0): killable as a group */
+	int drop_privileges;        /* setgroups/setgid/setuid to these: */
+	uid_t uid;
+	gid_t gid;
+	const char *directory;      /* chdir, or NULL */
+	int umask;                  /* -1: leave it */
 };
 pid_t ho_spawn(const struct ho_spawn *spawn);
 

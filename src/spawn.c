@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,12 +45,29 @@ static void reset_signals(const sigset_t *empty)
 	sigprocmask(SIG_SETMASK, empty, NULL);
 }
 
+/* What a supervisor asks of its children: their own process group (so
+ * that a whole generation can be killed), fewer privileges, a directory. */
+static int apply_options(const struct ho_spawn *s)
+{
+	if (s->new_process_group && setpgid(0, 0) < 0)
+		return -1;
+	if (s->umask >= 0)
+		umask((mode_t)s->umask);
+	if (s->drop_privileges &&
+	    (setgroups(1, &s->gid) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0))
+		return -1;
+	if (s->directory && chdir(s->directory) < 0)
+		return -1;
+	return 0;
+}
+
 static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 			    int report_fd, const sigset_t *empty)
 {
 	if (s->env)
 		ho_child_env_set_pid(s->env, getpid());
-	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0) {
+	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0 &&
+	    apply_options(s) == 0) {
 		reset_signals(empty);
 		execve(s->path, s->argv, s->envp);
 	}

@@ -96,12 +96,12 @@ static pid_t start_successor(struct handoff *h, int child_end)
 	fds[n] = child_end;
 	pid_t pid = ho_child_env_build(&env, h->listeners, n,
 				       HO_LISTEN_FDS_START + (int)n,
-				       h->generation + 1);
+				       h->generation + 1, NULL);
 	if (pid == 0) {
 		struct ho_spawn s = {
 			.path = h->exec_path, .argv = h->exec_argv,
 			.envp = env.envp, .fds = fds, .fd_count = n + 1,
-			.env = &env,
+			.env = &env, .umask = -1,
 		};
 		pid = ho_spawn(&s);
 		ho_child_env_free(&env);

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""pyserver.py: a small HTTP server, written without libhandoff, that still
+takes part in zero-downtime upgrades. Any language can do what it does:
+
+  1. take the listening sockets from the supervisor (systemd's LISTEN_FDS
+     protocol, fds 3, 4, ...) and never bind one itself;
+  2. leave their O_NONBLOCK flag alone: it is shared with the other
+     generation, which keeps accepting on the same queue while it drains;
+  3. say READY=1 on $NOTIFY_SOCKET once it can serve;
+  4. on SIGTERM, close() its listeners (never shutdown(), which would reset
+     the queue the next generation is reading), finish what is in flight,
+     and exit 0.
+
+GET / -> "generation=N pid=P"; GET /sleep?ms=N -> the same after N ms;
+anything else -> 404. One request per connection. Standard library only.
+"""
+import fcntl
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+PID = os.getpid()
+GENERATION = os.environ.get("HANDOFF_GENERATION", "1")
+DRAIN_LIMIT = 10.0  # seconds in-flight requests get after SIGTERM
+
+
+def log(message):
+    print(f"pyserver[{PID}] gen {GENERATION}: {message}", file=sys.stderr, flush=True)
+
+
+def adopt_listeners():
+    """Returns the listening sockets passed at fds 3, 4, ... (sd_listen_fds)."""
+    # Unset the variables before anything else runs, so that no process we
+    # might start adopts fd 3 too. A LISTEN_PID naming another process means
+    # the variables were meant for someone else: no sockets, not an error.
+    pid = os.environ.pop("LISTEN_PID", "")
+    count = os.environ.pop("LISTEN_FDS", "")
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if pid != str(PID) or not count.isdigit():
+        return []
+    listeners = []
+    for fd in range(3, 3 + int(count)):
+        # socket(fileno=) asks the kernel for family and type; with no default
+        # timeout set it makes no fcntl(F_SETFL) call, so O_NONBLOCK stays
+        # exactly as the supervisor left it (never call setblocking() or
+        # settimeout() on these). FD_CLOEXEC is per descriptor: safe to set.
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            sys.exit(f"pyserver[{PID}]: fd {fd} is not a socket ({e.strerror})")
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sys.exit(f"pyserver[{PID}]: fd {fd} is not a listening stream socket")
+        sock.set_inheritable(False)
+        listeners.append(sock)
+    return listeners
+
+
+def notify(state):
+    """sd_notify(3): one datagram to $NOTIFY_SOCKET; '@' = abstract namespace."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        s.sendto(state.encode(), address)
+
+
+def respond(request):
+    """Maps a request head to (status line, body)."""
+    try:
+        method, target, _version = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    except ValueError:
+        return "400 Bad Request", "bad request\n"
+    url = urlsplit(target)
+    if method == "GET" and url.path == "/sleep":
+        ms = parse_qs(url.query).get("ms", [""])[0]
+        if not ms.isdigit():
+            return "404 Not Found", "not found\n"
+        time.sleep(min(int(ms), 60000) / 1000)
+    elif method != "GET" or url.path != "/":
+        return "404 Not Found", "not found\n"
+    return "200 OK", f"generation={GENERATION} pid={PID}\n"
+
+
+def serve(conn, counter):
+    """Answers one request, then closes without ever causing a reset."""
+    with conn:
+        try:
+            conn.settimeout(10)  # this connection's own descriptor, not shared
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 16384:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            status, body = respond(request)
+            conn.sendall((f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                          f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+                          f"\r\n{body}").encode())
+            counter.append(1)
+            # Lingering close: our FIN follows the whole response, then we read
+            # until the client's EOF so no unread byte turns close() into RST.
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(1)
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+
+
+def main():
+    stopping = threading.Event()
+    wake_r, wake_w = socket.socketpair()  # signals wake the selector through this
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    listeners = adopt_listeners()
+    if not listeners:
+        sys.exit(f"pyserver[{PID}]: no listening sockets were passed (LISTEN_FDS/LISTEN_PID); "
+                 "run me under 'handoff run' or systemd socket activation: I never bind")
+    selector = selectors.DefaultSelector()
+    selector.register(wake_r, selectors.EVENT_READ)
+    for sock in listeners:
+        selector.register(sock, selectors.EVENT_READ)
+    try:
+        notify("READY=1")
+    except OSError as e:
+        sys.exit(f"pyserver[{PID}]: cannot send READY=1 to $NOTIFY_SOCKET: {e.strerror}")
+    fds = ", ".join(str(s.fileno()) for s in listeners)
+    log(f"ready on fd{'s' if len(listeners) > 1 else ''} {fds}")
+
+    threads, counter = [], []
+    while not stopping.is_set():
+        for key, _ in selector.select():
+            if key.fileobj is wake_r:
+                wake_r.recv(64)
+                continue
+            if stopping.is_set():
+                break
+            # Readable means a connection was queued, but the generation
+            # sharing this queue may have taken it first: then accept() on an
+            # O_NONBLOCK listener says EAGAIN. (On a blocking one it waits for
+            # the next connection, which is served; nothing is lost.)
+            try:
+                conn, _ = key.fileobj.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue
+            thread = threading.Thread(target=serve, args=(conn, counter))
+            thread.start()
+            threads = [t for t in threads if t.is_alive()] + [thread]
+
+    # Stop accepting at once: close() our copies. The accept queue lives on
+    # in the next generation; shutdown() here would reset it for everyone.
+    for sock in listeners:
+        selector.unregister(sock)
+        sock.close()
+    deadline = time.monotonic() + DRAIN_LIMIT
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = sum(t.is_alive() for t in threads)
+    log(f"exiting: served {len(counter)} requests"
+        + (f", {left} cut at the {DRAIN_LIMIT:g} s limit" if left else ""))
+    sys.stderr.flush()
+    os._exit(0)  # do not wait for threads past the limit
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+/* options.c — the command line of `handoff run`. Every bad value gets a
+ * message naming it; nothing is started until all of them are good. */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void run_usage(void)
+{
+	fputs("usage: handoff run [options] -l [NAME=]ADDR [-l ...] -- COMMAND [ARGS...]\n"
+	      "  -l, --listen [NAME=]ADDR  a listening socket for the server (repeatable):\n"
+	      "                            127.0.0.1:8080 [::1]:8080 *:8080 unix:/path @name\n"
+	      "                            udp:ADDR unixgram:/path; taken from systemd socket\n"
+	      "                            activation when it passed a match\n"
+	      "  --ready=notify|delay:DUR  readiness: READY=1 over sd_notify (default), or\n"
+	      "                            alive after DUR\n"
+	      "  --ready-timeout DUR       give up on a new generation after DUR (60s)\n"
+	      "  --stop-signal SIG         sent to a generation being replaced (TERM)\n"
+	      "  --drain-timeout DUR       then SIGKILL its process group after DUR (30s)\n"
+	      "  --restart always|on-failure|never\n"
+	      "                            when a serving generation dies (always)\n"
+	      "  --daemon                  detach; return once the server is ready\n"
+	      "  --pidfile FILE            the supervisor's pid, locked\n"
+	      "  --log FILE                stdout and stderr (reopened on SIGUSR1)\n"
+	      "  --control PATH            a control socket at PATH as well (mode 0600)\n"
+	      "  --user USER, --group GROUP  run the server as them\n"
+	      "  --chdir DIR, --umask MODE   for the server\n"
+	      "  --env-file FILE           NAME=VALUE lines, re-read at every reload\n"
+	      "DUR is 250ms, 2s, 1m or a number of milliseconds.\n"
+	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log.\n",
+	      stdout);
+}
+
+int parse_duration_ms(const char *text, int64_t *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end == text || v < 0)
+		return -EINVAL;
+	double scale = strcmp(end, "ms") == 0 || !*end ? 1
+		       : strcmp(end, "s") == 0	     ? 1000
+		       : strcmp(end, "m") == 0	     ? 60000
+						     : -1;
+	if (scale < 0 || v * scale > 1e12)
+		return -EINVAL;
+	*ms = (int64_t)(v * scale);
+	return 0;
+}
+
+static int parse_signal(const char *text)
+{
+	static const struct {
+		const char *name;
+		int number;
+	} names[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "HUP", SIGHUP },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "KILL", SIGKILL }, { "WINCH", SIGWINCH },
+	};
+	if (strncmp(text, "SIG", 3) == 0)
+		text += 3;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (strcmp(text, names[i].name) == 0)
+			return names[i].number;
+	unsigned long n;
+	return ho_parse_uint(text, 64, &n) == 0 && n > 0 ? (int)n : -1;
+}
+
+static int bad(const char *option, const char *value, const char *why)
+{
+	fprintf(stderr, "handoff run: %s %s: %s (try handoff run --help)\n",
+		option, value, why);
+	return -EINVAL;
+}
+
+static int check_listen(const char *spec)
+{
+	struct handoff_address a;
+	const char *eq = strchr(spec, '=');
+	const char *colon = strchr(spec, ':');
+	int named = eq && (!colon || eq < colon) && spec[0] != '@' && spec[0] != '/';
+	const char *address = named ? eq + 1 : spec;
+	if (named) {
+		char name[HANDOFF_NAME_MAX + 1];
+		snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
+		if (!ho_name_valid(name))
+			return bad("--listen", spec, "bad name");
+	}
+	if (handoff_address_parse(&a, address) < 0)
+		return bad("--listen", spec, "bad address");
+	return 0;
+}
+
+static int option_value(struct options *opt, int key, const char *value)
+{
+	unsigned long n;
+	switch (key) {
+	case 'l':
+		if (opt->listen_count == MAX_LISTENERS)
+			return bad("--listen", value, "too many listeners");
+		opt->listen[opt->listen_count++] = value;
+		return check_listen(value);
+	case 'r':
+		if (strcmp(value, "notify") == 0)
+			opt->ready_delay_ms = 0;
+		else if (strncmp(value, "delay:", 6) != 0 ||
+			 parse_duration_ms(value + 6, &opt->ready_delay_ms) < 0 ||
+			 opt->ready_delay_ms == 0)
+			return bad("--ready", value, "expected notify or delay:DUR");
+		return 0;
+	case 'T':
+		return parse_duration_ms(value, &opt->ready_timeout_ms) < 0 ||
+				       opt->ready_timeout_ms == 0
+			       ? bad("--ready-timeout", value, "bad duration")
+			       : 0;
+	case 'D':
+		return parse_duration_ms(value, &opt->drain_timeout_ms) < 0
+			       ? bad("--drain-timeout", value, "bad duration")
+			       : 0;
+	case 'S':
+		opt->stop_signal = parse_signal(value);
+		return opt->stop_signal < 0 ? bad("--stop-signal", value, "unknown signal") : 0;
+	case 'R':
+		opt->restart = strcmp(value, "always") == 0	    ? RESTART_ALWAYS
+			       : strcmp(value, "on-failure") == 0 ? RESTART_ON_FAILURE
+			       : strcmp(value, "never") == 0	    ? RESTART_NEVER
+								    : (enum restart_policy)-1;
+		return (int)opt->restart < 0 ? bad("--restart", value, "expected "
+						   "always, on-failure or never")
+					     : 0;
+	case 'M': {
+		char *end;
+		long mode = strtol(value, &end, 8);
+		if (*end || end == value || mode < 0 || mode > 0777)
+			return bad("--umask", value, "expected an octal mode");
+		opt->umask = (int)mode;
+		return 0;
+	}
+	case 'p': opt->pidfile = value; return 0;
+	case 'L': opt->log = value; return 0;
+	case 'C': opt->control = value; return 0;
+	case 'u': opt->user = value; return 0;
+	case 'g': opt->group = value; return 0;
+	case 'c': opt->directory = value; return 0;
+	case 'E': opt->env_file = value; return 0;
+	}
+	(void)n;
+	return -EINVAL;
+}
+
+/* Returns 0, 1 for --help, or -EINVAL after printing why. */
+int parse_run_options(struct options *opt, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "listen", required_argument, 0, 'l' },
+		{ "ready", required_argument, 0, 'r' },
+		{ "ready-timeout", required_argument, 0, 'T' },
+		{ "drain-timeout", required_argument, 0, 'D' },
+		{ "stop-signal", required_argument, 0, 'S' },
+		{ "restart", required_argument, 0, 'R' },
+		{ "daemon", no_argument, 0, 'd' },
+		{ "pidfile", required_argument, 0, 'p' },
+		{ "log", required_argument, 0, 'L' },
+		{ "control", required_argument, 0, 'C' },
+		{ "user", required_argument, 0, 'u' },
+		{ "group", required_argument, 0, 'g' },
+		{ "chdir", required_argument, 0, 'c' },
+		{ "umask", required_argument, 0, 'M' },
+		{ "env-file", required_argument, 0, 'E' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	*opt = (struct options){ .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
+				 .stop_signal = SIGTERM, .restart = RESTART_ALWAYS,
+				 .umask = -1 };
+	optind = 1;
+	opterr = 0;
+	int key;
+	while ((key = getopt_long(argc, argv, "+l:h", longs, NULL)) != -1) {
+		if (key == 'h') {
+			run_usage();
+			return 1;
+		}
+		if (key == 'd') {
+			opt->daemon = 1;
+			continue;
+		}
+		if (key == '?' || key == ':') {
+			fprintf(stderr, "handoff run: %s: unknown option or missing value "
+				"(try handoff run --help)\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (option_value(opt, key, optarg) < 0)
+			return -EINVAL;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "handoff run: no COMMAND after -- (try handoff run --help)\n");
+		return -EINVAL;
+	}
+	if (opt->listen_count == 0) {
+		fprintf(stderr, "handoff run: no --listen address\n");
+		return -EINVAL;
+	}
+	opt->command = argv + optind;
+	return 0;
+}
