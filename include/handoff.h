@@ -202,7 +202,7 @@ enum handoff_event_type {
 	HANDOFF_EVENT_DRAIN,
 	/* SIGTERM, SIGINT or SIGQUIT (signal): stop gracefully. */
 	HANDOFF_EVENT_STOP,
-	/* SIGUSR2: stop now. */
+	/* SIGUSR2: stop now (handoff_close(), then exit). */
 	HANDOFF_EVENT_STOP_NOW,
 	/* The previous generation (pid) has exited; upgrades are allowed. */
 	HANDOFF_EVENT_PARENT_EXITED,
@@ -237,6 +237,10 @@ int handoff_init(struct handoff *h, const struct handoff_config *config,
  * matches by family, type and address only. Inherited sockets keep the file
  * status flags they came with: O_NONBLOCK is shared with the previous
  * generation, which may still be accepting, so the library never changes it.
+ * systemd passes blocking sockets unless the .socket unit says NonBlocking=yes:
+ * say it, or an accept() racing with another generation's can block.
+ * Before handoff_ready() a generation owns nothing it inherited: closing
+ * then (a failed start) never unlinks a path the parent still serves.
  * name may be NULL; it must not contain ':' or control characters.
  * Returns the descriptor (owned by the library until handoff_close), or
  * -EINVAL (bad address or name), -EEXIST (name already used), -EBUSY (called
@@ -291,8 +295,9 @@ int handoff_next(struct handoff *h, struct handoff_event *event);
 int handoff_wait(struct handoff *h, struct handoff_event *event,
 		 int timeout_ms);
 
-/* Writes a sentence describing event (e.g. "successor 1234 killed by signal
- * 11 (Segmentation fault) before it was ready") into buf. Returns buf. */
+/* Writes a sentence describing any event (e.g. "successor 1234 was killed by
+ * signal 11 (Segmentation fault) before it was ready") into buf. Returns buf.
+ * Thread-safe. */
 const char *handoff_event_describe(const struct handoff_event *event,
 				   char *buf, size_t size);
 
@@ -305,7 +310,10 @@ const char *handoff_event_describe(const struct handoff_event *event,
 void handoff_close_listeners(struct handoff *h);
 
 /* Releases everything (listeners included, as above); removes the pid file
- * if it still names this process and we did not hand over. Idempotent. */
+ * if it still names this process and we did not hand over. After a handover
+ * one descriptor is deliberately left open until the process exits: its EOF
+ * is how the successor learns that we are gone. *h is zeroed afterwards
+ * (handoff_generation() then returns 0). Idempotent. */
 void handoff_close(struct handoff *h);
 
 /* Returns the generation number: 1 for a process started by hand, parent's

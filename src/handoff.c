@@ -314,11 +314,14 @@ int handoff_ready(struct handoff *h)
 
 /* ----------------------------------------------------------------- close */
 
-static void unlink_if_ours(const struct handoff_listener *l)
+/* A generation that never got ready has not taken over anything: the
+ * paths it inherited still belong to the parent serving them. */
+static void unlink_if_ours(const struct handoff *h, const struct handoff_listener *l)
 {
 	struct stat st;
 	const char *path = l->address.u.un.sun_path;
-	if (l->address.family != AF_UNIX || !path[0] || !l->owns_path)
+	if (l->address.family != AF_UNIX || !path[0] || !l->owns_path ||
+	    (l->inherited && h->state == HANDOFF_STATE_STARTING))
 		return;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == l->path_dev && st.st_ino == l->path_ino)
@@ -339,7 +342,7 @@ void handoff_close_listeners(struct handoff *h)
 		if (l->fd < 0)
 			continue;
 		if (final)
-			unlink_if_ours(l);
+			unlink_if_ours(h, l);
 		ho_close(&l->fd);
 	}
 	if (final && h->state != HANDOFF_STATE_STARTING && !h->stopping_sent) {
@@ -365,7 +368,11 @@ void handoff_close(struct handoff *h)
 	}
 	ho_close(&h->pidfile_fd);
 	ho_close(&h->parent_fd);
-	ho_close(&h->child_fd);
+	/* After a handover the successor's end reads EOF when this process is
+	 * gone, not before: it must not upgrade while we still drain. So the
+	 * kernel closes this one at exit (it is close-on-exec). */
+	if (h->state != HANDOFF_STATE_HANDED_OVER)
+		ho_close(&h->child_fd);
 	ho_close(&h->child_pidfd);
 	ho_close(&h->timer_fd);
 	ho_close(&h->epoll_fd);

@@ -132,7 +132,8 @@ static int finish(struct handoff *h, int code)
 
 /* A server with no traffic of its own: upgrades on SIGHUP, drains at once,
  * and reports every event. HELPER_PIDFILE, HELPER_READY_TIMEOUT_MS,
- * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE and HELPER_EARLY_UPGRADE adjust it. */
+ * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE and
+ * HELPER_FAIL_BEFORE_READY adjust it. */
 int helper_server(const char *spec)
 {
 	struct handoff h;
@@ -149,6 +150,11 @@ int helper_server(const char *spec)
 	}
 	const char *next_spec = getenv("HELPER_NEXT_SPEC");
 	claim_listeners(&h, next_spec && handoff_generation(&h) > 1 ? next_spec : spec);
+	if (env_int("HELPER_FAIL_BEFORE_READY", 0) && handoff_generation(&h) > 1) {
+		say("failing before ready");
+		handoff_close(&h); /* must leave the parent's paths alone */
+		return 1;
+	}
 	r = handoff_ready(&h);
 	say("ready generation=%u pid=%d result=%d", handoff_generation(&h),
 	    (int)getpid(), r);

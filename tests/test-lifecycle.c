@@ -213,6 +213,17 @@ void test_unix_path_lifecycle(void)
 	server_stop(&s);
 	ASSERT(stat(path, &st) < 0); /* the final stop did */
 
+	/* ...a successor that fails before ready leaves the parent's path... */
+	server_start(&s, spec, (char *[]){ "HELPER_FAIL_BEFORE_READY=1", NULL });
+	kill(s.pid, SIGHUP);
+	expect(s.log, "exited with status 1 before it was ready");
+	ASSERT_EQ(stat(path, &st), 0);
+	char unix_addr[310];
+	snprintf(unix_addr, sizeof unix_addr, "unix:%s", path);
+	ASSERT(connects(unix_addr));
+	server_stop(&s);
+	unlink(s.log);
+
 	/* ...a path someone else re-created is left alone at stop... */
 	server_start(&s, spec, NULL);
 	ASSERT_EQ(rename(path, work_path("moved.sock")), 0);
