@@ -4,60 +4,23 @@
 #include "handoff.h"
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-enum { MAX_CLIENTS = 64, DRAIN_MS = 5000 };
-static struct handoff h;
-static struct pollfd fds[2 + MAX_CLIENTS]; /* listener, handoff_fd, clients */
+enum { MAX_CLIENTS = 64, DRAIN_POLLS = 50 }; /* a drain lasts 50 x 100 ms */
+static struct pollfd fds[2 + MAX_CLIENTS];   /* listener, handoff_fd, clients */
 static int clients;
 
-/* One write() per line: every generation appends to the same log. */
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n = snprintf(line, sizeof line, "echo[%d] gen %u: ", (int)getpid(),
-			 handoff_generation(&h));
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
-	va_end(ap);
-	n = strlen(line);
-	line[n++] = '\n';
-	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR) {}
-}
-
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
-/* One per wakeup: poll() reports the listener again while more wait. */
-static void accept_client(int listener)
-{
-	struct pollfd *p = &fds[2];
-	while (p->fd >= 0) /* one is free: the listener is polled only then */
-		p++;
-	/* EAGAIN is normal: the other generation may have taken the client. */
-	p->fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	p->events = POLLIN;
-	clients += p->fd >= 0;
-}
-
-/* Bytes stay in the socket until they have been sent back: a client that
- * does not read is not read from, and no buffer is kept per client. */
+/* Bytes leave the socket only once echoed: a client that does not read is
+ * not read from, and no buffer is kept per client. */
 static void echo(struct pollfd *p)
 {
 	char buf[4096];
 	ssize_t n = recv(p->fd, buf, sizeof buf, MSG_PEEK);
-	ssize_t sent = n > 0 ? send(p->fd, buf, n, MSG_NOSIGNAL) : n;
+	ssize_t sent = n > 0 ? send(p->fd, buf, (size_t)n, MSG_NOSIGNAL) : n;
 	if (sent > 0)
-		(void)recv(p->fd, buf, sent, 0);
+		(void)recv(p->fd, buf, (size_t)sent, 0);
 	p->events = sent < n ? POLLOUT : POLLIN;
 	if (n == 0 || (sent < 0 && errno != EAGAIN && errno != EINTR)) {
 		close(p->fd);
@@ -66,58 +29,68 @@ static void echo(struct pollfd *p)
 	}
 }
 
-/* Returns how long to keep serving current clients, or -1: keep going. */
-static int drain_time(void)
+static void accept_client(int listener)
+{
+	struct pollfd *p = &fds[2];
+	while (p->fd >= 0) /* a slot is free: the listener is polled only then */
+		p++;
+	/* EAGAIN is normal: the other generation may have taken the client. */
+	p->fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	p->events = POLLIN;
+	clients += p->fd >= 0;
+}
+
+/* Handles pending events; returns 1 when it is time to stop accepting. */
+static int handle_events(struct handoff *h, int *stop_now)
 {
 	struct handoff_event ev;
 	char text[256];
-	int ms = -1;
-	while (handoff_next(&h, &ev) > 0) {
-		say("%s", handoff_event_describe(&ev, text, sizeof text));
-		if (ev.type == HANDOFF_EVENT_STOP_NOW)
-			return 0;
-		if (ev.type == HANDOFF_EVENT_DRAIN || ev.type == HANDOFF_EVENT_STOP)
-			ms = DRAIN_MS;
+	int drain = 0;
+	while (handoff_next(h, &ev) > 0) {
+		fprintf(stderr, "echo[%d]: %s\n", (int)getpid(),
+			handoff_event_describe(&ev, text, sizeof text));
+		drain |= ev.type == HANDOFF_EVENT_DRAIN || ev.type == HANDOFF_EVENT_STOP;
+		*stop_now |= ev.type == HANDOFF_EVENT_STOP_NOW;
 	}
-	return ms;
+	return drain;
 }
 
 int main(int argc, char *argv[])
 {
 	const char *address = argc > 1 ? argv[1] : "127.0.0.1:7000";
+	struct handoff h;
 	struct handoff_config config = { .flags = HANDOFF_SIGNALS };
 	int err = handoff_init(&h, &config, argc, argv);
 	int listener = err < 0 ? err : handoff_listen(&h, NULL, address);
-	err = listener < 0 ? listener : handoff_ready(&h); /* a parent drains now */
-	if (err < 0) { /* no handoff_close(): a parent may still be serving */
-		say("cannot serve on %s: %s", address, strerror(-err));
+	err = listener < 0 ? listener : handoff_ready(&h); /* the parent drains now */
+	if (err < 0) {
+		fprintf(stderr, "echo: cannot serve on %s: %s\n", address, strerror(-err));
 		return 1;
 	}
-	say("ready on %s", address);
+	fprintf(stderr, "echo[%d]: generation %u ready on %s\n", (int)getpid(),
+		handoff_generation(&h), address);
 	for (int i = 0; i < 2 + MAX_CLIENTS; i++)
 		fds[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
 	fds[1].fd = handoff_fd(&h);
-	long long now = now_ms(), deadline = 0; /* set when draining starts */
-	while (!deadline || (clients > 0 && now < deadline)) {
-		/* poll() skips a negative fd: when full, clients wait queued. */
-		fds[0].fd = !deadline && clients < MAX_CLIENTS ? listener : -1;
-		int timeout = deadline ? (int)(deadline - now) : -1;
-		int ready = poll(fds, 2 + MAX_CLIENTS, timeout);
-		now = now_ms();
-		if (ready <= 0)
-			continue; /* timeout, or EINTR: the signal waits in handoff_fd */
+	int draining = 0, stop_now = 0;
+	while (!stop_now && (!draining || (clients > 0 && draining < DRAIN_POLLS))) {
+		/* poll() skips a negative fd: when full, new clients wait queued. */
+		fds[0].fd = !draining && clients < MAX_CLIENTS ? listener : -1;
+		if (poll(fds, 2 + MAX_CLIENTS, draining ? 100 : -1) <= 0) {
+			draining += draining > 0; /* a timeout, or EINTR */
+			continue;
+		}
 		if (fds[0].revents)
 			accept_client(listener);
-		int ms = fds[1].revents ? drain_time() : -1;
-		if (ms >= 0 && (!deadline || now + ms < deadline)) {
-			handoff_close_listeners(&h); /* the successor accepts now */
-			deadline = now + ms;
+		if (fds[1].revents && handle_events(&h, &stop_now) && !draining) {
+			handoff_close_listeners(&h); /* the successor accepts from now */
+			draining = 1;
 		}
 		for (int i = 2; i < 2 + MAX_CLIENTS; i++)
 			if (fds[i].fd >= 0 && fds[i].revents)
 				echo(&fds[i]);
 	}
-	say("exiting, %d clients left", clients);
+	fprintf(stderr, "echo[%d]: exiting, %d clients left\n", (int)getpid(), clients);
 	handoff_close(&h);
 	return 0;
 }

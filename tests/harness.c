@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,18 +109,23 @@ pid_t spawn_helper(const char *name, const char *arg,
 	return spawn(argv, options);
 }
 
+/* Sleeps on a pidfd, so the exit is seen the moment it happens. */
 int wait_exit(pid_t pid, int timeout_ms, int *status)
 {
 	long deadline = now_ms() + timeout_ms;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
-		if (r == pid)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			FAIL("waitpid %d: %s", (int)pid, strerror(errno));
-		if (now_ms() >= deadline)
-			return 0;
-		pause_ms(2);
+		if (r == pid || (r < 0 && errno != EINTR) || now_ms() >= deadline) {
+			if (pidfd >= 0)
+				close(pidfd);
+			if (r < 0 && errno != EINTR)
+				FAIL("waitpid %d: %s", (int)pid, strerror(errno));
+			return r == pid;
+		}
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		if (pidfd < 0 || poll(&p, 1, (int)(deadline - now_ms())) < 0)
+			pause_ms(1);
 	}
 }
 

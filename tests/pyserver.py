@@ -1,27 +1,14 @@
 #!/usr/bin/env python3
-"""pyserver.py: a small HTTP server, written without libhandoff, that still
-takes part in zero-downtime upgrades. Any language can do what it does:
-
-  1. take the listening sockets from the supervisor (systemd's LISTEN_FDS
-     protocol, fds 3, 4, ...) and never bind one itself;
-  2. leave their O_NONBLOCK flag alone: it is shared with the other
-     generation, which keeps accepting on the same queue while it drains;
-  3. say READY=1 on $NOTIFY_SOCKET once it can serve;
-  4. on SIGTERM, close() its listeners (never shutdown(), which would reset
-     the queue the next generation is reading), finish what is in flight,
-     and exit 0.
-
-GET / -> "generation=N pid=P"; GET /sleep?ms=N -> the same after N ms;
-anything else -> 404. One request per connection. Standard library only.
+"""pyserver.py: an HTTP server without libhandoff that still upgrades with
+zero downtime under `handoff run` (or systemd). What any language must do:
+take the listeners from LISTEN_FDS (fds 3, 4, ...) and never bind; leave
+their O_NONBLOCK alone (it is shared with the generation draining beside it);
+send READY=1 to $NOTIFY_SOCKET; on SIGTERM close() the listeners (never
+shutdown(): it resets the queue the next generation reads), finish what is
+in flight, exit 0. GET / and GET /sleep?ms=N answer "generation=N pid=P";
+anything else gets 404. One request per connection. Standard library only.
 """
-import fcntl
-import os
-import selectors
-import signal
-import socket
-import sys
-import threading
-import time
+import os, selectors, signal, socket, sys, threading, time
 from urllib.parse import parse_qs, urlsplit
 
 PID = os.getpid()
@@ -117,8 +104,7 @@ def serve(conn, counter):
 
 def main():
     stopping = threading.Event()
-    wake_r, wake_w = socket.socketpair()  # signals wake the selector through this
-    wake_r.setblocking(False)
+    wake_r, wake_w = socket.socketpair()  # a signal writes a byte: select() wakes
     wake_w.setblocking(False)
     signal.set_wakeup_fd(wake_w.fileno())
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -126,8 +112,8 @@ def main():
 
     listeners = adopt_listeners()
     if not listeners:
-        sys.exit(f"pyserver[{PID}]: no listening sockets were passed (LISTEN_FDS/LISTEN_PID); "
-                 "run me under 'handoff run' or systemd socket activation: I never bind")
+        sys.exit(f"pyserver[{PID}]: no listening sockets passed (LISTEN_FDS, LISTEN_PID):"
+                 " run me under 'handoff run' or systemd socket activation; I never bind")
     selector = selectors.DefaultSelector()
     selector.register(wake_r, selectors.EVENT_READ)
     for sock in listeners:
@@ -149,11 +135,11 @@ def main():
                 break
             # Readable means a connection was queued, but the generation
             # sharing this queue may have taken it first: then accept() on an
-            # O_NONBLOCK listener says EAGAIN. (On a blocking one it waits for
-            # the next connection, which is served; nothing is lost.)
+            # O_NONBLOCK listener says EAGAIN. (A blocking one would wait for
+            # the next connection instead: nothing lost, but a stop waits too.)
             try:
                 conn, _ = key.fileobj.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            except (BlockingIOError, ConnectionAbortedError):
                 continue
             thread = threading.Thread(target=serve, args=(conn, counter))
             thread.start()
