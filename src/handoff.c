@@ -16,17 +16,55 @@ static void reset_descriptors(struct handoff *h)
 	h->timer_fd = h->signal_fd = h->pidfile_fd = -1;
 }
 
+static char **dup_argv(char *const argv[], size_t n);
+
 static int copy_argv(struct handoff *h, int argc, char *argv[])
 {
-	h->exec_argv = calloc((size_t)argc + 1, sizeof *h->exec_argv);
+	h->exec_argv = dup_argv(argv, argc > 0 ? (size_t)argc : 0);
 	if (!h->exec_argv)
 		return -ENOMEM;
-	for (int i = 0; i < argc; i++)
-		if (!(h->exec_argv[i] = strdup(argv[i])))
-			return -ENOMEM;
 	h->exec_path = argc > 0 ? ho_resolve_program(argv[0]) : NULL;
 	if (!h->exec_path)
 		h->exec_errno = argc > 0 && errno ? errno : ENOENT;
+	return 0;
+}
+
+static void free_argv(char **argv)
+{
+	for (char **a = argv; a && *a; a++)
+		free(*a);
+	free(argv);
+}
+
+static char **dup_argv(char *const argv[], size_t n)
+{
+	char **copy = calloc(n + 1, sizeof *copy);
+	for (size_t i = 0; copy && i < n; i++)
+		if (!(copy[i] = strdup(argv[i]))) {
+			free_argv(copy);
+			return NULL;
+		}
+	return copy;
+}
+
+int handoff_set_exec(struct handoff *h, const char *path, char *const argv[])
+{
+	if (!h->live || !path || !strchr(path, '/') || !argv || !argv[0])
+		return -EINVAL;
+	char *resolved = ho_resolve_program(path); /* made absolute, now */
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char **copy = resolved ? dup_argv(argv, n) : NULL;
+	if (!copy) {
+		free(resolved);
+		return -ENOMEM;
+	}
+	free(h->exec_path);
+	free_argv(h->exec_argv);
+	h->exec_path = resolved;
+	h->exec_argv = copy;
+	h->exec_errno = 0;
 	return 0;
 }
 
@@ -378,9 +416,7 @@ void handoff_close(struct handoff *h)
 	ho_close(&h->epoll_fd);
 	free(h->listeners);
 	free(h->exec_path);
-	for (char **a = h->exec_argv; a && *a; a++)
-		free(*a);
-	free(h->exec_argv);
+	free_argv(h->exec_argv);
 	memset(h, 0, sizeof *h);
 	h->state = HANDOFF_STATE_CLOSED;
 }

@@ -483,3 +483,211 @@ void load_print(const char *label, const struct load_result *r)
 	       r->timeout, r->non200, r->other, r->generations, r->p50_us,
 	       r->p99_us);
 }
+
+/* ------------------------------------------------ the helper server */
+
+void expect_in_file(const char *path, const char *needle)
+{
+	if (!wait_file_contains(path, needle, 1, 10000))
+		FAIL("expected \"%s\" in %s:\n%s", needle, path, read_file(path));
+}
+
+void server_start(struct server *s, const char *spec, char *const env[])
+{
+	snprintf(s->log, sizeof s->log, "%s", work_path("server.log"));
+	struct spawn_options o = { .output = s->log, .env = env };
+	s->pid = spawn_helper("server", spec, &o);
+	char line[64];
+	snprintf(line, sizeof line, "ready generation=1 pid=%d result=0", (int)s->pid);
+	expect_in_file(s->log, line);
+}
+
+/* SIGHUP; waits for generation `generation` and for the old one to exit 0. */
+pid_t server_upgrade(struct server *s, unsigned generation)
+{
+	char line[64];
+	int status;
+	snprintf(line, sizeof line, "ready generation=%u pid=", generation);
+	kill(s->pid, SIGHUP);
+	expect_in_file(s->log, line);
+	char *text = read_file(s->log);
+	pid_t next = (pid_t)atoi(strstr(text, line) + strlen(line));
+	free(text);
+	if (!wait_exit(s->pid, 10000, &status) || status != 0)
+		FAIL("generation %u (%d) did not exit cleanly", generation - 1,
+		     (int)s->pid);
+	s->pid = next;
+	return next;
+}
+
+void server_stop(struct server *s)
+{
+	int status;
+	kill(s->pid, SIGTERM);
+	if (!wait_exit(s->pid, 10000, &status) || status != 0)
+		FAIL("server %d did not stop cleanly", (int)s->pid);
+}
+
+int connects(const char *address)
+{
+	struct handoff_address a;
+	ASSERT_EQ(handoff_address_parse(&a, address), 0);
+	int fd = socket(a.family, a.type | SOCK_CLOEXEC, 0);
+	int r = connect(fd, &a.u.sa, a.length);
+	close(fd);
+	return r == 0;
+}
+
+
+/* ------------------------------------------------ added for the supervisor */
+
+char *source_path(const char *relative)
+{
+	char dir[480]; /* room for "/Makefile" in a path buffer */
+	snprintf(dir, sizeof dir, "%s", bin_dir);
+	for (int up = 0; up < 4; up++) {
+		if (access(path_join(dir, "Makefile"), F_OK) == 0)
+			return path_join(dir, relative);
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	FAIL("no Makefile above %s: where is the repository?", bin_dir);
+}
+
+static void redirect(const char *path, int fd)
+{
+	if (!path)
+		return;
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (f < 0 || dup2(f, fd) < 0)
+		_exit(126);
+}
+
+int run_command(char *const argv[], const char *out_path, const char *err_path,
+		int timeout_ms)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		redirect(out_path, 1);
+		redirect(err_path, 2);
+		close_range(3, ~0U, 0);
+		sigset_t empty;
+		sigemptyset(&empty);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	if (!wait_exit(pid, timeout_ms, &status)) {
+		kill(pid, SIGKILL);
+		wait_exit(pid, 5000, &status);
+		FAIL("%s %s did not finish within %d ms", argv[0],
+		     argv[1] ? argv[1] : "", timeout_ms);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char guard_marker[64]; /* "HANDOFF_TEST_GUARD=<pid>.<ms>" */
+
+/* Signals (sig > 0) or counts the live processes whose environment, as
+ * they were started, holds the marker. */
+static int guarded(int sig)
+{
+	DIR *d = opendir("/proc");
+	int found = 0;
+	size_t want = strlen(guard_marker) + 1; /* with its NUL */
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		static char env[1 << 18];
+		size_t len = 0;
+		ssize_t n;
+		while (len < sizeof env && (n = read(fd, env + len, sizeof env - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+		int match = 0;
+		for (size_t i = 0; i < len && !match; i += strlen(env + i) + 1)
+			match = len - i >= want && memcmp(env + i, guard_marker, want) == 0;
+		if (match) {
+			found++;
+			if (sig > 0)
+				kill((pid_t)pid, sig);
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+void guard_descendants(void)
+{
+	if (guard_marker[0])
+		return;
+	snprintf(guard_marker, sizeof guard_marker, "HANDOFF_TEST_GUARD=%d.%ld",
+		 (int)getpid(), now_ms());
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		FAIL("pipe2: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Outside the test's group: the runner's kill must not take us
+		 * before we act. Nothing of the test's but the pipe's read end. */
+		setpgid(0, 0);
+		if (p[0] != 3 && dup2(p[0], 3) < 0)
+			_exit(1);
+		close_range(4, ~0U, 0);
+		char c;
+		while (read(3, &c, 1) < 0 && errno == EINTR)
+			;
+		/* The test has ended. A supervisor may start a generation while
+		 * we kill: a few passes, until one finds nothing. */
+		for (int pass = 0; pass < 50 && guarded(SIGKILL) > 0; pass++)
+			pause_ms(10);
+		_exit(0);
+	}
+	close(p[0]); /* p[1] stays open, close-on-exec, until the test ends */
+	if (setenv("HANDOFF_TEST_GUARD", strchr(guard_marker, '=') + 1, 1) < 0)
+		FAIL("setenv: %s", strerror(errno));
+}
+
+int count_guarded(void)
+{
+	if (!guard_marker[0])
+		FAIL("count_guarded() without guard_descendants()");
+	return guarded(0);
+}
+
+int wait_gone(pid_t pid, int timeout_ms, int *status)
+{
+	long deadline = now_ms() + timeout_ms;
+	*status = -1;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno == ECHILD && kill(pid, 0) < 0 && errno == ESRCH) {
+			*status = -1;
+			return 1;
+		}
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(2);
+	}
+}

@@ -17,6 +17,8 @@
 extern char bin_dir[];  /* absolute: build/ or build/asan/ */
 extern char work_dir[]; /* this test's temporary directory */
 extern char self_exe[]; /* the runner, for --helper re-execution */
+extern int runner_argc;   /* main()'s, as the runner was started */
+extern char **runner_argv;
 
 #define FAIL(...)                                                         \
 	do {                                                              \
@@ -129,5 +131,42 @@ struct load_result {
 void load_start(struct load *l, int port, char *const extra[]);
 void load_stop(struct load *l, struct load_result *r);
 void load_print(const char *label, const struct load_result *r);
+
+/* the library-based helper server (helpers.c), logging to work_dir */
+struct server {
+	pid_t pid;
+	char log[256];
+};
+void expect_in_file(const char *path, const char *needle); /* waits 10 s */
+void server_start(struct server *s, const char *spec, char *const env[]);
+/* SIGHUP; waits for `generation` and for the old one's clean exit. */
+pid_t server_upgrade(struct server *s, unsigned generation);
+void server_stop(struct server *s);
+int connects(const char *address); /* 1 if a connect() succeeds */
+
+/* ------------------------------------------------ added for the supervisor */
+
+/* relative to the repository root: the directory holding the Makefile
+ * above bin_dir. One of the rotating path buffers. */
+char *source_path(const char *relative);
+/* Runs argv to its end, stdout to out_path and stderr to err_path (each
+ * truncated first; NULL: inherited). Kills it and fails the test if it
+ * runs past timeout_ms. Returns its exit status, or 128 + the signal that
+ * ended it. */
+int run_command(char *const argv[], const char *out_path, const char *err_path,
+		int timeout_ms);
+/* From this call on, every process the test starts, and everything those
+ * start (daemons that left the process group with setsid included), is
+ * SIGKILLed when the test process ends, however it ends (FAIL too): a
+ * guard process outside the group waits for the test's end, then kills
+ * every process whose environment carries this test's marker. */
+void guard_descendants(void);
+/* How many live processes carry the marker (guard_descendants first). */
+int count_guarded(void);
+/* Waits until pid is gone: reaped if it is our child (also by adoption, as
+ * a daemon's is: the test is a subreaper), else no longer alive. Returns 1
+ * with its wait status in *status when we reaped it (else *status = -1),
+ * or 0 on timeout. */
+int wait_gone(pid_t pid, int timeout_ms, int *status);
 
 #endif

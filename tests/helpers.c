@@ -62,8 +62,9 @@ static void claim_listeners(struct handoff *h, const char *spec)
 		if (fd < 0)
 			say("listen %s -> error %s", addr ? addr : name, strerror(-fd));
 		else
-			say("listen %s -> fd=%d inherited=%d bound=%s", addr ? addr : name,
-			    fd, l[count - 1].inherited, bound);
+			say("listen %s -> fd=%d inherited=%d bound=%s nonblock=%d",
+			    addr ? addr : name, fd, l[count - 1].inherited, bound,
+			    (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
 	}
 	free(copy);
 }
@@ -132,22 +133,52 @@ static int finish(struct handoff *h, int code)
 
 /* A server with no traffic of its own: upgrades on SIGHUP, drains at once,
  * and reports every event. HELPER_PIDFILE, HELPER_READY_TIMEOUT_MS,
- * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE and
- * HELPER_FAIL_BEFORE_READY adjust it. */
+ * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE,
+ * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
+ * HELPER_DIRTY_SIGNALS and HELPER_REAL_ARGV adjust it. */
+/* The signal state this process was started with (rule 20). */
+static void report_signal_state(void)
+{
+	char *status = read_file("/proc/self/status");
+	char *blk = status ? strstr(status, "SigBlk:\t") : NULL;
+	char *ign = status ? strstr(status, "SigIgn:\t") : NULL;
+	if (blk && ign)
+		say("signals blocked=%.16s ignored=%.16s", blk + 8, ign + 8);
+	free(status);
+}
+
+/* Leaves a mess for the successor to not inherit. */
+static void dirty_signal_state(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGWINCH, SIG_IGN);
+}
+
 int helper_server(const char *spec)
 {
 	struct handoff h;
+	report_signal_state();
 	struct handoff_config config = {
 		.flags = HANDOFF_SIGNALS,
 		.pidfile = getenv("HELPER_PIDFILE"),
 		.ready_timeout_ms = env_int("HELPER_READY_TIMEOUT_MS", 0),
 	};
 	char *argv[] = { self_exe, "--helper", "server", (char *)spec, NULL };
-	int r = handoff_init(&h, &config, 4, argv);
+	int real = env_int("HELPER_REAL_ARGV", 0);
+	int r = handoff_init(&h, &config, real ? runner_argc : 4, real ? runner_argv : argv);
 	if (r < 0) {
 		say("init error %s", strerror(-r));
 		return 1;
 	}
+	const char *exec = getenv("HELPER_EXEC");
+	if (exec)
+		handoff_set_exec(&h, exec, (char *[]){ (char *)exec, NULL });
+	if (env_int("HELPER_DIRTY_SIGNALS", 0))
+		dirty_signal_state();
 	const char *next_spec = getenv("HELPER_NEXT_SPEC");
 	claim_listeners(&h, next_spec && handoff_generation(&h) > 1 ? next_spec : spec);
 	if (env_int("HELPER_FAIL_BEFORE_READY", 0) && handoff_generation(&h) > 1) {

@@ -16,7 +16,15 @@
 	X(httpd_bad_input, 20)            \
 	X(httpd_upgrade_under_load, 120)  \
 	X(httpd_failed_upgrades, 120)     \
-	X(httpd_sighup_burst, 120)
+	X(httpd_sighup_burst, 120)        \
+	X(rule03_nonblock_untouched, 20)  \
+	X(rule10_exec_path_from_argv0, 30) \
+	X(rule12_newer_protocol_version, 30) \
+	X(rule14_httpd_drain_deadline, 30) \
+	X(rule15_httpd_idle_keepalive_drain, 30) \
+	X(rule18_notify_barrier, 30)      \
+	X(rule20_successor_signal_state, 30) \
+	X(rule22_descriptors_above_stdio, 20)
 
 #define HELPERS(X)   \
 	X(inherit)   \

@@ -25,6 +25,8 @@
 char bin_dir[512];
 char work_dir[512];
 char self_exe[512];
+int runner_argc;
+char **runner_argv;
 
 #define DECLARE(name, timeout) void test_##name(void);
 TESTS(DECLARE)
@@ -142,6 +144,8 @@ static int run_alone(const char *name, void (*run)(void))
 
 int main(int argc, char **argv)
 {
+	runner_argc = argc;
+	runner_argv = argv;
 	locate_self();
 	if (argc >= 3 && strcmp(argv[1], "--helper") == 0)
 		return run_helper(argv[2], argc > 3 ? argv[3] : "");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -253,5 +254,115 @@ void test_no_descriptor_leaks(void)
 	if (now != idle)
 		FAIL("generation 3 has %d descriptors, generation 1 had %d:\n%s",
 		     now, idle, listing);
+	httpd_stop(&s);
+}
+
+/* A keep-alive client of our own, to watch one connection closely. */
+static int client_connect(int port)
+{
+	char addr[32];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	struct handoff_address a;
+	handoff_address_parse(&a, addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, &a.u.sa, a.length) < 0)
+		FAIL("connect: %s", strerror(errno));
+	return fd;
+}
+
+/* Reads until a full response (by Content-Length) or EOF; returns bytes
+ * read, 0 on a clean EOF first, or -errno (a reset is -ECONNRESET). */
+static int client_read(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t got = 0;
+	long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (int)got;
+		got += (size_t)n;
+		buf[got] = '\0';
+		char *body = strstr(buf, "\r\n\r\n");
+		char *cl = strstr(buf, "Content-Length: ");
+		if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 16))
+			return (int)got;
+	}
+}
+
+static void client_get(int fd, const char *path)
+{
+	char req[128];
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	if (write(fd, req, (size_t)n) != n)
+		FAIL("write: %s", strerror(errno));
+}
+
+/* Rule 15: on handover, a request arriving on an idle keep-alive connection
+ * within the grace is answered with Connection: close; a connection that
+ * stays idle is closed cleanly after it. Neither sees a reset. */
+void test_rule15_httpd_idle_keepalive_drain(void)
+{
+	struct httpd s;
+	httpd_start(&s, NULL, (char *[]){ "--idle-grace", "1500", NULL });
+	int busy = client_connect(s.port), idle = client_connect(s.port);
+	char buf[4096], want[32];
+	client_get(busy, "/");
+	client_get(idle, "/");
+	ASSERT(client_read(busy, buf, sizeof buf, 5000) > 0);
+	ASSERT(client_read(idle, buf, sizeof buf, 5000) > 0);
+	pid_t old = s.pid;
+	kill(old, SIGHUP);
+	expect_in_file(s.log, "is ready");
+	/* Within the grace: the old generation answers, and says close. */
+	client_get(busy, "/");
+	int n = client_read(busy, buf, sizeof buf, 5000);
+	snprintf(want, sizeof want, "pid=%d", (int)old);
+	if (n <= 0 || !strstr(buf, "200 OK") || !strstr(buf, want) ||
+	    !strstr(buf, "Connection: close"))
+		FAIL("during the grace got %d:\n%s", n, n > 0 ? buf : "");
+	ASSERT_EQ(client_read(busy, buf, sizeof buf, 5000), 0); /* then EOF */
+	/* The idle one: a clean EOF after the grace, not a reset. */
+	ASSERT_EQ(client_read(idle, buf, sizeof buf, 5000), 0);
+	int status;
+	ASSERT(wait_exit(old, 10000, &status));
+	ASSERT_EQ(status, 0);
+	close(busy);
+	close(idle);
+	s.pid = read_pid(s.pidfile);
+	httpd_stop(&s);
+}
+
+/* Rule 14: the drain has a ceiling, and the draining generation says so. */
+void test_rule14_httpd_drain_deadline(void)
+{
+	struct httpd s;
+	httpd_start(&s, NULL, (char *[]){ "--drain-timeout", "300", NULL });
+	int slow = client_connect(s.port);
+	client_get(slow, "/sleep?ms=20000");
+	pid_t old = s.pid;
+	/* Accepted by this generation, not left in the shared queue. */
+	long until = now_ms() + 10000;
+	while (count_connections(old) < 1 && now_ms() < until)
+		pause_ms(1);
+	ASSERT_EQ(count_connections(old), 1);
+	long start = now_ms();
+	kill(old, SIGHUP);
+	expect_in_file(s.log, "draining: 1 connections, deadline in 300 ms");
+	int status;
+	ASSERT(wait_exit(old, 10000, &status));
+	long took = now_ms() - start;
+	if (took > 5000)
+		FAIL("the old generation took %ld ms, the ceiling was 300", took);
+	expect_in_file(s.log, "drain deadline: closing 1 connections");
+	char buf[256];
+	ASSERT(client_read(slow, buf, sizeof buf, 5000) <= 0); /* cut, as promised */
+	close(slow);
+	s.pid = read_pid(s.pidfile);
 	httpd_stop(&s);
 }

@@ -1,0 +1,177 @@
+/* test-rules.c — the rules of shared/LESSONS.md that the broader tests do
+ * not already pin down, one test each (the rule's number in the name). */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Rule 3: an inherited socket keeps its O_NONBLOCK state, whatever it is. */
+void test_rule03_nonblock_untouched(void)
+{
+	int blocking = listen_on("127.0.0.1:0");
+	struct handoff_address a;
+	char spec[64], out[300];
+	handoff_address_of_socket(&a, blocking);
+	handoff_address_format(&a, spec, sizeof spec);
+	snprintf(out, sizeof out, "%s", work_path("inherit.out"));
+	struct spawn_options o = { .output = out, .fds = &blocking, .fd_count = 1,
+				   .listen_fds = 1 };
+	int status;
+	ASSERT(wait_exit(spawn_helper("inherit", spec, &o), 10000, &status));
+	expect_in_file(out, "inherited=1 bound=");
+	expect_in_file(out, "nonblock=0");
+	ASSERT_EQ(fcntl(blocking, F_GETFL) & O_NONBLOCK, 0);
+}
+
+/* Rule 10: argv[0] is resolved through PATH at start; an upgrade execs the
+ * file found there then, not /proc/self/exe. */
+void test_rule10_exec_path_from_argv0(void)
+{
+	char dir[300], copy[320], path_env[400], log[300];
+	snprintf(dir, sizeof dir, "%s", work_path("bin"));
+	snprintf(copy, sizeof copy, "%s/run-tests", dir);
+	snprintf(log, sizeof log, "%s", work_path("path.log"));
+	ASSERT_EQ(mkdir(dir, 0755), 0);
+	ASSERT_EQ(symlink(self_exe, copy), 0);
+	snprintf(path_env, sizeof path_env, "PATH=%s:/usr/bin:/bin", dir);
+	struct spawn_options o = { .output = log,
+				   .env = (char *[]){ path_env, "HELPER_REAL_ARGV=1", NULL } };
+	pid_t pid = spawn((char *[]){ "run-tests", "--helper", "server", "127.0.0.1:0",
+				      NULL }, &o);
+	expect_in_file(log, "ready generation=1");
+	/* What PATH names now is a broken version: the upgrade must run it. */
+	ASSERT_EQ(unlink(copy), 0);
+	write_file(copy, "#!/bin/sh\nexit 3\n", 0755);
+	kill(pid, SIGHUP);
+	expect_in_file(log, "exited with status 3 before it was ready");
+	/* Fixed again: the upgrade goes through, with the same argv. */
+	ASSERT_EQ(unlink(copy), 0);
+	ASSERT_EQ(symlink(self_exe, copy), 0);
+	kill(pid, SIGHUP);
+	expect_in_file(log, "ready generation=2");
+	int status;
+	ASSERT(wait_exit(pid, 10000, &status));
+	ASSERT_EQ(status, 0);
+}
+
+/* Rule 12: a successor speaking a newer protocol version can take over; a
+ * message that is not the protocol is not mistaken for "ready". */
+void test_rule12_newer_protocol_version(void)
+{
+	char *script = work_path("next.sh"), env[350];
+	write_file(script, "#!/bin/sh\n"
+		   "printf 'handoff 9 ready pid=%s generation=2 future=yes\\n' $$ >&$HANDOFF_FD\n"
+		   "exec sleep 30\n", 0755);
+	snprintf(env, sizeof env, "HELPER_EXEC=%s", script);
+	struct server s;
+	server_start(&s, "127.0.0.1:0", (char *[]){ env, NULL });
+	kill(s.pid, SIGHUP);
+	expect_in_file(s.log, "is ready; draining");
+	int status;
+	ASSERT(wait_exit(s.pid, 10000, &status));
+	ASSERT_EQ(status, 0);
+
+	write_file(script, "#!/bin/sh\nprintf 'hello\\n' >&$HANDOFF_FD\nexec sleep 30\n",
+		   0755);
+	unlink(s.log);
+	server_start(&s, "127.0.0.1:0",
+		     (char *[]){ env, "HELPER_READY_TIMEOUT_MS=300", NULL });
+	kill(s.pid, SIGHUP);
+	expect_in_file(s.log, "was not ready in time");
+	server_stop(&s);
+}
+
+/* Rule 18: BARRIER=1 returns once the manager has closed the fd it got. */
+static int barrier_child(int timeout_ms)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(handoff_notify_barrier("STATUS=about to exit", timeout_ms) == 1 ? 0 : 2);
+	return pid;
+}
+
+static int receive_barrier_fd(int manager)
+{
+	for (int i = 0; i < 2; i++) {
+		char buf[64];
+		union {
+			struct cmsghdr align;
+			char space[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = control.space,
+				      .msg_controllen = sizeof control.space };
+		struct pollfd p = { manager, POLLIN, 0 };
+		if (poll(&p, 1, 5000) != 1 || recvmsg(manager, &msg, MSG_CMSG_CLOEXEC) < 0)
+			FAIL("no notification");
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		if (c && c->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+			return fd;
+		}
+	}
+	FAIL("no BARRIER=1 with a descriptor");
+}
+
+void test_rule18_notify_barrier(void)
+{
+	char name[64];
+	snprintf(name, sizeof name, "@handoff-barrier-%d", (int)getpid());
+	int manager = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
+	ASSERT_EQ(bind(manager, (struct sockaddr *)&un,
+		       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))), 0);
+	ASSERT_EQ(handoff_notify_barrier(NULL, 100), 0); /* no NOTIFY_SOCKET */
+	setenv("NOTIFY_SOCKET", name, 1);
+	int status;
+
+	pid_t pid = barrier_child(5000); /* the manager answers */
+	close(receive_barrier_fd(manager));
+	ASSERT(wait_exit(pid, 10000, &status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+
+	pid = barrier_child(200); /* the manager keeps the fd: time out */
+	int held = receive_barrier_fd(manager);
+	ASSERT(wait_exit(pid, 10000, &status));
+	ASSERT_EQ(WEXITSTATUS(status), 2);
+	close(held);
+}
+
+/* Rule 20: the successor starts with default dispositions and an empty
+ * mask, whatever the parent had. */
+void test_rule20_successor_signal_state(void)
+{
+	struct server s;
+	server_start(&s, "127.0.0.1:0", (char *[]){ "HELPER_DIRTY_SIGNALS=1", NULL });
+	server_upgrade(&s, 2);
+	/* Generation 1 was started clean by the harness; generation 2 by a
+	 * parent that blocked SIGUSR1 and ignored SIGPIPE and SIGWINCH. */
+	ASSERT_EQ(count_in_file(s.log, "signals blocked=0000000000000000 "
+				       "ignored=0000000000000000"), 2);
+	server_stop(&s);
+}
+
+/* Rule 22: with stdin closed, nothing of ours lands on fd 0. */
+void test_rule22_descriptors_above_stdio(void)
+{
+	close(0);
+	struct handoff h;
+	struct handoff_config config = { .flags = HANDOFF_SIGNALS };
+	ASSERT_EQ(handoff_init(&h, &config, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT(handoff_fd(&h) > 2);
+	int fd = handoff_listen(&h, "x", "127.0.0.1:0");
+	ASSERT(fd > 2);
+	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* still closed: nothing took it */
+	handoff_close(&h);
+}
