@@ -132,6 +132,8 @@ struct handoff_config {          /* valid when zeroed */
 				    must outlive the struct handoff. */
 };
 
+struct ho_inherited_socket; /* private */
+
 /* One listening socket. Read-only for the application. */
 struct handoff_listener {
 	int fd;
@@ -163,9 +165,9 @@ struct handoff {
 	/* listeners we serve, passed on at upgrade */
 	struct handoff_listener *listeners;
 	size_t listener_count, listener_capacity;
-	/* inherited sockets not claimed yet: fds [3, 3 + inherited_count) */
+	/* what was inherited, fds [3, 3 + inherited_count), described once */
 	size_t inherited_count;
-	unsigned char *inherited_claimed;
+	struct ho_inherited_socket *inherited;
 	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
 	/* what to exec at upgrade */
 	char *exec_path;
@@ -183,7 +185,7 @@ struct handoff {
 	pid_t parent_pid;
 	int exec_errno;     /* why exec_path could not be resolved */
 	int stopping_sent;
-	char warning[160];  /* what handoff_init ignored, see handoff_warning */
+	char warning[384];  /* what handoff_init ignored, see handoff_warning */
 };
 
 /* Event types, delivered by handoff_next(). */

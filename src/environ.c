@@ -61,25 +61,6 @@ static int names_valid(const char *names, size_t expected)
 	return count == expected;
 }
 
-const char *ho_environ_name(const char *names, size_t index, size_t *length)
-{
-	if (!names) {
-		*length = 0;
-		return "";
-	}
-	const char *p = names;
-	for (size_t i = 0; i < index; i++) {
-		p = strchr(p, ':');
-		if (!p) {
-			*length = 0;
-			return "";
-		}
-		p++;
-	}
-	*length = strcspn(p, ":");
-	return p;
-}
-
 static void warn(char *warning, size_t size, const char *what,
 		 const char *value, const char *why)
 {

@@ -84,8 +84,17 @@ static int take_inheritance(struct handoff *h)
 	h->inherited_names = in.names;
 	h->generation = in.generation;
 	h->parent_fd = in.parent_fd;
-	if (in.count && !(h->inherited_claimed = calloc(in.count, 1)))
+	if (in.count && !(h->inherited = calloc(in.count, sizeof *h->inherited)))
 		return -ENOMEM;
+	const char *name = in.names;
+	for (size_t i = 0; i < in.count; i++) {
+		struct ho_inherited_socket *sock = &h->inherited[i];
+		ho_describe_inherited(sock, HO_LISTEN_FDS_START + (int)i);
+		sock->name = name ? name : "";
+		sock->name_length = name ? strcspn(name, ":") : 0;
+		if (name)
+			name = name[sock->name_length] ? name + sock->name_length + 1 : "";
+	}
 	if (h->parent_fd >= 0) {
 		h->parent_pid = getppid();
 		return ho_watch(h, h->parent_fd);
@@ -185,14 +194,43 @@ static int append_listener(struct handoff *h, int fd, int inherited,
 	return 0;
 }
 
-static int inherited_name_is(const struct handoff *h, size_t i,
+static int inherited_name_is(const struct ho_inherited_socket *sock,
 			     const char *name)
 {
-	size_t len;
-	const char *have = ho_environ_name(h->inherited_names, i, &len);
 	if (!name) /* asking for "unnamed": systemd's default is "unknown" */
-		return len == 0 || (len == 7 && memcmp(have, "unknown", 7) == 0);
-	return strlen(name) == len && memcmp(have, name, len) == 0;
+		return sock->name_length == 0 ||
+		       (sock->name_length == 7 && memcmp(sock->name, "unknown", 7) == 0);
+	return strlen(name) == sock->name_length &&
+	       memcmp(sock->name, name, sock->name_length) == 0;
+}
+
+/* Same kind of socket: stream or datagram, IP (v4 or v6) or Unix. */
+static int same_kind(const struct handoff_address *a,
+		     const struct handoff_address *b)
+{
+	int ip_a = a->family != AF_UNIX, ip_b = b->family != AF_UNIX;
+	return a->type == b->type && ip_a == ip_b;
+}
+
+/* A name given by a service manager (systemd, the supervisor) wins over
+ * our address: its unit file decides where to listen ("ListenStream=8080"
+ * is [::]:8080 while we may say *:8080). A name from a previous generation
+ * does not: there a changed address is a changed configuration. */
+static int name_match_usable(struct handoff *h, const struct ho_inherited_socket *sock,
+			     const struct handoff_address *want, int any_port)
+{
+	if (!want || ho_address_matches(&sock->address, want, any_port))
+		return 1;
+	if (h->parent_fd >= 0 || !same_kind(&sock->address, want))
+		return 0;
+	char have[HANDOFF_ADDRESS_TEXT_MAX], asked[HANDOFF_ADDRESS_TEXT_MAX];
+	handoff_address_format(&sock->address, have, sizeof have);
+	handoff_address_format(want, asked, sizeof asked);
+	if (!h->warning[0])
+		snprintf(h->warning, sizeof h->warning, "listener %.*s: using %s, "
+			 "as passed by the service manager, rather than %s",
+			 (int)(sock->name_length > 64 ? 64 : sock->name_length), sock->name, have, asked);
+	return 1;
 }
 
 /* Finds an unclaimed inherited socket matching name and/or address. With a
@@ -209,15 +247,15 @@ static int claim_inherited(struct handoff *h, const char *name,
 		if (pass == 1 && (any_port || !want))
 			break;
 		for (size_t i = 0; i < h->inherited_count; i++) {
-			int fd = HO_LISTEN_FDS_START + (int)i;
-			if (h->inherited_claimed[i] ||
-			    !inherited_name_is(h, i, wanted_name))
+			struct ho_inherited_socket *sock = &h->inherited[i];
+			if (sock->claimed || !sock->listening ||
+			    !inherited_name_is(sock, wanted_name))
 				continue;
-			if (want ? !ho_socket_matches(fd, want, any_port)
-				 : !ho_socket_is_listener(fd))
+			if (wanted_name ? !name_match_usable(h, sock, want, any_port)
+					: want && !ho_address_matches(&sock->address, want, any_port))
 				continue;
-			h->inherited_claimed[i] = 1;
-			return fd;
+			sock->claimed = 1;
+			return HO_LISTEN_FDS_START + (int)i;
 		}
 		if (!name)
 			break;
@@ -247,7 +285,7 @@ static int claim(struct handoff *h, const char *name,
 	if (r < 0) {
 		/* An inherited socket stays claimable; a new one is closed. */
 		if (inherited)
-			h->inherited_claimed[fd - HO_LISTEN_FDS_START] = 0;
+			h->inherited[fd - HO_LISTEN_FDS_START].claimed = 0;
 		else
 			close(fd);
 		return r;
@@ -302,15 +340,12 @@ void ho_notify(const struct handoff *h, const char *state)
  * from a shell) were never ours to close. */
 static void close_unclaimed(struct handoff *h)
 {
-	for (size_t i = 0; i < h->inherited_count; i++) {
-		int fd = HO_LISTEN_FDS_START + (int)i;
-		struct handoff_address a;
-		if (!h->inherited_claimed[i] && handoff_address_of_socket(&a, fd) == 0)
-			close(fd);
-	}
-	free(h->inherited_claimed);
+	for (size_t i = 0; i < h->inherited_count; i++)
+		if (!h->inherited[i].claimed && h->inherited[i].is_socket)
+			close(HO_LISTEN_FDS_START + (int)i);
+	free(h->inherited);
 	free(h->inherited_names);
-	h->inherited_claimed = NULL;
+	h->inherited = NULL;
 	h->inherited_names = NULL;
 	h->inherited_count = 0;
 }
@@ -394,9 +429,7 @@ void handoff_close(struct handoff *h)
 	if (!h->live)
 		return;
 	handoff_close_listeners(h);
-	if (h->inherited_claimed) /* never got ready: leave the fds alone */
-		h->inherited_count = 0;
-	free(h->inherited_claimed);
+	free(h->inherited); /* never got ready: the fds are left alone */
 	free(h->inherited_names);
 	if (h->state != HANDOFF_STATE_HANDED_OVER)
 		ho_pidfile_remove(h->config.pidfile, h->pidfile_fd);

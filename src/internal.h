@@ -31,7 +31,6 @@ struct ho_inherited {
 	unsigned generation; /* HANDOFF_GENERATION, or 1 */
 };
 int ho_environ_take(struct ho_inherited *in, char *warning, size_t size);
-const char *ho_environ_name(const char *names, size_t index, size_t *length);
 
 struct ho_child_env {
 	char **envp;          /* NULL-terminated, for execve */
@@ -47,10 +46,22 @@ int ho_child_env_build(struct ho_child_env *env,
 void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid);
 void ho_child_env_free(struct ho_child_env *env);
 
+/* An inherited descriptor, described once at start-up so that matching
+ * a thousand listeners costs no system call per comparison. */
+struct ho_inherited_socket {
+	struct handoff_address address;
+	const char *name;        /* into the LISTEN_FDNAMES copy; not NUL-ended */
+	size_t name_length;
+	unsigned char is_socket; /* of a family we know */
+	unsigned char listening; /* SO_ACCEPTCONN, or a datagram socket */
+	unsigned char claimed;
+};
+
 /* listener.c */
 int ho_listener_open(const struct handoff_address *address);
-int ho_socket_matches(int fd, const struct handoff_address *want, int any_port);
-int ho_socket_is_listener(int fd);
+void ho_describe_inherited(struct ho_inherited_socket *s, int fd);
+int ho_address_matches(const struct handoff_address *have,
+		       const struct handoff_address *want, int any_port);
 int ho_name_valid(const char *name);
 
 /* spawn.c: fork + exec with a descriptor layout */

@@ -89,27 +89,23 @@ static int is_listening(int fd, int type)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
-/* 1 if fd is a socket of want's family and type, listening if a stream,
- * bound to want's address (to any port when any_port is set). */
-int ho_socket_matches(int fd, const struct handoff_address *want, int any_port)
+void ho_describe_inherited(struct ho_inherited_socket *s, int fd)
 {
-	struct handoff_address have;
-	if (handoff_address_of_socket(&have, fd) < 0)
-		return 0;
-	if (have.family != want->family || have.type != want->type ||
-	    !is_listening(fd, have.type))
-		return 0;
-	if (any_port && have.family == AF_INET)
-		have.u.in.sin_port = want->u.in.sin_port;
-	if (any_port && have.family == AF_INET6)
-		have.u.in6.sin6_port = want->u.in6.sin6_port;
-	return handoff_address_equal(&have, want);
+	s->is_socket = handoff_address_of_socket(&s->address, fd) == 0;
+	s->listening = s->is_socket && is_listening(fd, s->address.type);
 }
 
-/* 1 if fd is a socket of a family we handle, listening if a stream. */
-int ho_socket_is_listener(int fd)
+/* 1 if have (a bound socket) answers want: family, type, address, and the
+ * port unless any_port. */
+int ho_address_matches(const struct handoff_address *have,
+		       const struct handoff_address *want, int any_port)
 {
-	struct handoff_address have;
-	return handoff_address_of_socket(&have, fd) == 0 &&
-	       is_listening(fd, have.type);
+	struct handoff_address h = *have;
+	if (h.family != want->family || h.type != want->type)
+		return 0;
+	if (any_port && h.family == AF_INET)
+		h.u.in.sin_port = want->u.in.sin_port;
+	if (any_port && h.family == AF_INET6)
+		h.u.in6.sin6_port = want->u.in6.sin6_port;
+	return handoff_address_equal(&h, want);
 }

@@ -34,15 +34,29 @@ static int read_pid(int fd, pid_t *pid)
 	return 0;
 }
 
+/* The pid file will be created next to path: say now if it cannot be. */
+static int directory_writable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return access(".", W_OK) < 0 ? -errno : 0;
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + (slash == path)), path);
+	return access(dir, W_OK) < 0 ? -errno : 0;
+}
+
 /* Returns 0 if the path is free or stale, -EBUSY if a live process holds it
  * (*holder then names it, or 0 if unreadable), -ELOOP for a symlink, -EINVAL
- * for something that is not a regular file, or another negative errno. */
+ * for something that is not a regular file, -ENOENT or -EACCES if it could
+ * not be created, or another negative errno. */
 int ho_pidfile_check(const char *path, pid_t *holder)
 {
 	*holder = 0;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT)
+		return directory_writable(path); /* free, if it can be written */
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return -errno;
 	struct stat st;
 	int r = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
 	if (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {

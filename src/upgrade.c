@@ -292,6 +292,20 @@ static int check_parent(struct handoff *h, struct handoff_event *ev)
 	return 1;
 }
 
+/* systemd's Type=notify-reload sends SIGHUP and waits for RELOADING=1,
+ * then READY=1: a refused upgrade must still say both, or `systemctl
+ * reload` hangs. (-EBUSY needs nothing: the running upgrade will.) */
+static void answer_refused_reload(struct handoff *h, const struct handoff_event *ev)
+{
+	char msg[320], why[200];
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld",
+		 (long long)ho_now_us());
+	ho_notify(h, msg);
+	snprintf(msg, sizeof msg, "READY=1\nSTATUS=upgrade refused: %s",
+		 handoff_event_describe(ev, why, sizeof why));
+	ho_notify(h, msg);
+}
+
 static int check_signal(struct handoff *h, struct handoff_event *ev)
 {
 	unsigned char sig;
@@ -304,6 +318,8 @@ static int check_signal(struct handoff *h, struct handoff_event *ev)
 				  : HANDOFF_EVENT_UPGRADE_FAILED;
 		ev->pid = r >= 0 ? r : 0;
 		ev->error = r >= 0 ? 0 : r;
+		if (r < 0 && r != -EBUSY)
+			answer_refused_reload(h, ev);
 	} else {
 		ev->type = sig == SIGUSR2 ? HANDOFF_EVENT_STOP_NOW
 					  : HANDOFF_EVENT_STOP;

@@ -97,7 +97,8 @@ int helper_inherit(const char *spec)
 	    getenv("LISTEN_FDNAMES") ? "set" : "unset");
 	claim_listeners(&h, spec);
 	r = handoff_ready(&h);
-	say("ready %d", r);
+	warning = handoff_warning(&h);
+	say("ready %d, warning=%s", r, warning ? warning : "none");
 	list_open_fds();
 	handoff_close(&h);
 	return 0;

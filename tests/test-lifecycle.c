@@ -104,24 +104,32 @@ void test_upgrade_passes_listeners(void)
 	ASSERT(!connects(tcp));
 }
 
+/* The new version drops a, keeps b, adds c, and moves d to another port:
+ * between generations a changed address is a changed configuration. */
 void test_upgrade_changes_port_set(void)
 {
 	int pa = free_port(), pb = free_port(), pc = free_port();
-	char spec[128], next[128], env_next[160], a[32], b[32], c[32];
+	int pd = free_port(), pd2 = free_port();
+	char spec[128], next[160], env_next[200], a[32], b[32], c[32], d[32], d2[32];
 	snprintf(a, sizeof a, "127.0.0.1:%d", pa);
 	snprintf(b, sizeof b, "127.0.0.1:%d", pb);
 	snprintf(c, sizeof c, "127.0.0.1:%d", pc);
-	snprintf(spec, sizeof spec, "a=%s;b=%s", a, b);
-	snprintf(next, sizeof next, "b=%s;c=%s", b, c);
+	snprintf(d, sizeof d, "127.0.0.1:%d", pd);
+	snprintf(d2, sizeof d2, "127.0.0.1:%d", pd2);
+	snprintf(spec, sizeof spec, "a=%s;b=%s;d=%s", a, b, d);
+	snprintf(next, sizeof next, "b=%s;c=%s;d=%s", b, c, d2);
 	snprintf(env_next, sizeof env_next, "HELPER_NEXT_SPEC=%s", next);
 	struct server s;
 	server_start(&s, spec, (char *[]){ env_next, NULL });
 	server_upgrade(&s, 2);
 	ASSERT(!connects(a)); /* dropped by the new version: closed everywhere */
+	ASSERT(!connects(d));
 	ASSERT(connects(b));
 	ASSERT(connects(c));
-	/* No copy of a's socket survives anywhere: the port binds again. */
+	ASSERT(connects(d2));
+	/* No copy of a's or d's socket survives anywhere: the ports bind again. */
 	close(listen_on(a));
+	close(listen_on(d));
 	server_stop(&s);
 }
 
@@ -227,7 +235,7 @@ void test_pidfile_rules(void)
 	ASSERT_EQ(read_pid(pidfile), s.pid);
 	server_stop(&s);
 
-	/* A symlink is refused; a missing directory fails at ready. */
+	/* A symlink is refused; so is a pid file in a missing directory. */
 	ASSERT_EQ(symlink(work_path("elsewhere"), pidfile), 0);
 	o.output = work_path("symlink.log");
 	ASSERT(wait_exit(spawn_helper("server", "127.0.0.1:0", &o), 10000, &status));
@@ -236,7 +244,8 @@ void test_pidfile_rules(void)
 	snprintf(env, sizeof env, "HELPER_PIDFILE=%s", work_path("missing/x.pid"));
 	o.output = work_path("missing.log");
 	ASSERT(wait_exit(spawn_helper("server", "127.0.0.1:0", &o), 10000, &status));
-	expect_in_file(o.output, "result=-2");
+	ASSERT_EQ(WEXITSTATUS(status), 1);
+	expect_in_file(o.output, "init error No such file or directory");
 }
 
 /* sd_notify: a fake service manager on an abstract socket. */
@@ -309,5 +318,23 @@ void test_notify_messages(void)
 	server_stop(&s);
 	snprintf(want, sizeof want, "%d:STOPPING=1|", (int)second);
 	collect(fd, log, sizeof log, want);
+
+	/* A SIGHUP refused (the parent still drains) still answers a
+	 * Type=notify-reload manager: RELOADING=1, then READY=1 and why. */
+	unlink(s.log);
+	log[0] = '\0';
+	server_start(&s, "127.0.0.1:0", (char *[]){ env, "HELPER_DRAIN_MS=3000", NULL });
+	kill(s.pid, SIGHUP);
+	expect_in_file(s.log, "ready generation=2 pid=");
+	char *text = read_file(s.log);
+	pid_t next = (pid_t)atoi(strstr(text, "ready generation=2 pid=") + 23);
+	free(text);
+	kill(next, SIGHUP);
+	snprintf(want, sizeof want, "%d:READY=1\nSTATUS=upgrade refused: not ready "
+		 "to upgrade yet", (int)next);
+	collect(fd, log, sizeof log, want);
+	snprintf(reloading, sizeof reloading, "%d:RELOADING=1\nMONOTONIC_USEC=", (int)next);
+	if (!strstr(log, reloading) || strstr(log, reloading) > strstr(log, want))
+		FAIL("no RELOADING=1 before the refusal: %s", log);
 	close(fd);
 }

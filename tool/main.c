@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+char last_said[256];
+
 /* One write() per line: the log may be shared with the generations. */
 void say(const char *fmt, ...)
 {
@@ -18,6 +20,7 @@ void say(const char *fmt, ...)
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
 	va_end(ap);
+	snprintf(last_said, sizeof last_said, "%s", line + n);
 	n += m < 0 ? 0 : m > (int)sizeof line - n - 2 ? (int)sizeof line - n - 2 : m;
 	line[n++] = '\n';
 	ho_write_all(2, line, (size_t)n);

@@ -127,9 +127,15 @@ void notify_receive(struct supervisor *s)
 	}
 }
 
-/* What systemd shows in `systemctl status`, and READY=1 whenever a
- * generation serves (which also ends a RELOADING=1). */
+/* What systemd shows in `systemctl status`. READY=1 goes only with the end
+ * of a start or reload (reload_finished): sent while a new generation is
+ * still starting, it would end systemd's RELOADING=1 too early. */
 void systemd_status(struct supervisor *s)
+{
+	systemd_notify_status(s, 0);
+}
+
+void systemd_notify_status(struct supervisor *s, int ready)
 {
 	struct generation *g = serving_generation(s);
 	int draining = 0;
@@ -140,12 +146,14 @@ void systemd_status(struct supervisor *s)
 		snprintf(msg, sizeof msg, "STATUS=stopping, %d generation(s) draining",
 			 draining);
 	else if (g)
-		snprintf(msg, sizeof msg, "READY=1\nSTATUS=generation %u (pid %d) "
-			 "serving%s%s; %d draining; last reload %s", g->number,
+		snprintf(msg, sizeof msg, "%sSTATUS=generation %u (pid %d) "
+			 "serving%s%s; %d draining; last reload %s",
+			 ready ? "READY=1\n" : "", g->number,
 			 (int)g->pid, g->status[0] ? ": " : "", g->status, draining,
 			 s->last_reload[0] ? s->last_reload : "none");
 	else
-		snprintf(msg, sizeof msg, "STATUS=no generation serving; %s",
+		snprintf(msg, sizeof msg, "%sSTATUS=no generation serving; %s",
+			 ready && s->ever_ready ? "READY=1\n" : "",
 			 s->last_reload[0] ? s->last_reload : "starting");
 	handoff_notify(msg);
 }

@@ -172,7 +172,8 @@ static void reload_finished(struct supervisor *s, int ok, const char *message)
 	control_reload_done(s, ok, message);
 	if (s->report_fd >= 0)
 		daemon_report(s, ok, message);
-	systemd_status(s);
+	/* Ends RELOADING=1 either way; the first READY=1 only once serving. */
+	systemd_notify_status(s, 1);
 }
 
 void generation_ready(struct supervisor *s, struct generation *g)
@@ -587,7 +588,7 @@ int supervise(struct supervisor *s, const struct options *opt)
 		s->clients[i].fd = -1;
 	char why[256];
 	if (prepare(s) < 0) {
-		daemon_report(s, 0, "could not start (see the messages above or the log)");
+		daemon_report(s, 0, last_said);
 		return 1;
 	}
 	if (start_generation(s, why, sizeof why) < 0) {

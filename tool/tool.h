@@ -75,6 +75,7 @@ struct supervisor {
 
 /* main.c */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern char last_said[256]; /* the last line say() wrote, without prefix */
 int64_t now_us(void);
 
 /* options.c */
@@ -95,7 +96,8 @@ const char *state_name(enum generation_state state);
 int notify_open(struct supervisor *s);
 void notify_receive(struct supervisor *s);
 void generation_ready(struct supervisor *s, struct generation *g);
-void systemd_status(struct supervisor *s);
+void systemd_status(struct supervisor *s);             /* STATUS= only */
+void systemd_notify_status(struct supervisor *s, int ready); /* + READY=1 */
 
 /* control.c */
 int control_open(struct supervisor *s);
