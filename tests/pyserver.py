@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """pyserver.py: an HTTP server without libhandoff that still upgrades with
-zero downtime under `handoff run` (or systemd). What any language must do:
+zero downtime under `handoff run`. What a server in any language must do:
 take the listeners from LISTEN_FDS (fds 3, 4, ...) and never bind; leave
 their O_NONBLOCK alone (it is shared with the generation draining beside it);
 send READY=1 to $NOTIFY_SOCKET; on SIGTERM close() the listeners (never
@@ -32,10 +32,10 @@ def adopt_listeners():
         return []
     listeners = []
     for fd in range(3, 3 + int(count)):
-        # socket(fileno=) asks the kernel for family and type; with no default
-        # timeout set it makes no fcntl(F_SETFL) call, so O_NONBLOCK stays
-        # exactly as the supervisor left it (never call setblocking() or
-        # settimeout() on these). FD_CLOEXEC is per descriptor: safe to set.
+        # socket(fileno=) asks the kernel for family and type and, with no
+        # default timeout set, leaves the blocking mode alone (no F_SETFL, no
+        # FIONBIO): O_NONBLOCK stays as the supervisor set it. Never call
+        # setblocking() or settimeout() on these. FD_CLOEXEC is per descriptor.
         try:
             sock = socket.socket(fileno=fd)
         except OSError as e:
@@ -115,9 +115,8 @@ def main():
         sys.exit(f"pyserver[{PID}]: no listening sockets passed (LISTEN_FDS, LISTEN_PID):"
                  " run me under 'handoff run' or systemd socket activation; I never bind")
     selector = selectors.DefaultSelector()
-    selector.register(wake_r, selectors.EVENT_READ)
-    for sock in listeners:
-        selector.register(sock, selectors.EVENT_READ)
+    for obj in (wake_r, *listeners):
+        selector.register(obj, selectors.EVENT_READ)
     try:
         notify("READY=1")
     except OSError as e:
@@ -156,7 +155,6 @@ def main():
     left = sum(t.is_alive() for t in threads)
     log(f"exiting: served {len(counter)} requests"
         + (f", {left} cut at the {DRAIN_LIMIT:g} s limit" if left else ""))
-    sys.stderr.flush()
     os._exit(0)  # do not wait for threads past the limit
 
 
