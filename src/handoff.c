@@ -95,10 +95,8 @@ static int take_inheritance(struct handoff *h)
 		if (name)
 			name = name[sock->name_length] ? name + sock->name_length + 1 : "";
 	}
-	if (h->parent_fd >= 0) {
+	if (h->parent_fd >= 0)
 		h->parent_pid = getppid();
-		return ho_watch(h, h->parent_fd);
-	}
 	return 0;
 }
 
@@ -139,11 +137,15 @@ int handoff_init(struct handoff *h, const struct handoff_config *config,
 		h->config = *config;
 	if (h->config.ready_timeout_ms <= 0)
 		h->config.ready_timeout_ms = 60000;
-	int r = copy_argv(h, argc, argv);
+	/* Inherited descriptors first: anything we open before looking at
+	 * them could take the number of one that was not passed after all. */
+	int r = take_inheritance(h);
+	if (r == 0)
+		r = copy_argv(h, argc, argv);
 	if (r == 0)
 		r = setup_events(h);
-	if (r == 0)
-		r = take_inheritance(h);
+	if (r == 0 && h->parent_fd >= 0)
+		r = ho_watch(h, h->parent_fd);
 	if (r == 0)
 		r = check_pidfile(h);
 	if (r < 0)

@@ -91,6 +91,10 @@ void test_environ_bad_input(void)
 	out = inherit(spec, NULL, 0, 1, (char *[]){ "LISTEN_FDS=5", NULL });
 	expect(out, "inherited=0 warning=ignored LISTEN_FDS=5: descriptors are not open");
 	expect(out, created);
+	/* fd 3 alone missing: the library's own first descriptor must not be
+	 * mistaken for it. */
+	out = inherit(spec, NULL, 0, 1, (char *[]){ "LISTEN_FDS=1", NULL });
+	expect(out, "inherited=0 warning=ignored LISTEN_FDS=1: descriptors are not open");
 
 	out = inherit(spec, NULL, 0, 1,
 		      (char *[]){ "LISTEN_FDS=99999999999999999999", NULL });

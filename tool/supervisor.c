@@ -503,8 +503,6 @@ static int open_listeners(struct supervisor *s)
 		say("cannot initialize: %s", strerror(-r));
 		return -1;
 	}
-	if (handoff_warning(&s->listeners))
-		say("%s", handoff_warning(&s->listeners));
 	for (int i = 0; i < s->opt->listen_count; i++) {
 		const char *spec = s->opt->listen[i], *eq = strchr(spec, '=');
 		char name[HANDOFF_NAME_MAX + 1] = "";
@@ -519,6 +517,8 @@ static int open_listeners(struct supervisor *s)
 			return -1;
 		}
 	}
+	if (handoff_warning(&s->listeners))
+		say("%s", handoff_warning(&s->listeners));
 	return handoff_ready(&s->listeners) < 0 ? -1 : 0;
 }
 
