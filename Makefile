@@ -14,7 +14,7 @@ LIB_SRC  := $(wildcard src/*.c)
 LIB_HEADERS  := $(wildcard include/*.h src/*.h)
 TEST_HEADERS := $(wildcard tests/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
-TEST_SRC := $(wildcard tests/*.c) bench/bench.c
+TEST_SRC := $(wildcard tests/*.c) $(filter-out bench/loadgen.c,$(wildcard bench/*.c))
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
