@@ -78,10 +78,14 @@ static void child_exec(char *const argv[], const struct spawn_options *o)
 	}
 	for (char *const *e = o->env; e && *e; e++)
 		putenv(*e);
+	/* Start as a service manager would: default dispositions (a shell
+	 * running us in the background ignores SIGINT and SIGQUIT, and exec
+	 * keeps what is ignored) and an empty mask. */
 	sigset_t empty;
 	sigemptyset(&empty);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
-	signal(SIGPIPE, SIG_DFL); /* the runner ignores it; exec would keep that */
 	execvp(argv[0], argv);
 	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

@@ -329,11 +329,11 @@ void test_rule15_httpd_idle_keepalive_drain(void)
 	ASSERT_EQ(client_read(busy, buf, sizeof buf, 5000), 0); /* then EOF */
 	/* The idle one: a clean EOF after the grace, not a reset. */
 	ASSERT_EQ(client_read(idle, buf, sizeof buf, 5000), 0);
+	close(busy); /* the server lingers until it reads our EOF */
+	close(idle);
 	int status;
 	ASSERT(wait_exit(old, 10000, &status));
 	ASSERT_EQ(status, 0);
-	close(busy);
-	close(idle);
 	s.pid = read_pid(s.pidfile);
 	httpd_stop(&s);
 }
