@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -694,4 +695,217 @@ int wait_gone(pid_t pid, int timeout_ms, int *status)
 			return 0;
 		pause_ms(2);
 	}
+}
+
+/* ------------------------------------------------ added for the benchmark */
+
+long clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
+}
+
+long rss_kib(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char *text = read_file(path);
+	char *line = text ? strstr(text, "\nVmRSS:") : NULL;
+	long kib = line ? strtol(line + 7, NULL, 10) : -1;
+	free(text);
+	return kib;
+}
+
+/* Field 4 (ppid) and 22 (start time) of /proc/<pid>/stat; 0 if gone. */
+static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
+	char state;
+	int parent;
+	unsigned long long t;
+	if (!p || sscanf(p + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+			 "%*u %*d %*d %*d %*d %*d %*d %llu", &state, &parent, &t) != 3)
+		return 0;
+	if (ppid)
+		*ppid = parent;
+	if (start)
+		*start = t;
+	return state != 'Z' && state != 'X';
+}
+
+int children_of(pid_t pid, pid_t *out, int max)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	char *text = read_file(path); /* threads' children are not listed: fine here */
+	int n = 0;
+	if (text) {
+		char *p = text, *end;
+		for (long c; n < max && (c = strtol(p, &end, 10)) > 0; p = end)
+			if (proc_stat((pid_t)c, NULL, NULL))
+				out[n++] = (pid_t)c;
+		free(text);
+		return n;
+	}
+	DIR *d = opendir("/proc"); /* without CONFIG_PROC_CHILDREN */
+	for (struct dirent *e; d && n < max && (e = readdir(d));) {
+		pid_t c = (pid_t)atoi(e->d_name), parent;
+		if (c > 0 && proc_stat(c, &parent, NULL) && parent == pid)
+			out[n++] = c;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+long raise_nofile(long want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if ((long)rl.rlim_max < want) {
+		struct rlimit more = { (rlim_t)want, (rlim_t)want };
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return want;
+	}
+	rl.rlim_cur = (long)rl.rlim_max < want ? rl.rlim_max : (rlim_t)want;
+	if ((long)rl.rlim_cur > (long)rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	return (long)rl.rlim_cur;
+}
+
+char *find_program(const char *name)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? path_join(".", name) + 2 : NULL;
+	const char *path = getenv("PATH");
+	char dir[400];
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t len = strcspn(p, ":");
+		snprintf(dir, sizeof dir, "%.*s", (int)len, p);
+		char *full = path_join(dir[0] ? dir : ".", name);
+		if (access(full, X_OK) == 0)
+			return full;
+		p += len + (p[len] == ':');
+	}
+	/* Root's PATH may lack the sbin directories where daemons live. */
+	static const char *const sbin[] = { "/usr/sbin", "/sbin" };
+	for (int i = 0; i < 2; i++) {
+		char *full = path_join(sbin[i], name);
+		if (access(full, X_OK) == 0)
+			return full;
+	}
+	return NULL;
+}
+
+int port_listening(int port)
+{
+	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int t = 0; t < 2; t++) {
+		FILE *f = fopen(tables[t], "re");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			unsigned local_port, state;
+			if (sscanf(line, "%*d: %*[0-9A-Fa-f]:%x %*s %x", &local_port,
+				   &state) == 2 && state == 0x0A && (int)local_port == port) {
+				fclose(f);
+				return 1;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+struct guarded_pid {
+	pid_t pid;
+	unsigned long long start;
+};
+
+/* Every live descendant of the guarded pids (and they), SIGKILLed in one
+ * pass; returns how many were found. */
+static int kill_guarded_trees(const struct guarded_pid *g, int count)
+{
+	enum { MAX = 4096 };
+	static pid_t tree[MAX];
+	int n = 0;
+	for (int i = 0; i < count && n < MAX; i++) {
+		unsigned long long start;
+		if (proc_stat(g[i].pid, NULL, &start) && start == g[i].start)
+			tree[n++] = g[i].pid;
+	}
+	for (int grown = 1; grown && n < MAX;) {
+		grown = 0;
+		DIR *d = opendir("/proc");
+		for (struct dirent *e; d && n < MAX && (e = readdir(d));) {
+			pid_t c = (pid_t)atoi(e->d_name), parent;
+			int known = 0, parent_known = 0;
+			if (c <= 0 || !proc_stat(c, &parent, NULL))
+				continue;
+			for (int i = 0; i < n; i++) {
+				known |= tree[i] == c;
+				parent_known |= tree[i] == parent;
+			}
+			if (parent_known && !known) {
+				tree[n++] = c;
+				grown = 1;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	for (int i = 0; i < n; i++)
+		kill(tree[i], SIGKILL);
+	return n;
+}
+
+void guard_pid(pid_t pid)
+{
+	static int pipe_fd = -1;
+	struct guarded_pid g = { pid, 0 };
+	if (!proc_stat(pid, NULL, &g.start))
+		return;
+	if (pipe_fd < 0) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			FAIL("pipe2: %s", strerror(errno));
+		fflush(NULL);
+		pid_t guard = fork();
+		if (guard < 0)
+			FAIL("fork: %s", strerror(errno));
+		if (guard == 0) {
+			/* Outside the test's group, holding only the read end. */
+			setpgid(0, 0);
+			if (p[0] != 3 && dup2(p[0], 3) < 0)
+				_exit(1);
+			close_range(4, ~0U, 0);
+			static struct guarded_pid list[1024];
+			int count = 0;
+			ssize_t n;
+			while (count < 1024 &&
+			       ((n = read(3, &list[count], sizeof *list)) > 0 ||
+				(n < 0 && errno == EINTR)))
+				count += n == (ssize_t)sizeof *list;
+			for (int pass = 0; pass < 20 && kill_guarded_trees(list, count) > 0; pass++)
+				pause_ms(10);
+			_exit(0);
+		}
+		close(p[0]);
+		pipe_fd = p[1];
+	}
+	if (write(pipe_fd, &g, sizeof g) != (ssize_t)sizeof g)
+		FAIL("guard_pid: %s", strerror(errno));
 }

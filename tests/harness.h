@@ -169,4 +169,27 @@ int count_guarded(void);
  * or 0 on timeout. */
 int wait_gone(pid_t pid, int timeout_ms, int *status);
 
+/* ------------------------------------------------ added for the benchmark */
+
+/* CLOCK_MONOTONIC in microseconds (loadgen's clock too). */
+long clock_us(void);
+/* pid's resident set size (VmRSS) in KiB, or -1 if it is gone. */
+long rss_kib(pid_t pid);
+/* Up to max live children of pid into out; returns how many. */
+int children_of(pid_t pid, pid_t *out, int max);
+/* Raises RLIMIT_NOFILE to want (the hard limit as well when privileged),
+ * or as far as allowed; inherited by every process started later. Returns
+ * the soft limit now in force. */
+long raise_nofile(long want);
+/* An executable named name, searched in PATH unless name holds a '/':
+ * its path (one of the rotating path buffers), or NULL. */
+char *find_program(const char *name);
+/* 1 if some TCP socket (IPv4 or IPv6) listens on port. */
+int port_listening(int port);
+/* When the test process ends, however it ends, pid and every descendant
+ * it has then are SIGKILLed — for daemons that leave the process group and
+ * rewrite their environment (nginx), which guard_descendants() cannot
+ * find. A pid reused since (another start time) is left alone. */
+void guard_pid(pid_t pid);
+
 #endif

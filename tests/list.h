@@ -25,7 +25,17 @@
 	X(rule18_notify_barrier, 30)      \
 	X(rule20_successor_signal_state, 30) \
 	X(rule22_descriptors_above_stdio, 20) \
-	X(supervisor_socket_activation, 30)
+	X(supervisor_socket_activation, 30) \
+	X(supervisor_reloads_httpd_under_load, 60) \
+	X(supervisor_reloads_python_under_load, 60) \
+	X(supervisor_failed_reloads, 60) \
+	X(supervisor_leaves_no_strays, 30) \
+	X(supervisor_restarts_crashed_generation, 60) \
+	X(supervisor_daemon, 60)           \
+	X(supervisor_stale_pidfile_and_symlink, 60) \
+	X(supervisor_bad_input, 60)        \
+	X(supervisor_systemd_notifications, 60) \
+	X(supervisor_user_nobody, 60)
 
 #define HELPERS(X)   \
 	X(inherit)   \

@@ -12,6 +12,7 @@
  * *:8080: the socket passed under the name is the one used. */
 void test_supervisor_socket_activation(void)
 {
+	guard_descendants(); /* generations have process groups of their own */
 	int sock = listen_on("[::1]:0");
 	struct handoff_address a;
 	handoff_address_of_socket(&a, sock);

@@ -59,8 +59,9 @@ static void text(struct supervisor *s, struct out *o)
 	}
 	for (int i = 0; i < s->gen_count; i++) {
 		const struct generation *g = &s->gens[i];
-		put(o, "generation %u pid %d %s, up %.1f s", g->number, (int)g->pid,
-		    state_name(g->state), seconds_since(g->started_us));
+		put(o, "generation %u pid %d %s%s, up %.1f s", g->number, (int)g->pid,
+		    state_name(g->state), g->exited ? " (main process exited)" : "",
+		    seconds_since(g->started_us));
 		if (g->state != GEN_READY)
 			put(o, ", deadline in %.1f s", (double)(g->deadline_us - now_us()) / 1e6);
 		put(o, "%s%s\n", g->status[0] ? ", status: " : "", g->status);
@@ -87,8 +88,9 @@ static void json(struct supervisor *s, struct out *o)
 	put(o, "],\"generations\":[");
 	for (int i = 0; i < s->gen_count; i++) {
 		const struct generation *g = &s->gens[i];
-		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"uptime_s\":%.3f,",
-		    i ? "," : "", g->number, (int)g->pid, state_name(g->state),
+		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"main_exited\":%s,"
+		    "\"uptime_s\":%.3f,", i ? "," : "", g->number, (int)g->pid,
+		    state_name(g->state), g->exited ? "true" : "false",
 		    seconds_since(g->started_us));
 		if (g->state != GEN_READY)
 			put(o, "\"deadline_in_s\":%.3f,", (double)(g->deadline_us - now_us()) / 1e6);

@@ -148,6 +148,7 @@ static int start_generation(struct supervisor *s, char *why, size_t size)
 		return -1;
 	}
 	unsigned number = s->next_number;
+	int64_t started = now_us(); /* "ready in" counts fork and exec too */
 	pid_t pid = spawn_generation(s, number, why, size);
 	if (pid < 0)
 		return -1;
@@ -156,7 +157,7 @@ static int start_generation(struct supervisor *s, char *why, size_t size)
 						 : s->opt->ready_timeout_ms;
 	s->gens[s->gen_count++] = (struct generation){
 		.number = number, .pid = pid, .state = GEN_STARTING,
-		.started_us = now_us(), .deadline_us = now_us() + wait_ms * 1000,
+		.started_us = started, .deadline_us = started + wait_ms * 1000,
 	};
 	say("generation %u started: pid %d", number, (int)pid);
 	return 0;
@@ -251,13 +252,36 @@ static void schedule_restart(struct supervisor *s, const struct generation *g,
 	    (long long)s->backoff_ms);
 }
 
+static void forget(struct supervisor *s, struct generation *g)
+{
+	*g = s->gens[--s->gen_count];
+}
+
+/* Its main process is gone; what of its process group may live on? A
+ * draining generation's helpers may finish their work, until the drain
+ * deadline. Anything left of a generation that failed or crashed is killed
+ * now: it holds the listening sockets and would answer for no one. */
+static void bury(struct supervisor *s, struct generation *g)
+{
+	int leftovers = kill(-g->pid, 0) == 0;
+	if (leftovers && g->state == GEN_DRAINING && !g->killed) {
+		g->exited = 1;
+		say("generation %u: its other processes may drain until the deadline",
+		    g->number);
+		return;
+	}
+	if (leftovers)
+		kill(-g->pid, SIGKILL);
+	forget(s, g);
+}
+
 static void generation_exited(struct supervisor *s, struct generation *g,
 			      int status)
 {
 	char what[192];
 	describe_exit(what, sizeof what, g, status);
 	struct generation gone = *g;
-	*g = s->gens[--s->gen_count];
+	bury(s, g);
 	switch (gone.state) {
 	case GEN_STARTING: {
 		char why[256];
@@ -294,7 +318,7 @@ static void reap(struct supervisor *s)
 	 * to us too, and are reaped here without further ado. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		for (int i = 0; i < s->gen_count; i++)
-			if (s->gens[i].pid == pid) {
+			if (s->gens[i].pid == pid && !s->gens[i].exited) {
 				generation_exited(s, &s->gens[i], status);
 				break;
 			}
@@ -306,14 +330,34 @@ static void kill_group(struct generation *g)
 {
 	if (!g->killed) {
 		kill(-g->pid, SIGKILL);
-		kill(g->pid, SIGKILL); /* in case it left its group */
+		if (!g->exited) /* a reaped pid is not ours to signal */
+			kill(g->pid, SIGKILL); /* in case it left its group */
 		g->killed = 1;
+	}
+}
+
+/* Records of exited main processes go once their group is empty, or is
+ * killed at the deadline. */
+static void sweep_exited(struct supervisor *s, int64_t now)
+{
+	for (int i = 0; i < s->gen_count; i++) {
+		struct generation *g = &s->gens[i];
+		if (!g->exited)
+			continue;
+		if (now >= g->deadline_us && kill(-g->pid, 0) == 0) {
+			say("generation %u: killing what is left of its process group "
+			    "at the deadline", g->number);
+			kill(-g->pid, SIGKILL);
+		}
+		if (now >= g->deadline_us || kill(-g->pid, 0) < 0)
+			forget(s, g--);
 	}
 }
 
 static void check_deadlines(struct supervisor *s)
 {
 	int64_t now = now_us();
+	sweep_exited(s, now);
 	for (int i = 0; i < s->gen_count; i++) {
 		struct generation *g = &s->gens[i];
 		if (now < g->deadline_us || g->killed)

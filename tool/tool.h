@@ -42,6 +42,9 @@ struct generation {
 	int64_t started_us;
 	int64_t deadline_us;               /* ready, or drain, deadline */
 	int killed;                        /* SIGKILL sent to its group */
+	int exited;                        /* its main process is gone; the
+					      record waits for the rest of
+					      its group, until the deadline */
 	char status[128];                  /* its last STATUS= */
 };
 
