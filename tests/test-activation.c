@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,4 +44,64 @@ void test_supervisor_socket_activation(void)
 	int status;
 	ASSERT(wait_exit(supervisor, 30000, &status));
 	ASSERT_EQ(status, 0);
+}
+
+/* --env-file (re-read at each reload), --chdir, --umask, --stop-signal,
+ * the drain deadline, and a second stop request, with a server that is a
+ * shell script made ready by --ready=delay. */
+void test_supervisor_options(void)
+{
+	guard_descendants();
+	char env_file[300], report[300], script[300], sub[300], log[300], env[400];
+	snprintf(env_file, sizeof env_file, "%s", work_path("app.env"));
+	snprintf(report, sizeof report, "%s", work_path("report"));
+	snprintf(script, sizeof script, "%s", work_path("gen.sh"));
+	snprintf(sub, sizeof sub, "%s", work_path("sub"));
+	snprintf(log, sizeof log, "%s", work_path("handoff.log"));
+	ASSERT_EQ(mkdir(sub, 0755), 0);
+	write_file(script, "#!/bin/sh\n"
+		   "echo \"gen=$HANDOFF_GENERATION greeting=$GREETING pwd=$(pwd) "
+		   "umask=$(umask)\" >> \"$REPORT\"\n"
+		   "[ -n \"$IGNORE_STOP\" ] && trap '' USR1\n"
+		   "exec sleep 1000\n", 0755);
+	snprintf(env, sizeof env, "# the first version\nGREETING=one\nREPORT=%s\n", report);
+	write_file(env_file, env, 0644);
+	struct spawn_options o = { .output = log };
+	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run",
+					     "--ready=delay:50ms", "--env-file", env_file,
+					     "--chdir", sub, "--umask", "027",
+					     "--stop-signal", "USR1", "--drain-timeout", "300ms",
+					     "-l", "127.0.0.1:0", "--", script, NULL }, &o);
+	char line[400];
+	snprintf(line, sizeof line, "gen=1 greeting=one pwd=%s umask=0027", sub);
+	expect_in_file(report, line);
+	expect_in_file(log, "ok: generation 1 ");
+
+	/* A new environment takes effect at the reload; the old generation
+	 * gets USR1, which kills a sleep. */
+	snprintf(env, sizeof env, "GREETING=two\nREPORT=%s\nIGNORE_STOP=1\n", report);
+	write_file(env_file, env, 0644);
+	kill(supervisor, SIGHUP);
+	expect_in_file(report, "gen=2 greeting=two");
+	expect_in_file(log, "generation 1 (pid ");
+	expect_in_file(log, "killed by signal 10 (User defined signal 1) after draining");
+
+	/* Generation 2 ignores the stop signal: killed at the drain deadline. */
+	expect_in_file(log, "ok: generation 2 ");
+	kill(supervisor, SIGHUP);
+	expect_in_file(report, "gen=3 greeting=two");
+	expect_in_file(log, "generation 2 (pid ");
+	expect_in_file(log, "still draining at the deadline: killing its process group");
+	expect_in_file(log, "was killed by signal 9 (Killed) after draining");
+
+	/* Generation 3 ignores it too; a second stop request does not wait. */
+	expect_in_file(log, "ok: generation 3 ");
+	kill(supervisor, SIGTERM);
+	expect_in_file(log, "stopping: 1 generation(s) drain");
+	kill(supervisor, SIGTERM);
+	expect_in_file(log, "second stop request: killing every generation now");
+	int status;
+	ASSERT(wait_exit(supervisor, 10000, &status));
+	ASSERT_EQ(status, 0);
+	ASSERT_EQ(count_guarded(), 0);
 }
