@@ -77,19 +77,26 @@ static int bad(const char *option, const char *value, const char *why)
 	return -EINVAL;
 }
 
+/* "[NAME=]ADDR": an '=' before any ':' (and not in a path or abstract
+ * name) ends a name. Fills name ("" if none); returns the address part. */
+const char *split_listen_spec(const char *spec, char *name, size_t size)
+{
+	const char *eq = strchr(spec, '=');
+	const char *colon = strchr(spec, ':');
+	name[0] = '\0';
+	if (!eq || (colon && colon < eq) || spec[0] == '@' || spec[0] == '/')
+		return spec;
+	snprintf(name, size, "%.*s", (int)(eq - spec), spec);
+	return eq + 1;
+}
+
 static int check_listen(const char *spec)
 {
 	struct handoff_address a;
-	const char *eq = strchr(spec, '=');
-	const char *colon = strchr(spec, ':');
-	int named = eq && (!colon || eq < colon) && spec[0] != '@' && spec[0] != '/';
-	const char *address = named ? eq + 1 : spec;
-	if (named) {
-		char name[HANDOFF_NAME_MAX + 1];
-		snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
-		if (!ho_name_valid(name))
-			return bad("--listen", spec, "bad name");
-	}
+	char name[HANDOFF_NAME_MAX + 2];
+	const char *address = split_listen_spec(spec, name, sizeof name);
+	if (address != spec && !ho_name_valid(name))
+		return bad("--listen", spec, "bad name");
 	if (handoff_address_parse(&a, address) < 0)
 		return bad("--listen", spec, "bad address");
 	return 0;
@@ -97,7 +104,6 @@ static int check_listen(const char *spec)
 
 static int option_value(struct options *opt, int key, const char *value)
 {
-	unsigned long n;
 	switch (key) {
 	case 'l':
 		if (opt->listen_count == MAX_LISTENERS)
@@ -125,13 +131,15 @@ static int option_value(struct options *opt, int key, const char *value)
 		opt->stop_signal = parse_signal(value);
 		return opt->stop_signal < 0 ? bad("--stop-signal", value, "unknown signal") : 0;
 	case 'R':
-		opt->restart = strcmp(value, "always") == 0	    ? RESTART_ALWAYS
-			       : strcmp(value, "on-failure") == 0 ? RESTART_ON_FAILURE
-			       : strcmp(value, "never") == 0	    ? RESTART_NEVER
-								    : (enum restart_policy)-1;
-		return (int)opt->restart < 0 ? bad("--restart", value, "expected "
-						   "always, on-failure or never")
-					     : 0;
+		if (strcmp(value, "always") == 0)
+			opt->restart = RESTART_ALWAYS;
+		else if (strcmp(value, "on-failure") == 0)
+			opt->restart = RESTART_ON_FAILURE;
+		else if (strcmp(value, "never") == 0)
+			opt->restart = RESTART_NEVER;
+		else
+			return bad("--restart", value, "expected always, on-failure or never");
+		return 0;
 	case 'M': {
 		char *end;
 		long mode = strtol(value, &end, 8);
@@ -148,7 +156,6 @@ static int option_value(struct options *opt, int key, const char *value)
 	case 'c': opt->directory = value; return 0;
 	case 'E': opt->env_file = value; return 0;
 	}
-	(void)n;
 	return -EINVAL;
 }
 

@@ -548,14 +548,10 @@ static int open_listeners(struct supervisor *s)
 		return -1;
 	}
 	for (int i = 0; i < s->opt->listen_count; i++) {
-		const char *spec = s->opt->listen[i], *eq = strchr(spec, '=');
-		char name[HANDOFF_NAME_MAX + 1] = "";
-		int named = eq && spec[0] != '@' && spec[0] != '/' &&
-			    (!strchr(spec, ':') || eq < strchr(spec, ':'));
-		if (named)
-			snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
-		int fd = handoff_listen(&s->listeners, named ? name : NULL,
-					named ? eq + 1 : spec);
+		const char *spec = s->opt->listen[i];
+		char name[HANDOFF_NAME_MAX + 2];
+		const char *address = split_listen_spec(spec, name, sizeof name);
+		int fd = handoff_listen(&s->listeners, name[0] ? name : NULL, address);
 		if (fd < 0) {
 			say("cannot listen on %s: %s", spec, strerror(-fd));
 			return -1;

@@ -84,6 +84,7 @@ int64_t now_us(void);
 /* options.c */
 int parse_run_options(struct options *opt, int argc, char **argv);
 int parse_duration_ms(const char *text, int64_t *ms);
+const char *split_listen_spec(const char *spec, char *name, size_t size);
 void run_usage(void);
 
 /* supervisor.c */
