@@ -27,6 +27,7 @@
 	X(rule22_descriptors_above_stdio, 20) \
 	X(supervisor_socket_activation, 30) \
 	X(supervisor_options, 30)         \
+	X(supervisor_control_peer_check, 30) \
 	X(supervisor_reloads_httpd_under_load, 60) \
 	X(supervisor_reloads_python_under_load, 60) \
 	X(supervisor_failed_reloads, 60) \

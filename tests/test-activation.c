@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,4 +106,50 @@ void test_supervisor_options(void)
 	ASSERT(wait_exit(supervisor, 10000, &status));
 	ASSERT_EQ(status, 0);
 	ASSERT_EQ(count_guarded(), 0);
+}
+
+/* The control socket answers root and our own user only (SO_PEERCRED): a
+ * client that became nobody is refused. As root only, like CI. */
+void test_supervisor_control_peer_check(void)
+{
+	if (geteuid() != 0) {
+		printf("  skipped: needs root to become another user\n");
+		return;
+	}
+	guard_descendants();
+	char log[300], pidfile[300], addr[32];
+	snprintf(log, sizeof log, "%s", work_path("handoff.log"));
+	snprintf(pidfile, sizeof pidfile, "%s", work_path("handoff.pid"));
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	struct spawn_options o = { .output = log };
+	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "--pidfile",
+					     pidfile, "-l", addr, "--",
+					     bin_path("examples/httpd"), "--listen", addr,
+					     NULL }, &o);
+	expect_in_file(log, "ok: generation 1 ");
+	pid_t client = fork();
+	if (client == 0) {
+		struct sockaddr_un un = { .sun_family = AF_UNIX };
+		int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
+				 "handoff-%d-control", (int)supervisor);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char reply[128] = "";
+		if (setgid(65534) < 0 || setuid(65534) < 0 ||
+		    connect(fd, (struct sockaddr *)&un,
+			    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
+			_exit(3);
+		/* Refused at accept: the write may fail, the answer is there. */
+		ssize_t ignored = write(fd, "handoff-control 1 stop\n", 23);
+		(void)ignored;
+		ssize_t got = read(fd, reply, sizeof reply - 1);
+		/* As nobody we cannot write in the work dir: say it by status. */
+		_exit(got > 0 && strstr(reply, "error permission denied") ? 0 : 5);
+	}
+	int status;
+	ASSERT(wait_exit(client, 10000, &status));
+	ASSERT_EQ(status, 0); /* 3: could not connect; 5: not refused */
+	ASSERT_EQ(kill(supervisor, 0), 0); /* not stopped by a stranger */
+	kill(supervisor, SIGTERM);
+	ASSERT(wait_exit(supervisor, 30000, &status));
+	ASSERT_EQ(status, 0);
 }
