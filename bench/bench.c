@@ -4,6 +4,7 @@
  * Timing comes from a notify socket the benchmark owns: the successor's
  * "READY=1" datagram marks the instant it is ready, so what is measured is
  * fork + exec + start-up + handoff_ready(), not our polling. */
+#include "bench.h"
 #include "harness.h"
 
 #include <errno.h>
@@ -138,9 +139,13 @@ static void bench_httpd(void)
 
 void bench(void)
 {
+	bench_prepare();
 	printf("upgrade timings (SIGHUP -> successor's READY=1 -> old generation reaped)\n");
 	bench_echo();
 	bench_httpd();
 	printf("targets: echo ready median <= 1.5 ms; httpd old generation gone "
 	       "<= 50 ms after handover, 0 failed\n");
+	bench_scale();
+	bench_compare();
+	bench_targets_print();
 }

@@ -771,16 +771,17 @@ int children_of(pid_t pid, pid_t *out, int max)
 long raise_nofile(long want)
 {
 	struct rlimit rl;
+	rlim_t w = (rlim_t)want;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
-	if ((long)rl.rlim_max < want) {
-		struct rlimit more = { (rlim_t)want, (rlim_t)want };
+	if (rl.rlim_cur >= w)
+		return (long)rl.rlim_cur;
+	if (rl.rlim_max < w) { /* the hard limit moves only for root */
+		struct rlimit more = { w, w };
 		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
 			return want;
 	}
-	rl.rlim_cur = (long)rl.rlim_max < want ? rl.rlim_max : (rlim_t)want;
-	if ((long)rl.rlim_cur > (long)rl.rlim_max)
-		rl.rlim_cur = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max < w ? rl.rlim_max : w;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	getrlimit(RLIMIT_NOFILE, &rl);
 	return (long)rl.rlim_cur;
@@ -788,8 +789,11 @@ long raise_nofile(long want)
 
 char *find_program(const char *name)
 {
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? path_join(".", name) + 2 : NULL;
+	if (strchr(name, '/')) {
+		char *copy = path_join(name, ""); /* "name/" */
+		copy[strlen(copy) - 1] = '\0';
+		return access(copy, X_OK) == 0 ? copy : NULL;
+	}
 	const char *path = getenv("PATH");
 	char dir[400];
 	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {

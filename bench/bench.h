@@ -1,0 +1,26 @@
+/* bench.h — what the parts of `make bench` share. bench.c runs them:
+ * the upgrade timings (bench.c), the cost against scale (scale.c), and the
+ * contenders under restart load (compare.c). */
+#ifndef BENCH_H
+#define BENCH_H
+
+/* compare.c */
+void bench_prepare(void);  /* installs what is missing (root, apt-get); limits */
+void bench_compare(void);
+/* Records a target and whether it was met; printed together at the end. */
+void bench_target(int met, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bench_targets_print(void);
+/* Sorts v; the p-th percentile (nearest rank), 0 if n == 0. */
+long bench_percentile(long *v, int n, int p);
+/* Seconds left of the runner's budget for the whole benchmark. */
+double bench_seconds_left(void);
+/* Remembers a port the benchmark listened on, checked at the end. */
+void bench_port_used(int port);
+int bench_env_int(const char *name, int fallback, int min, int max);
+/* 1 unless BENCH_PARTS is set and does not name part ("scale compare"). */
+int bench_part(const char *part);
+
+/* scale.c */
+void bench_scale(void);
+
+#endif
