@@ -24,7 +24,7 @@ $(1)/obj/%.o: %.c $$(LIB_HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/example
 $(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
 
-$(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/bench
+$(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(wildcard bench/*.h) | $(1)/obj/bench
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
 
 $(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) tool/tool.h | $(1)/obj/tool

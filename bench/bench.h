@@ -4,6 +4,9 @@
 #ifndef BENCH_H
 #define BENCH_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 /* compare.c */
 void bench_prepare(void);  /* installs what is missing (root, apt-get); limits */
 void bench_compare(void);
@@ -19,6 +22,13 @@ void bench_port_used(int port);
 int bench_env_int(const char *name, int fallback, int min, int max);
 /* 1 unless BENCH_PARTS is set and does not name part ("scale compare"). */
 int bench_part(const char *part);
+
+/* bench.c: a notify socket of our own, "NOTIFY_SOCKET=@..." into env */
+int bench_notify_listener(char *env, size_t size);
+pid_t bench_wait_ready(int fd); /* next READY=1; its MAINPID= or 0 */
+
+/* supervisor.c */
+void bench_supervisor(void);
 
 /* scale.c */
 void bench_scale(void);

@@ -167,6 +167,7 @@ struct handoff {
 	size_t listener_count, listener_capacity;
 	/* what was inherited, fds [3, 3 + inherited_count), described once */
 	size_t inherited_count;
+	size_t first_unclaimed;           /* all before it are claimed */
 	struct ho_inherited_socket *inherited;
 	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
 	/* what to exec at upgrade */
@@ -338,8 +339,9 @@ const struct handoff_listener *handoff_listeners(const struct handoff *h,
 
 /* Sends state (e.g. "STATUS=draining 12 connections") to $NOTIFY_SOCKET, a
  * path or an abstract name written "@name". The environment is not changed.
- * Returns 1 if sent, 0 if NOTIFY_SOCKET is unset, or a negative errno.
- * Thread-safe. */
+ * Never blocks: if the manager's queue is full the message is dropped.
+ * Returns 1 if sent, 0 if NOTIFY_SOCKET is unset, or a negative errno
+ * (-EAGAIN: dropped). Thread-safe. */
 int handoff_notify(const char *state);
 
 /* Like handoff_notify(), then waits up to timeout_ms for the service manager

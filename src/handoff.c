@@ -248,7 +248,12 @@ static int claim_inherited(struct handoff *h, const char *name,
 		const char *wanted_name = pass == 0 ? name : NULL;
 		if (pass == 1 && (any_port || !want))
 			break;
-		for (size_t i = 0; i < h->inherited_count; i++) {
+		/* Programs claim in the order they were passed, mostly: start
+		 * past the claimed prefix, so that n claims cost O(n). */
+		while (h->first_unclaimed < h->inherited_count &&
+		       h->inherited[h->first_unclaimed].claimed)
+			h->first_unclaimed++;
+		for (size_t i = h->first_unclaimed; i < h->inherited_count; i++) {
 			struct ho_inherited_socket *sock = &h->inherited[i];
 			if (sock->claimed || !sock->listening ||
 			    !inherited_name_is(sock, wanted_name))
@@ -286,10 +291,12 @@ static int claim(struct handoff *h, const char *name,
 	int r = append_listener(h, fd, inherited, name);
 	if (r < 0) {
 		/* An inherited socket stays claimable; a new one is closed. */
-		if (inherited)
+		if (inherited) {
 			h->inherited[fd - HO_LISTEN_FDS_START].claimed = 0;
-		else
+			h->first_unclaimed = 0;
+		} else {
 			close(fd);
+		}
 		return r;
 	}
 	return fd;

@@ -60,9 +60,12 @@ int ho_notify_send(const char *state, int fd_to_pass)
 		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
 	}
+	/* Never block: a service manager that reads slowly must not stall the
+	 * server's (or the supervisor's) event loop. A full queue loses this
+	 * one message, and says so (-EAGAIN). */
 	ssize_t n;
 	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	int err = errno;
 	close(fd);
