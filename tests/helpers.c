@@ -137,14 +137,21 @@ static int finish(struct handoff *h, int code)
  * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE,
  * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
  * HELPER_DIRTY_SIGNALS and HELPER_REAL_ARGV adjust it. */
-/* The signal state this process was started with (rule 20). */
+/* The signal state this process was started with (rule 20). Signals 32 and
+ * 33 are glibc's own (thread cancellation, set*id): its sigaction() refuses
+ * to touch them, in a parent as in a child, and it manages them itself in
+ * every program, so they are left out. */
 static void report_signal_state(void)
 {
 	char *status = read_file("/proc/self/status");
 	char *blk = status ? strstr(status, "SigBlk:\t") : NULL;
 	char *ign = status ? strstr(status, "SigIgn:\t") : NULL;
-	if (blk && ign)
-		say("signals blocked=%.16s ignored=%.16s", blk + 8, ign + 8);
+	if (blk && ign) {
+		unsigned long long libc_own = 3ULL << 31; /* signals 32, 33 */
+		unsigned long long blocked = strtoull(blk + 8, NULL, 16) & ~libc_own;
+		unsigned long long ignored = strtoull(ign + 8, NULL, 16) & ~libc_own;
+		say("signals blocked=%016llx ignored=%016llx", blocked, ignored);
+	}
 	free(status);
 }
 
