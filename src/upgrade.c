@@ -22,8 +22,8 @@
 
 static int pidfd_open_pid(pid_t pid)
 {
-	long fd = syscall(SYS_pidfd_open, pid, 0);
-	return fd < 0 ? -errno : (int)fd;
+	long fd = syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by design */
+	return fd < 0 ? -errno : ho_move_above_stdio((int)fd);
 }
 
 static int arm_timer(int ms)
@@ -39,7 +39,7 @@ static int arm_timer(int ms)
 		close(fd);
 		return -err;
 	}
-	return fd;
+	return ho_move_above_stdio(fd);
 }
 
 static void reap(pid_t pid, int *status)
@@ -94,18 +94,18 @@ static pid_t start_successor(struct handoff *h, int child_end)
 	for (size_t i = 0; i < n; i++)
 		fds[i] = h->listeners[i].fd;
 	fds[n] = child_end;
-	pid_t pid = ho_child_env_build(&env, h->listeners, n,
-				       HO_LISTEN_FDS_START + (int)n,
-				       h->generation + 1, NULL);
-	if (pid == 0) {
-		struct ho_spawn s = {
-			.path = h->exec_path, .argv = h->exec_argv,
-			.envp = env.envp, .fds = fds, .fd_count = n + 1,
-			.env = &env, .umask = -1,
-		};
-		pid = ho_spawn(&s);
-		ho_child_env_free(&env);
+	int r = ho_child_env_build(&env, h->listeners, n, HO_LISTEN_FDS_START + (int)n,
+				   h->generation + 1, NULL);
+	if (r < 0) {
+		free(fds);
+		return r;
 	}
+	struct ho_spawn s = {
+		.path = h->exec_path, .argv = h->exec_argv, .envp = env.envp,
+		.fds = fds, .fd_count = n + 1, .env = &env, .umask = -1,
+	};
+	pid_t pid = ho_spawn(&s);
+	ho_child_env_free(&env);
 	free(fds);
 	return pid;
 }
