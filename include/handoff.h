@@ -235,12 +235,17 @@ int handoff_init(struct handoff *h, const struct handoff_config *config,
 /* Returns a listening socket for address (see handoff_address_parse): the
  * inherited one that matches, else a new one (SO_REUSEADDR, backlog
  * SOMAXCONN, O_NONBLOCK, close-on-exec). A named request matches the
- * inherited socket of that name if it has the same family and type and the
- * same address (any port when the requested port is 0); an unnamed request
- * matches by family, type and address only. Inherited sockets keep the file
+ * inherited socket of that name: from a previous generation, if the address
+ * is the same too (any port when the requested port is 0; a changed address
+ * is a changed configuration and gets a new socket); from a service manager
+ * (systemd, `handoff run`), whatever its address, as long as it is of the
+ * same kind (stream/datagram, IP/Unix) — its unit decides where to listen,
+ * and handoff_warning() says so. Failing a name match, an unnamed inherited
+ * socket at the same address is used. An unnamed request matches by family,
+ * type and address only; never by position. Inherited sockets keep the file
  * status flags they came with: O_NONBLOCK is shared with the previous
  * generation, which may still be accepting, so the library never changes it.
- * systemd passes blocking sockets unless the .socket unit says NonBlocking=yes:
+ * systemd passes blocking sockets unless the service says NonBlocking=yes:
  * say it, or an accept() racing with another generation's can block.
  * Before handoff_ready() a generation owns nothing it inherited: closing
  * then (a failed start) never unlinks a path the parent still serves.
