@@ -348,33 +348,41 @@ static const char *python(void)
 
 /* ------------------------------------------------------ under load */
 
-void test_supervisor_reloads_httpd_under_load(void)
+/* 30 reloads with traffic running: none may fail, each generation drains
+ * by itself, the supervisor's pid stays. */
+static void thirty_reloads_under_load(struct sup *s, char *const load_args[],
+				      const char *label)
 {
-	locate();
-	struct sup s;
 	struct load l;
 	struct load_result r;
-	sup_init(&s);
-	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
-	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
+	load_start(&l, s->port, load_args);
 	long start = now_ms();
 	for (unsigned n = 2; n <= 31; n++)
-		reload_ok(&s, n, (int)n - 1);
+		reload_ok(s, n, (int)n - 1);
 	long took = now_ms() - start;
 	load_stop(&l, &r);
-	load_print("30 supervisor reloads of httpd", &r);
+	load_print(label, &r);
 	printf("  30 reloads (each drained) in %ld ms\n", took);
 	check_no_failures(&r);
 	ASSERT(r.generations >= 30);
 	ASSERT_EQ(r.gen_max, 31);
-	/* Its pid never changed, and nobody had to be killed. */
-	ASSERT_EQ(read_pid(s.pidfile), s.pid);
-	ASSERT_EQ(kill(s.pid, 0), 0);
-	ASSERT_EQ(count_in_file(s.log, "still draining at the deadline"), 0);
-	struct gen g = only_generation(&s);
+	ASSERT_EQ(read_pid(s->pidfile), s->pid);
+	ASSERT_EQ(kill(s->pid, 0), 0);
+	ASSERT_EQ(count_in_file(s->log, "still draining at the deadline"), 0);
+	struct gen g = only_generation(s);
 	ASSERT_EQ(g.number, 31);
-	ASSERT(answers(s.port, g.pid, 31));
-	sup_stop(&s);
+	ASSERT(answers(s->port, g.pid, 31));
+	sup_stop(s);
+}
+
+void test_supervisor_reloads_httpd_under_load(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	thirty_reloads_under_load(&s, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL },
+				  "30 supervisor reloads of httpd");
 }
 
 void test_supervisor_reloads_python_under_load(void)
@@ -385,30 +393,13 @@ void test_supervisor_reloads_python_under_load(void)
 	if (access(server, R_OK) < 0)
 		FAIL("%s: %s", server, strerror(errno));
 	struct sup s;
-	struct load l;
-	struct load_result r;
 	sup_init(&s);
 	sup_start(&s, NULL, (char *[]){ (char *)python(), server, NULL }, NULL);
 	struct gen g = only_generation(&s);
 	ASSERT(answers(s.port, g.pid, 1));
 	/* pyserver answers one request per connection. */
-	load_start(&l, s.port, (char *[]){ "--keepalive", "0", "--fresh", "4", NULL });
-	long start = now_ms();
-	for (unsigned n = 2; n <= 31; n++)
-		reload_ok(&s, n, (int)n - 1);
-	long took = now_ms() - start;
-	load_stop(&l, &r);
-	load_print("30 supervisor reloads of pyserver.py", &r);
-	printf("  30 reloads (each drained) in %ld ms\n", took);
-	check_no_failures(&r);
-	ASSERT(r.generations >= 30);
-	ASSERT_EQ(r.gen_max, 31);
-	ASSERT_EQ(read_pid(s.pidfile), s.pid);
-	ASSERT_EQ(count_in_file(s.log, "still draining at the deadline"), 0);
-	g = only_generation(&s);
-	ASSERT_EQ(g.number, 31);
-	ASSERT(answers(s.port, g.pid, 31));
-	sup_stop(&s);
+	thirty_reloads_under_load(&s, (char *[]){ "--keepalive", "0", "--fresh", "4", NULL },
+				  "30 supervisor reloads of pyserver.py");
 }
 
 /* ------------------------------------------------------ failed reloads */
