@@ -269,15 +269,6 @@ static void kill_tree(pid_t pid)
 		reap(kids[i]);
 }
 
-/* Writes text to path atomically: a server re-reading it never sees half. */
-static void write_atomic(const char *path, const char *text)
-{
-	char tmp[600];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	write_file(tmp, text, 0644);
-	if (rename(tmp, path) < 0)
-		FAIL("rename %s: %s", tmp, strerror(errno));
-}
 
 /* ------------------------------------------------------------ contenders */
 
@@ -467,7 +458,7 @@ static void nginx_config(struct instance *s, unsigned generation)
 		 d, d, d, d, d, d, d, s->port, generation);
 	char path[400];
 	copy_str(path, sizeof path, file_in(s, "nginx.conf"));
-	write_atomic(path, text);
+	write_file_atomic(path, text, 0644);
 }
 
 static int nginx_start(struct instance *s)
@@ -561,7 +552,7 @@ static void haproxy_config(struct instance *s, unsigned generation)
 		 s->port, generation);
 	char path[400];
 	copy_str(path, sizeof path, file_in(s, "haproxy.cfg"));
-	write_atomic(path, text);
+	write_file_atomic(path, text, 0644);
 }
 
 static int haproxy_start(struct instance *s)
@@ -712,11 +703,6 @@ static int drive_restarts(struct instance *s, long duration_us, long interval_us
 
 /* ------------------------------------------------------------ the load */
 
-struct figures {
-	long requests, ok, failed, refused, reset, eof, timeout, non200, other;
-	long generations, p50_us, p99_us, max_us;
-	double rps;
-};
 
 struct shape {
 	const char *key, *name;
@@ -765,15 +751,7 @@ static int load_begin(struct load_run *l, struct instance *s, const struct shape
 	return -1;
 }
 
-static long field(const char *text, const char *key)
-{
-	char pattern[40];
-	snprintf(pattern, sizeof pattern, "\n%s=", key);
-	const char *p = strstr(text, pattern);
-	return p ? strtol(p + strlen(pattern), NULL, 10) : -1;
-}
-
-static int load_end(struct load_run *l, struct figures *f)
+static int load_end(struct load_run *l, struct load_result *f)
 {
 	int status;
 	kill(l->pid, SIGTERM);
@@ -782,25 +760,11 @@ static int load_end(struct load_run *l, struct figures *f)
 		wait_exit(l->pid, 5000, &status);
 	}
 	char *text = read_file(l->out);
-	memset(f, 0, sizeof *f);
-	if (!text || field(text, "requests") < 0) {
+	int r = load_report_parse(text, f);
+	if (r < 0)
 		printf("  loadgen gave no report:\n%s\n", text ? text : "");
-		free(text);
-		return -1;
-	}
-	*f = (struct figures){
-		.requests = field(text, "requests"), .ok = field(text, "ok"),
-		.failed = field(text, "failed"), .refused = field(text, "refused"),
-		.reset = field(text, "reset"), .eof = field(text, "eof"),
-		.timeout = field(text, "timeout"), .non200 = field(text, "non200"),
-		.other = field(text, "other"), .generations = field(text, "generations"),
-		.p50_us = field(text, "p50_us"), .p99_us = field(text, "p99_us"),
-		.max_us = field(text, "max_us"),
-	};
-	const char *rps = strstr(text, "\nrps=");
-	f->rps = rps ? strtod(rps + 5, NULL) : 0;
 	free(text);
-	return 0;
+	return r;
 }
 
 /* ------------------------------------------------------------ results */
@@ -809,7 +773,7 @@ struct row {
 	const struct contender *kind;
 	char skipped[200];    /* why there are no figures */
 	char error[256];      /* a restart that did not complete */
-	struct figures base, run;
+	struct load_result base, run;
 	int restarts;
 	long ready_med, gone_med, native_med, ready_p90;
 	long probe_failures;
@@ -978,7 +942,7 @@ static void plot_run(struct instance *s)
 	copy_str(timeline, sizeof timeline, file_in(s, "timeline"));
 	copy_str(instants, sizeof instants, file_in(s, "restarts"));
 	struct load_run l;
-	struct figures f;
+	struct load_result f;
 	if (load_begin(&l, s, &shapes[0], "plot", timeline) < 0)
 		return;
 	int n = drive_restarts(s, 1600000, cfg.interval_ms * 1000L, restarts_buf,

@@ -205,6 +205,15 @@ void write_file(const char *path, const char *text, int mode)
 	close(fd);
 }
 
+void write_file_atomic(const char *path, const char *text, int mode)
+{
+	char tmp[600];
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	write_file(tmp, text, mode);
+	if (rename(tmp, path) < 0)
+		FAIL("rename %s: %s", tmp, strerror(errno));
+}
+
 pid_t read_pid(const char *path)
 {
 	char *text = read_file(path);
@@ -443,23 +452,20 @@ void load_start(struct load *l, int port, char *const extra[])
 		FAIL("loadgen not ready:\n%s", read_file(l->output));
 }
 
+/* -1 when the key is missing. */
 static long field(const char *text, const char *key)
 {
 	char pattern[40];
 	snprintf(pattern, sizeof pattern, "\n%s=", key);
 	const char *p = strstr(text, pattern);
-	if (!p)
-		FAIL("loadgen report lacks %s:\n%s", key, text);
-	return strtol(p + strlen(pattern), NULL, 10);
+	return p ? strtol(p + strlen(pattern), NULL, 10) : -1;
 }
 
-void load_stop(struct load *l, struct load_result *r)
+int load_report_parse(const char *text, struct load_result *r)
 {
-	int status;
-	kill(l->pid, SIGTERM);
-	if (!wait_exit(l->pid, 15000, &status))
-		FAIL("loadgen did not stop");
-	char *text = read_file(l->output);
+	*r = (struct load_result){ 0 };
+	if (!text || field(text, "requests") < 0 || field(text, "max_us") < 0)
+		return -1;
 	*r = (struct load_result){
 		.requests = field(text, "requests"), .ok = field(text, "ok"),
 		.failed = field(text, "failed"), .refused = field(text, "refused"),
@@ -474,6 +480,18 @@ void load_stop(struct load *l, struct load_result *r)
 	};
 	const char *rps = strstr(text, "\nrps=");
 	r->rps = rps ? strtod(rps + 5, NULL) : 0;
+	return 0;
+}
+
+void load_stop(struct load *l, struct load_result *r)
+{
+	int status;
+	kill(l->pid, SIGTERM);
+	if (!wait_exit(l->pid, 15000, &status))
+		FAIL("loadgen did not stop");
+	char *text = read_file(l->output);
+	if (load_report_parse(text, r) < 0)
+		FAIL("loadgen gave no report:\n%s", text ? text : "");
 	if (r->failed)
 		fprintf(stderr, "  loadgen output:\n%s\n", text);
 	free(text);

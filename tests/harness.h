@@ -81,6 +81,9 @@ int count_in_file(const char *path, const char *needle);
 int wait_file_contains(const char *path, const char *needle, int count,
 		       int timeout_ms);
 void write_file(const char *path, const char *text, int mode);
+/* Through a temporary file and rename(), as an editor or a deploy does: a
+ * reader never sees half of it. */
+void write_file_atomic(const char *path, const char *text, int mode);
 pid_t read_pid(const char *path);               /* 0 if absent/garbage */
 int count_fds(pid_t pid);
 int count_connections(pid_t pid); /* its accepted TCP sockets */
@@ -130,6 +133,8 @@ struct load_result {
  * its "ready" line. */
 void load_start(struct load *l, int port, char *const extra[]);
 void load_stop(struct load *l, struct load_result *r);
+/* Reads loadgen's key=value report; -1 if there is none. */
+int load_report_parse(const char *text, struct load_result *r);
 void load_print(const char *label, const struct load_result *r);
 
 /* the library-based helper server (helpers.c), logging to work_dir */

@@ -268,22 +268,13 @@ static void sup_stop(struct sup *s)
 	nothing_left(s->port);
 }
 
-/* Writes an executable script atomically, as an editor or a deploy would. */
-static void install(const char *path, const char *text)
-{
-	char tmp[512];
-	snprintf(tmp, sizeof tmp, "%s.new", path);
-	write_file(tmp, text, 0755);
-	if (rename(tmp, path) < 0)
-		FAIL("rename %s: %s", tmp, strerror(errno));
-}
 
 static void install_httpd(const char *path, const struct sup *s)
 {
 	char text[2048];
 	snprintf(text, sizeof text, "#!/bin/sh\nexec '%s' --listen %s\n", httpd_bin,
 		 s->address);
-	install(path, text);
+	write_file_atomic(path, text, 0755);
 }
 
 static void check_no_failures(const struct load_result *r)
@@ -453,16 +444,16 @@ void test_supervisor_failed_reloads(void)
 	int processes = count_guarded(); /* supervisor, generation, loadgen */
 	ASSERT_EQ(processes, 3);
 
-	install(script, "#!/bin/sh\nexit 1\n");
+	write_file_atomic(script, "#!/bin/sh\nexit 1\n", 0755);
 	failed_reload(&s, "exited with status 1 before it was ready", processes);
 
-	install(script, "#!/bin/sh\nkill -SEGV $$\n");
+	write_file_atomic(script, "#!/bin/sh\nkill -SEGV $$\n", 0755);
 	failed_reload(&s, "killed by signal 11 (Segmentation fault) before it was ready",
 		      processes);
 
 	/* Hangs past --ready-timeout, with a child in its process group. A
 	 * second reload meanwhile is refused as busy. */
-	install(script, "#!/bin/sh\nsleep 30 &\nexec sleep 30\n");
+	write_file_atomic(script, "#!/bin/sh\nsleep 30 &\nexec sleep 30\n", 0755);
 	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
 	char *first_out = work_path("first-reload.out");
 	struct spawn_options o = { .output = first_out };
@@ -532,14 +523,14 @@ void test_supervisor_leaves_no_strays(void)
 	snprintf(script, sizeof script, "%s", work_path("server.sh"));
 	snprintf(text, sizeof text, "#!/bin/sh\nsleep 30 &\nexec '%s' --listen %s\n",
 		 httpd_bin, s.address);
-	install(script, text);
+	write_file_atomic(script, text, 0755);
 	sup_start(&s, (char *[]){ "--ready-timeout", "2s", "--drain-timeout", "1s", NULL },
 		  (char *[]){ script, NULL }, NULL);
 	int expected = 3; /* supervisor, generation 1 and its sleep */
 	ASSERT_EQ(count_guarded(), expected);
 
 	/* A failed start with a child. */
-	install(script, "#!/bin/sh\nsleep 30 &\nexit 1\n");
+	write_file_atomic(script, "#!/bin/sh\nsleep 30 &\nexit 1\n", 0755);
 	ASSERT_EQ(control(&s, "reload"), 1);
 	ASSERT(strstr(said.err, "exited with status 1 before it was ready"));
 	if (!wait_for(guarded_is, &expected, 5000))
@@ -995,7 +986,7 @@ void test_supervisor_bad_input(void)
 	ASSERT_EQ(count_fds(s.pid), fds); /* the passed fds were closed */
 
 	/* A READY=1 from outside does not make a starting generation ready. */
-	install(script, "#!/bin/sh\nexec sleep 30\n");
+	write_file_atomic(script, "#!/bin/sh\nexec sleep 30\n", 0755);
 	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
 	char *reload_out = work_path("reload.out");
 	struct spawn_options o = { .output = reload_out };
@@ -1031,7 +1022,7 @@ void test_supervisor_bad_input(void)
 		   "select.select([r], [], [], 10)\n", 0644);
 	snprintf(descendant, sizeof descendant, "#!/bin/sh\n%s %s\nexec sleep 30\n",
 		 python(), ready_py);
-	install(script, descendant);
+	write_file_atomic(script, descendant, 0755);
 	reload_ok(&s, 3, 1);
 	/* The next reload still works (generation 3, a sleep, is simply
 	 * terminated). */
@@ -1165,7 +1156,7 @@ void test_supervisor_systemd_notifications(void)
 
 	/* A failed reload ends with READY=1 too (the old one serves), and
 	 * STATUS= says it failed: else `systemctl reload` would hang. */
-	install(script, "#!/bin/sh\nexit 1\n");
+	write_file_atomic(script, "#!/bin/sh\nexit 1\n", 0755);
 	ASSERT_EQ(control(&s, "reload"), 1);
 	int reloading3 = notes_collect(&ns, ready2 + 1, "RELOADING=1");
 	int ready3 = notes_collect(&ns, reloading3 + 1, "READY=1");
@@ -1187,7 +1178,7 @@ void test_supervisor_systemd_notifications(void)
 	snprintf(gated, sizeof gated,
 		 "#!/bin/sh\nwhile [ ! -e '%s' ]; do sleep 0.02; done\n"
 		 "exec '%s' --listen %s\n", go, httpd_bin, s.address);
-	install(script, gated);
+	write_file_atomic(script, gated, 0755);
 	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
 	char *reload_out = work_path("reload.out");
 	struct spawn_options o = { .output = reload_out };
