@@ -127,18 +127,8 @@ static int watch_child(struct handoff *h, pid_t pid)
 	return r;
 }
 
-int handoff_upgrade(struct handoff *h)
+static pid_t spawn_watched(struct handoff *h)
 {
-	if (!h->live)
-		return -EINVAL;
-	int r = upgrade_refusal(h);
-	if (r == -EAGAIN && h->state == HANDOFF_STATE_SERVING &&
-	    !parent_still_draining(h))
-		r = 0;
-	if (r < 0)
-		return r;
-	if (!h->exec_path)
-		return -h->exec_errno;
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return -errno;
@@ -150,15 +140,33 @@ int handoff_upgrade(struct handoff *h)
 	}
 	h->child_fd = ho_move_above_stdio(pair[0]);
 	h->state = HANDOFF_STATE_UPGRADING;
-	r = h->child_fd < 0 ? h->child_fd : watch_child(h, pid);
+	int r = h->child_fd < 0 ? h->child_fd : watch_child(h, pid);
 	if (r < 0) {
 		ho_upgrade_abort(h);
 		return r;
 	}
+	return pid;
+}
+
+int handoff_upgrade(struct handoff *h)
+{
+	if (!h->live)
+		return -EINVAL;
+	int r = upgrade_refusal(h);
+	if (r == -EAGAIN && h->state == HANDOFF_STATE_SERVING &&
+	    !parent_still_draining(h))
+		r = 0;
+	if (r < 0)
+		return r; /* refused: nothing was attempted, nothing announced */
+	/* Announced before the fork: a quick successor's READY=1 must not
+	 * reach the service manager ahead of our RELOADING=1. */
 	char msg[64];
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld",
 		 (long long)ho_now_us());
 	ho_notify(h, msg);
+	pid_t pid = h->exec_path ? spawn_watched(h) : -h->exec_errno;
+	if (pid < 0) /* ends the RELOADING=1 */
+		ho_notify(h, "READY=1\nSTATUS=upgrade failed, still serving");
 	return pid;
 }
 
@@ -294,7 +302,8 @@ static int check_parent(struct handoff *h, struct handoff_event *ev)
 
 /* systemd's Type=notify-reload sends SIGHUP and waits for RELOADING=1,
  * then READY=1: a refused upgrade must still say both, or `systemctl
- * reload` hangs. (-EBUSY needs nothing: the running upgrade will.) */
+ * reload` hangs. (-EBUSY needs nothing: the running upgrade will; a failed
+ * start was announced and ended by handoff_upgrade itself.) */
 static void answer_refused_reload(struct handoff *h, const struct handoff_event *ev)
 {
 	char msg[320], why[200];
@@ -318,7 +327,7 @@ static int check_signal(struct handoff *h, struct handoff_event *ev)
 				  : HANDOFF_EVENT_UPGRADE_FAILED;
 		ev->pid = r >= 0 ? r : 0;
 		ev->error = r >= 0 ? 0 : r;
-		if (r < 0 && r != -EBUSY)
+		if (r == -EAGAIN || r == -EALREADY) /* refused before announcing */
 			answer_refused_reload(h, ev);
 	} else {
 		ev->type = sig == SIGUSR2 ? HANDOFF_EVENT_STOP_NOW
