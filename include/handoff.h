@@ -277,7 +277,10 @@ int handoff_ready(struct handoff *h);
  * original argv (or what handoff_set_exec set) and the listeners at fds
  * 3, 4, ... Blocks only until exec has succeeded or failed (a close-on-exec
  * pipe tells). The outcome arrives later through handoff_next(): DRAIN once
- * the successor is ready, or UPGRADE_FAILED.
+ * the successor is ready, or UPGRADE_FAILED. With $NOTIFY_SOCKET set it sends
+ * RELOADING=1 (with MONOTONIC_USEC=) before forking, so the successor's
+ * READY=1 always comes after it, and READY=1 with a STATUS= if the start
+ * fails (systemd's Type=notify-reload protocol).
  * Returns the successor's pid; -EBUSY if an upgrade is already running;
  * -EAGAIN before handoff_ready() or while the previous generation still
  * drains (one generation starting at a time); -EALREADY after handing over;
