@@ -16,19 +16,6 @@ static void reset_descriptors(struct handoff *h)
 	h->timer_fd = h->signal_fd = h->pidfile_fd = -1;
 }
 
-static char **dup_argv(char *const argv[], size_t n);
-
-static int copy_argv(struct handoff *h, int argc, char *argv[])
-{
-	h->exec_argv = dup_argv(argv, argc > 0 ? (size_t)argc : 0);
-	if (!h->exec_argv)
-		return -ENOMEM;
-	h->exec_path = argc > 0 ? ho_resolve_program(argv[0]) : NULL;
-	if (!h->exec_path)
-		h->exec_errno = argc > 0 && errno ? errno : ENOENT;
-	return 0;
-}
-
 static void free_argv(char **argv)
 {
 	for (char **a = argv; a && *a; a++)
@@ -47,15 +34,28 @@ static char **dup_argv(char *const argv[], size_t n)
 	return copy;
 }
 
+static int copy_argv(struct handoff *h, int argc, char *argv[])
+{
+	h->exec_argv = dup_argv(argv, argc > 0 ? (size_t)argc : 0);
+	if (!h->exec_argv)
+		return -ENOMEM;
+	h->exec_path = argc > 0 ? ho_resolve_program(argv[0]) : NULL;
+	if (!h->exec_path)
+		h->exec_errno = argc > 0 && errno ? errno : ENOENT;
+	return 0;
+}
+
 int handoff_set_exec(struct handoff *h, const char *path, char *const argv[])
 {
 	if (!h->live || !path || !strchr(path, '/') || !argv || !argv[0])
 		return -EINVAL;
 	char *resolved = ho_resolve_program(path); /* made absolute, now */
+	if (!resolved)
+		return -errno;
 	size_t n = 0;
 	while (argv[n])
 		n++;
-	char **copy = resolved ? dup_argv(argv, n) : NULL;
+	char **copy = dup_argv(argv, n);
 	if (!copy) {
 		free(resolved);
 		return -ENOMEM;
@@ -163,8 +163,10 @@ static int name_in_use(const struct handoff *h, const char *name)
 	return 0;
 }
 
+/* known: the socket's address when already described (inherited), or
+ * NULL to ask the kernel. */
 static int append_listener(struct handoff *h, int fd, int inherited,
-			   const char *name)
+			   const struct handoff_address *known, const char *name)
 {
 	if (h->listener_count == h->listener_capacity) {
 		size_t cap = h->listener_capacity ? h->listener_capacity * 2 : 8;
@@ -175,9 +177,11 @@ static int append_listener(struct handoff *h, int fd, int inherited,
 		h->listener_capacity = cap;
 	}
 	struct handoff_listener *l = &h->listeners[h->listener_count];
+	int r;
 	memset(l, 0, sizeof *l);
-	int r = handoff_address_of_socket(&l->address, fd);
-	if (r < 0)
+	if (known)
+		l->address = *known;
+	else if ((r = handoff_address_of_socket(&l->address, fd)) < 0)
 		return r;
 	l->fd = fd;
 	l->inherited = inherited;
@@ -288,7 +292,9 @@ static int claim(struct handoff *h, const char *name,
 		fd = ho_listener_open(want);
 	if (fd < 0)
 		return fd;
-	int r = append_listener(h, fd, inherited, name);
+	const struct handoff_address *known =
+		inherited ? &h->inherited[fd - HO_LISTEN_FDS_START].address : NULL;
+	int r = append_listener(h, fd, inherited, known, name);
 	if (r < 0) {
 		/* An inherited socket stays claimable; a new one is closed. */
 		if (inherited) {
@@ -332,7 +338,7 @@ int handoff_add(struct handoff *h, const char *name, int fd)
 		r = handoff_address_of_socket(&have, fd);
 	if (r == 0)
 		r = ho_set_cloexec(fd, 1);
-	return r < 0 ? r : append_listener(h, fd, 0, name);
+	return r < 0 ? r : append_listener(h, fd, 0, &have, name);
 }
 
 /* The library's own notifications, unless the program speaks for itself. */
