@@ -50,11 +50,20 @@ struct generation *starting_generation(struct supervisor *s)
 
 /* ------------------------------------------------------------- starting */
 
+static void free_vars(char **vars)
+{
+	for (char **v = vars; v && *v; v++)
+		free(*v);
+	free(vars);
+}
+
 /* NAME=VALUE lines; '#' comments and blank lines skipped. Re-read at every
  * start so that a changed file takes effect at the next reload. */
 static char **read_env_file(const char *path, char *why, size_t size)
 {
 	char **vars = calloc(1, sizeof *vars);
+	if (!vars)
+		snprintf(why, size, "out of memory");
 	if (!path || !vars)
 		return vars;
 	FILE *f = fopen(path, "re");
@@ -70,21 +79,18 @@ static char **read_env_file(const char *path, char *why, size_t size)
 		if (!line[0] || line[0] == '#' || !strchr(line, '=') || line[0] == '=')
 			continue;
 		char **grown = realloc(vars, (n + 2) * sizeof *vars);
-		if (!grown)
-			break;
+		if (!grown || !(grown[n] = strdup(line))) {
+			vars = grown ? grown : vars;
+			snprintf(why, size, "--env-file %s: out of memory", path);
+			fclose(f);
+			free_vars(vars);
+			return NULL;
+		}
 		vars = grown;
-		vars[n++] = strdup(line);
-		vars[n] = NULL;
+		vars[++n] = NULL;
 	}
 	fclose(f);
 	return vars;
-}
-
-static void free_vars(char **vars)
-{
-	for (char **v = vars; v && *v; v++)
-		free(*v);
-	free(vars);
 }
 
 /* The generation's environment: ours, the --env-file's (read now), and
@@ -95,13 +101,16 @@ static char **generation_vars(struct supervisor *s, char *why, size_t size)
 	size_t n = 0;
 	while (vars && vars[n])
 		n++;
-	char **grown = vars ? realloc(vars, (n + 2) * sizeof *vars) : NULL;
-	if (!grown) {
-		free_vars(vars);
+	if (!vars)
+		return NULL; /* why says it */
+	char **grown = realloc(vars, (n + 2) * sizeof *vars);
+	if (!grown || asprintf(&grown[n], "NOTIFY_SOCKET=%s", s->notify_name) < 0) {
+		if (grown)
+			grown[n] = NULL; /* asprintf leaves it undefined */
+		snprintf(why, size, "out of memory");
+		free_vars(grown ? grown : vars);
 		return NULL;
 	}
-	if (asprintf(&grown[n], "NOTIFY_SOCKET=%s", s->notify_name) < 0)
-		grown[n] = NULL;
 	grown[n + 1] = NULL;
 	return grown;
 }
@@ -119,7 +128,9 @@ static pid_t spawn_generation(struct supervisor *s, unsigned number, char *why,
 	pid_t pid = -1;
 	if (vars && !path)
 		snprintf(why, size, "cannot start %s: %s", opt->command[0], strerror(errno));
-	if (path && fds && ho_child_env_build(&env, l, count, -1, number, vars) == 0) {
+	else if (path && (!fds || ho_child_env_build(&env, l, count, -1, number, vars) < 0))
+		snprintf(why, size, "cannot start %s: out of memory", path);
+	else if (path) {
 		for (size_t i = 0; i < count; i++)
 			fds[i] = l[i].fd;
 		struct ho_spawn sp = {
