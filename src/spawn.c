@@ -22,9 +22,12 @@ static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
 {
 	int floor = HO_LISTEN_FDS_START + (int)count;
 	if (*report_fd < floor) {
-		*report_fd = fcntl(*report_fd, F_DUPFD_CLOEXEC, floor);
-		if (*report_fd < 0)
+		/* On failure keep the old one: the error must still be told, or
+		 * the parent would read EOF and take it for a successful exec. */
+		int moved = fcntl(*report_fd, F_DUPFD_CLOEXEC, floor);
+		if (moved < 0)
 			return -1;
+		*report_fd = moved;
 	}
 	for (size_t i = 0; i < count; i++) {
 		scratch[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
