@@ -27,7 +27,9 @@ static int remove_stale_unix_path(const struct handoff_address *a)
 		return -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	int probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live server with a full accept queue must answer
+	 * "in use" (EAGAIN), not stall our start-up. */
+	int probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return -errno;
 	int r;
@@ -36,7 +38,7 @@ static int remove_stale_unix_path(const struct handoff_address *a)
 	while (r < 0 && errno == EINTR);
 	int saved = errno;
 	close(probe);
-	if (r == 0)
+	if (r == 0 || saved == EAGAIN || saved == EINPROGRESS)
 		return -EADDRINUSE;
 	if (saved != ECONNREFUSED)
 		return -saved;

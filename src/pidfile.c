@@ -71,6 +71,19 @@ int ho_pidfile_check(const char *path, pid_t *holder)
 /* Writes pid to path. Returns the descriptor holding the lock (keep it open
  * for the life of the process) or a negative errno; -ENOENT means the
  * directory is missing. */
+static int fill_and_place(int fd, const char *tmp, const char *path, pid_t pid)
+{
+	char line[24];
+	int len = snprintf(line, sizeof line, "%ld\n", (long)pid);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return -errno;
+	ssize_t w = ho_write_all(fd, line, (size_t)len);
+	if (w < 0)
+		return (int)w;
+	/* rename() replaces a symlink at path rather than following it. */
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
 int ho_pidfile_write(const char *path, pid_t pid)
 {
 	char *tmp;
@@ -79,27 +92,17 @@ int ho_pidfile_write(const char *path, pid_t pid)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		      0644);
 	int r = fd < 0 ? -errno : 0;
+	int created = fd >= 0;
 	if (r == 0)
 		fd = r = ho_move_above_stdio(fd);
-	if (r >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0)
-		r = -errno;
-	char line[24];
-	int len = snprintf(line, sizeof line, "%ld\n", (long)pid);
-	if (r >= 0 && ho_write_all(fd, line, (size_t)len) < 0)
-		r = -errno;
-	/* rename() replaces a symlink at path rather than following it. */
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		if (fd >= 0) {
-			unlink(tmp);
-			close(fd);
-		}
-		free(tmp);
-		return r;
-	}
+	if (r >= 0)
+		r = fill_and_place(fd, tmp, path, pid);
+	if (r < 0 && created)
+		unlink(tmp);
+	if (r < 0 && fd >= 0)
+		close(fd);
 	free(tmp);
-	return fd;
+	return r < 0 ? r : fd;
 }
 
 void ho_pidfile_remove(const char *path, int fd)

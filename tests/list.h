@@ -18,6 +18,7 @@
 	X(httpd_failed_upgrades, 120)     \
 	X(httpd_sighup_burst, 120)        \
 	X(rule03_nonblock_untouched, 20)  \
+	X(rule06_busy_unix_path_in_use, 20) \
 	X(rule10_exec_path_from_argv0, 30) \
 	X(rule12_newer_protocol_version, 30) \
 	X(rule14_httpd_drain_deadline, 30) \

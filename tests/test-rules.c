@@ -175,3 +175,29 @@ void test_rule22_descriptors_above_stdio(void)
 	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* still closed: nothing took it */
 	handoff_close(&h);
 }
+
+/* Rule 6: a path a live server listens on is never taken over, even when
+ * that server is too busy to accept (its queue is full): we must say "in
+ * use" at once, not wait in connect(). */
+void test_rule06_busy_unix_path_in_use(void)
+{
+	char address[320];
+	snprintf(address, sizeof address, "unix:%s", work_path("busy.sock"));
+	int server = listen_on(address);
+	ASSERT_EQ(listen(server, 0), 0);
+	struct handoff_address a;
+	ASSERT_EQ(handoff_address_parse(&a, address), 0);
+	for (int i = 0; i < 8; i++) { /* fill its queue; nobody accepts */
+		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (connect(c, &a.u.sa, a.length) < 0 && errno == EAGAIN)
+			break;
+	}
+	struct handoff h;
+	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	long start = now_ms();
+	ASSERT_EQ(handoff_listen(&h, NULL, address), -EADDRINUSE);
+	ASSERT(now_ms() - start < 5000);
+	handoff_close(&h);
+	struct stat st;
+	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* still the server's */
+}
