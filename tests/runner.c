@@ -99,9 +99,13 @@ static int run_test(const struct test *t)
 	setpgid(pid, pid);
 	int status = 0;
 	int finished = wait_exit(pid, t->timeout_s * 1000, &status);
+	if (!finished) {
+		/* Reap the test itself before clean_up() reaps "anything". */
+		kill(-pid, SIGKILL);
+		wait_exit(pid, 5000, &status);
+	}
 	clean_up(pid);
 	if (!finished) {
-		wait_exit(pid, 5000, &status);
 		printf("not ok - %s: timed out after %d s\n", t->name, t->timeout_s);
 		return 0;
 	}
