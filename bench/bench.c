@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,34 +37,50 @@ static long percentile(long *v, int n, int p)
 
 int bench_notify_listener(char *env, size_t size)
 {
+	static int serial; /* parts may open one each */
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
-			 "handoff-bench-%d", (int)getpid());
-	if (bind(fd, (struct sockaddr *)&un,
-		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
-		FAIL("bind: %s", strerror(errno));
+			 "handoff-bench-%d-%d", (int)getpid(), serial++);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&un,
+			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
+		FAIL("notify socket: %s", strerror(errno));
 	snprintf(env, size, "NOTIFY_SOCKET=@%s", un.sun_path + 1);
 	return fd;
 }
 
-/* Waits for a datagram starting "READY=1" and returns its MAINPID, or 0. */
-pid_t bench_wait_ready(int fd)
+int bench_wait_ready(int fd, int timeout_ms, pid_t *mainpid)
 {
-	for (int i = 0; i < 1000; i++) {
-		struct timeval tv = { 10, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-		char buf[256];
-		ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-		if (n < 0)
-			FAIL("no READY=1 within 10 s");
-		buf[n] = '\0';
-		if (strncmp(buf, "READY=1\nMAINPID=", 16) == 0)
-			return (pid_t)atoi(buf + 16);
-		if (strncmp(buf, "READY=1", 7) == 0)
+	long deadline = now_us() + timeout_ms * 1000L;
+	if (mainpid)
+		*mainpid = 0;
+	for (;;) {
+		long left = deadline - now_us();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)(left / 1000) + 1) <= 0)
 			return 0;
+		char buf[512];
+		ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strncmp(buf, "READY=1", 7) != 0)
+			continue; /* RELOADING=1, STATUS=... */
+		const char *m = strstr(buf, "MAINPID=");
+		if (mainpid && m)
+			*mainpid = (pid_t)atoi(m + 8);
+		return 1;
 	}
-	FAIL("no READY=1 among 1000 notifications");
+}
+
+/* The pid of a process that has just said READY=1 with its MAINPID=: never
+ * 0 or 1, which kill() would take for our group or for init. */
+pid_t bench_ready_pid(int fd)
+{
+	pid_t pid;
+	if (!bench_wait_ready(fd, 10000, &pid) || pid <= 1)
+		FAIL("no READY=1 with a MAINPID= within 10 s");
+	return pid;
 }
 
 struct run {
@@ -79,7 +96,7 @@ static void upgrades(struct run *r, int notify, pid_t *pid, int times)
 		int status;
 		long start = now_us();
 		kill(old, SIGHUP);
-		*pid = bench_wait_ready(notify);
+		*pid = bench_ready_pid(notify);
 		long ready = now_us();
 		if (!wait_exit(old, 10000, &status))
 			FAIL("generation %d did not exit", (int)old);
@@ -106,7 +123,7 @@ static void bench_echo(void)
 	struct spawn_options o = { .output = work_path("echo.log"),
 				   .env = (char *[]){ env, NULL } };
 	pid_t pid = spawn((char *[]){ bin_path("examples/echo"), addr, NULL }, &o);
-	ASSERT_EQ(bench_wait_ready(notify), pid);
+	ASSERT_EQ(bench_ready_pid(notify), pid);
 	struct run r = { .count = 0 };
 	upgrades(&r, notify, &pid, 200);
 	print_run("echo, idle, 200 upgrades", &r);
@@ -125,7 +142,7 @@ static void bench_httpd(void)
 				   .env = (char *[]){ env, NULL } };
 	pid_t pid = spawn((char *[]){ bin_path("examples/httpd"), "--listen", addr,
 				      "--pidfile", pidfile, NULL }, &o);
-	ASSERT_EQ(bench_wait_ready(notify), pid);
+	ASSERT_EQ(bench_ready_pid(notify), pid);
 	struct load l;
 	struct load_result lr;
 	load_start(&l, port, (char *[]){ "--keepalive", "64", "--fresh", "4", NULL });

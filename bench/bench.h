@@ -25,7 +25,11 @@ int bench_part(const char *part);
 
 /* bench.c: a notify socket of our own, "NOTIFY_SOCKET=@..." into env */
 int bench_notify_listener(char *env, size_t size);
-pid_t bench_wait_ready(int fd); /* next READY=1; its MAINPID= or 0 */
+/* Waits up to timeout_ms for a datagram starting "READY=1": 1, with its
+ * MAINPID= in *mainpid (0 if none; mainpid may be NULL), or 0 on timeout. */
+int bench_wait_ready(int fd, int timeout_ms, pid_t *mainpid);
+/* The MAINPID of the next READY=1, always > 1; fails the run otherwise. */
+pid_t bench_ready_pid(int fd);
 
 /* supervisor.c */
 void bench_supervisor(void);

@@ -310,13 +310,13 @@ static char *file_in(struct instance *s, const char *name)
 /* One GET / on a new connection: its generation and pid (0 if none). */
 static int probe(struct instance *s, unsigned *generation, pid_t *pid)
 {
-	char body[256];
+	char body[256] = "";
 	int status = http_get("127.0.0.1", s->port, "/", body, sizeof body);
-	const char *g = strstr(body, "generation="), *p = strstr(body, "pid=");
 	if (status != 200) {
 		s->probe_failures++;
 		return 0;
 	}
+	const char *g = strstr(body, "generation="), *p = strstr(body, "pid=");
 	*generation = g ? (unsigned)strtoul(g + 11, NULL, 10) : 0;
 	*pid = p ? (pid_t)strtol(p + 4, NULL, 10) : 0;
 	return 1;
@@ -373,6 +373,8 @@ static int library_start(struct instance *s)
 static int library_request(struct instance *s, struct restart *r, long t0)
 {
 	(void)r, (void)t0;
+	if (s->pid <= 1) /* kill(0, ...) is our own group, 1 is init */
+		return -1;
 	return kill(s->pid, SIGHUP);
 }
 

@@ -38,41 +38,6 @@ static const int connection_counts[] = { 100, 1000, 10000 };
 
 /* ------------------------------------------------------------ notify socket */
 
-static int notify_open(char *env, size_t size)
-{
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
-			 "handoff-bench-scale-%d", (int)getpid());
-	if (fd < 0 || bind(fd, (struct sockaddr *)&un,
-			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
-		FAIL("notify socket: %s", strerror(errno));
-	snprintf(env, size, "NOTIFY_SOCKET=@%s", un.sun_path + 1);
-	return fd;
-}
-
-/* Waits for a datagram starting with READY=1; the MAINPID in it, if any,
- * else 1. Returns 0 after timeout_ms. */
-static pid_t notify_wait_ready(int fd, int timeout_ms)
-{
-	long deadline = clock_us() + timeout_ms * 1000L;
-	for (;;) {
-		long left = deadline - clock_us();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (left <= 0 || poll(&p, 1, (int)(left / 1000) + 1) <= 0)
-			return 0;
-		char buf[512];
-		ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (strncmp(buf, "READY=1", 7) != 0)
-			continue;
-		const char *m = strstr(buf, "MAINPID=");
-		return m ? (pid_t)atoi(m + 8) : 1;
-	}
-}
-
 static void notify_drain(int fd)
 {
 	char buf[512];
@@ -126,6 +91,8 @@ static int control_reload(pid_t supervisor, char *answer, size_t size)
  * it had, which a supervisor puts in process groups of their own. */
 static void stop_child(pid_t pid, int sig)
 {
+	if (pid <= 1) /* 0 is our own group, 1 is init */
+		return;
 	pid_t kids[16];
 	int n = children_of(pid, kids, 16), status;
 	kill(pid, sig);
@@ -220,12 +187,13 @@ static char *join_addresses(const int *ports, int n, const char *sep)
 static void listeners_library(struct listener_point *pt, const int *ports, int n)
 {
 	char env[128];
-	int notify = notify_open(env, sizeof env);
+	int notify = bench_notify_listener(env, sizeof env);
 	char *spec = join_addresses(ports, n, ";");
 	struct spawn_options o = { .output = "/dev/null", .env = (char *[]){ env, NULL } };
 	pid_t pid = spawn_helper("server", spec, &o);
 	long ready[UPGRADES], gone[UPGRADES];
-	if (notify_wait_ready(notify, 10000) != pid) {
+	pid_t said;
+	if (!bench_wait_ready(notify, 10000, &said) || said != pid) {
 		snprintf(pt->error, sizeof pt->error, "the helper server did not start");
 		goto out;
 	}
@@ -234,9 +202,9 @@ static void listeners_library(struct listener_point *pt, const int *ports, int n
 		int status;
 		long t0 = clock_us();
 		kill(old, SIGHUP);
-		pid = notify_wait_ready(notify, 10000);
+		int ok = bench_wait_ready(notify, 10000, &pid) && pid > 1;
 		long t1 = clock_us();
-		if (!pid) {
+		if (!ok) {
 			pid = old;
 			snprintf(pt->error, sizeof pt->error, "no successor within 10 s");
 			goto out;
@@ -265,7 +233,7 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 				 const int *ports, int n)
 {
 	char env[128], handoff[512], pidfile[512];
-	int notify = notify_open(env, sizeof env);
+	int notify = bench_notify_listener(env, sizeof env);
 	char *spec = join_addresses(ports, n, ";");
 	char **argv = calloc((size_t)(2 * n + 16), sizeof *argv);
 	char *addresses = join_addresses(ports, n, " "); /* split in place below */
@@ -292,7 +260,7 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 	struct spawn_options o = { .output = "/dev/null", .env = (char *[]){ env, NULL } };
 	pid_t sup = spawn(argv, &o);
 	long ready[UPGRADES], gone[UPGRADES];
-	if (!notify_wait_ready(notify, 10000)) {
+	if (!bench_wait_ready(notify, 10000, NULL)) {
 		snprintf(pt->error, sizeof pt->error, "the supervisor did not get ready");
 		goto out;
 	}
@@ -464,7 +432,7 @@ struct drain_point {
 static long drain_once(struct drain_point *pt, int n, int supervised)
 {
 	char env[128], httpd[512], handoff[512], addr[32], pidfile[512];
-	int notify = notify_open(env, sizeof env);
+	int notify = bench_notify_listener(env, sizeof env);
 	int port = free_port();
 	bench_port_used(port);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
@@ -479,8 +447,8 @@ static long drain_once(struct drain_point *pt, int n, int supervised)
 	pid_t pid = spawn(supervised ? under : plain, &o), server = pid;
 	long drain = -1;
 	struct clients c;
-	pid_t ready = notify_wait_ready(notify, 10000);
-	if (!ready || (!supervised && ready != pid)) {
+	pid_t ready = 0;
+	if (!bench_wait_ready(notify, 10000, &ready) || (!supervised && ready != pid)) {
 		snprintf(pt->error, sizeof pt->error, "httpd did not start");
 		goto out;
 	}
@@ -506,8 +474,8 @@ static long drain_once(struct drain_point *pt, int n, int supervised)
 			t1 = clock_us();
 	} else {
 		kill(pid, SIGHUP);
-		pid_t next = notify_wait_ready(notify, 10000);
-		if (next > 1) {
+		pid_t next = 0;
+		if (bench_wait_ready(notify, 10000, &next) && next > 1) {
 			t1 = clock_us();
 			pid = next;
 		}

@@ -32,7 +32,8 @@ static long own_startup_us(int notify, char *env, const char *addr)
 		long start = now_us();
 		pid_t pid = spawn((char *[]){ bin_path("examples/echo"), (char *)addr,
 					      NULL }, &o);
-		bench_wait_ready(notify);
+		if (!bench_wait_ready(notify, 10000, NULL))
+			FAIL("echo did not say READY=1");
 		took[i] = now_us() - start;
 		kill(pid, SIGKILL);
 		int status;
@@ -62,13 +63,15 @@ void bench_supervisor(void)
 				   .env = (char *[]){ env, NULL } };
 	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "-l", addr,
 					     "--", bin_path("examples/echo"), addr, NULL }, &o);
-	bench_wait_ready(notify);
+	if (!bench_wait_ready(notify, 10000, NULL))
+		FAIL("the supervisor did not say READY=1");
 	long rss_start = status_kib(supervisor, "VmRSS:");
 	long took[SAMPLES];
 	for (int i = 0; i < SAMPLES; i++) {
 		long start = now_us();
 		kill(supervisor, SIGHUP);
-		bench_wait_ready(notify); /* RELOADING=1 is skipped: not READY */
+		if (!bench_wait_ready(notify, 10000, NULL)) /* skips RELOADING=1 */
+			FAIL("no READY=1 after a reload");
 		took[i] = now_us() - start;
 	}
 	long reload = bench_percentile(took, SAMPLES, 50);
