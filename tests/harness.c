@@ -129,7 +129,8 @@ int wait_exit(pid_t pid, int timeout_ms, int *status)
 			return r == pid;
 		}
 		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-		if (pidfd < 0 || poll(&p, 1, (int)(deadline - now_ms())) < 0)
+		long left = deadline - now_ms(); /* never negative: poll(-1) waits for ever */
+		if (pidfd < 0 || poll(&p, 1, left > 0 ? (int)left : 0) < 0)
 			pause_ms(1);
 	}
 }
@@ -166,6 +167,12 @@ char *read_file(const char *path)
 		FAIL("out of memory");
 	buf[len] = '\0';
 	return buf;
+}
+
+const char *file_text(const char *path)
+{
+	char *text = read_file(path);
+	return text ? text : "(no such file)";
 }
 
 int count_in_file(const char *path, const char *needle)
@@ -391,7 +398,7 @@ void httpd_start(struct httpd *s, const char *program, char *const extra[])
 	struct spawn_options o = { .output = s->log };
 	pid_t first = spawn(argv, &o);
 	if (!wait_for(serving, s, 10000))
-		FAIL("httpd did not start serving; log:\n%s", read_file(s->log));
+		FAIL("httpd did not start serving; log:\n%s", file_text(s->log));
 	s->pid = read_pid(s->pidfile);
 	ASSERT_EQ(s->pid, first);
 }
@@ -412,7 +419,7 @@ pid_t httpd_upgrade(struct httpd *s)
 		FAIL("kill -HUP %d: %s", (int)old, strerror(errno));
 	if (!wait_for(serving, s, 10000))
 		FAIL("no new generation after SIGHUP to %d; log:\n%s", (int)old,
-		     read_file(s->log));
+		     file_text(s->log));
 	s->ready_us = now_us() - start;
 	s->pid = read_pid(s->pidfile);
 	if (!wait_exit(old, 15000, &status))
@@ -449,7 +456,7 @@ void load_start(struct load *l, int port, char *const extra[])
 	struct spawn_options o = { .output = l->output };
 	l->pid = spawn(argv, &o);
 	if (!wait_file_contains(l->output, "ready\n", 1, 10000))
-		FAIL("loadgen not ready:\n%s", read_file(l->output));
+		FAIL("loadgen not ready:\n%s", file_text(l->output));
 }
 
 /* -1 when the key is missing. */
@@ -512,7 +519,7 @@ void load_print(const char *label, const struct load_result *r)
 void expect_in_file(const char *path, const char *needle)
 {
 	if (!wait_file_contains(path, needle, 1, 10000))
-		FAIL("expected \"%s\" in %s:\n%s", needle, path, read_file(path));
+		FAIL("expected \"%s\" in %s:\n%s", needle, path, file_text(path));
 }
 
 void server_start(struct server *s, const char *spec, char *const env[])

@@ -45,8 +45,9 @@ extern char **runner_argv;
 #define ASSERT_STR_EQ(a, b)                                               \
 	do {                                                              \
 		const char *a_ = (a), *b_ = (b);                          \
-		if (strcmp(a_, b_) != 0)                                  \
-			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_, b_); \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                    \
+			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b,           \
+			     a_ ? a_ : "(none)", b_ ? b_ : "(none)");     \
 	} while (0)
 
 /* paths */
@@ -77,6 +78,8 @@ void pause_ms(int ms); /* a poll interval inside a condition wait only */
 
 /* files */
 char *read_file(const char *path);              /* malloc'd, NULL if absent */
+/* For messages: the text, or "(no such file)"; never freed (we are failing). */
+const char *file_text(const char *path);
 int count_in_file(const char *path, const char *needle);
 int wait_file_contains(const char *path, const char *needle, int count,
 		       int timeout_ms);

@@ -120,9 +120,9 @@ static void failed_upgrade(struct httpd *s, const char *script, int mode,
 	int before = count_in_file(s->log, "upgrade failed: ");
 	kill(s->pid, SIGHUP);
 	if (!wait_file_contains(s->log, "upgrade failed: ", before + 1, 10000))
-		FAIL("no failure reported for \"%s\":\n%s", reason, read_file(s->log));
+		FAIL("no failure reported for \"%s\":\n%s", reason, file_text(s->log));
 	if (!count_in_file(s->log, reason))
-		FAIL("reason \"%s\" missing:\n%s", reason, read_file(s->log));
+		FAIL("reason \"%s\" missing:\n%s", reason, file_text(s->log));
 	ASSERT_EQ(read_pid(s->pidfile), s->pid);
 	char body[128], want[32];
 	snprintf(want, sizeof want, "pid=%d", (int)s->pid);
@@ -165,6 +165,8 @@ static void check_one_upgrade_at_a_time(const char *log)
 {
 	char *text = read_file(log), *save = NULL;
 	int in_flight = 0, started = 0;
+	if (!text)
+		FAIL("no log %s", log);
 	for (char *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (strstr(line, "upgrade started: ")) {
@@ -200,9 +202,9 @@ void test_httpd_sighup_burst(void)
 	/* Every generation that exits is ours to reap (subreaper): none may
 	 * have crashed. Wait until only the one in the pid file is left. */
 	long deadline = now_ms() + 30000;
-	int reaped = 0, status;
+	int reaped = 0, status, settled = 0;
 	pid_t pid;
-	while (now_ms() < deadline) {
+	while (!settled && now_ms() < deadline) {
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (pid == l.pid)
 				FAIL("loadgen died during the burst (0x%x)", status);
@@ -211,11 +213,13 @@ void test_httpd_sighup_burst(void)
 			reaped++;
 		}
 		s.pid = read_pid(s.pidfile);
-		if (count_in_file(s.log, "upgrade started: ") == reaped &&
-		    kill(s.pid, 0) == 0)
-			break;
-		pause_ms(5);
+		settled = count_in_file(s.log, "upgrade started: ") == reaped &&
+			  kill(s.pid, 0) == 0;
+		if (!settled)
+			pause_ms(5);
 	}
+	if (!settled)
+		FAIL("generations did not settle in 30 s (%d reaped)", reaped);
 	load_stop(&l, &r);
 	load_print("burst of 100 SIGHUPs", &r);
 	check_no_failures(&r);
@@ -361,7 +365,8 @@ void test_rule14_httpd_drain_deadline(void)
 		FAIL("the old generation took %ld ms, the ceiling was 300", took);
 	expect_in_file(s.log, "drain deadline: closing 1 connections");
 	char buf[256];
-	ASSERT(client_read(slow, buf, sizeof buf, 5000) <= 0); /* cut, as promised */
+	int cut = client_read(slow, buf, sizeof buf, 5000); /* cut, as promised */
+	ASSERT(cut == 0 || cut == -ECONNRESET);
 	close(slow);
 	s.pid = read_pid(s.pidfile);
 	httpd_stop(&s);

@@ -17,9 +17,9 @@ static void bound_address(const char *log, const char *request, char *out,
 {
 	char key[160];
 	snprintf(key, sizeof key, "listen %s -> ", request);
-	char *text = read_file(log), *p = strstr(text, key);
+	char *text = read_file(log), *p = text ? strstr(text, key) : NULL;
 	if (!p || !(p = strstr(p, "bound=")))
-		FAIL("no claim of %s in:\n%s", request, text);
+		FAIL("no claim of %s in:\n%s", request, file_text(log));
 	snprintf(out, size, "%.*s", (int)strcspn(p + 6, " \n"), p + 6);
 	free(text);
 }

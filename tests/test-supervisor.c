@@ -115,7 +115,7 @@ static void sup_start(struct sup *s, char *const options[], char *const command[
 	s->pid = spawn(argv, &o);
 	if (!wait_file_contains(s->log, "ok: generation 1 (pid", 1, 20000))
 		FAIL("the supervisor's first generation is not ready; log:\n%s",
-		     read_file(s->log));
+		     file_text(s->log));
 	ASSERT_EQ(read_pid(s->pidfile), s->pid);
 }
 
@@ -196,7 +196,7 @@ static struct gen wait_serving(const struct sup *s, unsigned number)
 	struct serving_wait w = { s, number };
 	if (!wait_for(is_serving, &w, 10000))
 		FAIL("generation %u is not the one serving:\n%s\nlog:\n%s", number,
-		     said.out, read_file(s->log));
+		     said.out, file_text(s->log));
 	return only_generation(s);
 }
 
@@ -217,11 +217,11 @@ static void reload_ok(const struct sup *s, unsigned number, int drained)
 	snprintf(want, sizeof want, "ok generation %u (pid ", number);
 	if (code != 0 || !strstr(said.out, want))
 		FAIL("reload to generation %u: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s",
-		     number, code, said.out, said.err, read_file(s->log));
+		     number, code, said.out, said.err, file_text(s->log));
 	if (drained && !wait_file_contains(s->log, "exited with status 0 after draining",
 					   drained, 20000))
 		FAIL("%d generations should have drained and exited 0; log:\n%s",
-		     drained, read_file(s->log));
+		     drained, file_text(s->log));
 }
 
 static int refused(int port)
@@ -258,10 +258,10 @@ static void sup_stop(struct sup *s)
 		kill(s->pid, SIGTERM);
 	}
 	if (!wait_gone(s->pid, 30000, &status))
-		FAIL("supervisor %d did not stop; log:\n%s", (int)s->pid, read_file(s->log));
+		FAIL("supervisor %d did not stop; log:\n%s", (int)s->pid, file_text(s->log));
 	if (status != -1 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		FAIL("supervisor %d ended with status 0x%x; log:\n%s", (int)s->pid,
-		     status, read_file(s->log));
+		     status, file_text(s->log));
 	if (access(s->pidfile, F_OK) == 0)
 		FAIL("pid file %s left behind", s->pidfile);
 	ASSERT(count_in_file(s->log, "stopped") >= 1);
@@ -409,7 +409,7 @@ static void failed_reload(const struct sup *s, const char *reason, int processes
 	if (code != 1 || !strstr(said.err, reason))
 		FAIL("reload: expected exit 1 and \"%s\" on stderr, got %d\nstdout: %s\n"
 		     "stderr: %s\nlog:\n%s", reason, code, said.out, said.err,
-		     read_file(s->log));
+		     file_text(s->log));
 	ASSERT_EQ(handoff((char *[]){ "status", "--pidfile", (char *)s->pidfile, NULL }), 0);
 	char line[128];
 	snprintf(line, sizeof line, "generation %u pid %d ready", before.number,
@@ -424,7 +424,7 @@ static void failed_reload(const struct sup *s, const char *reason, int processes
 	/* The failed generation and anything it started are gone. */
 	if (!wait_for(guarded_is, &processes, 10000))
 		FAIL("after \"%s\": %d processes running, expected %d; log:\n%s", reason,
-		     count_guarded(), processes, read_file(s->log));
+		     count_guarded(), processes, file_text(s->log));
 }
 
 void test_supervisor_failed_reloads(void)
@@ -461,7 +461,7 @@ void test_supervisor_failed_reloads(void)
 	long start = now_ms();
 	pid_t first = spawn(argv, &o);
 	if (!wait_file_contains(s.log, " started: pid ", started + 1, 5000))
-		FAIL("the hanging generation did not start; log:\n%s", read_file(s.log));
+		FAIL("the hanging generation did not start; log:\n%s", file_text(s.log));
 	int code = control(&s, "reload");
 	if (code != 1 || !strstr(said.err, "busy"))
 		FAIL("a reload during a reload: exit %d, stdout %s, stderr %s", code,
@@ -471,9 +471,10 @@ void test_supervisor_failed_reloads(void)
 		FAIL("reload of a hanging generation did not return");
 	long waited = now_ms() - start;
 	char *text = read_file(first_out);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+	if (!text || !WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
 	    !strstr(text, "not ready in time"))
-		FAIL("reload of a hanging generation: status 0x%x: %s", status, text);
+		FAIL("reload of a hanging generation: status 0x%x: %s", status,
+		     file_text(first_out));
 	free(text);
 	ASSERT(waited >= 450);
 	printf("  hanging generation given up after %ld ms (--ready-timeout 500ms)\n",
@@ -543,7 +544,7 @@ void test_supervisor_leaves_no_strays(void)
 	install_httpd(script, &s);
 	ASSERT_EQ(control(&s, "reload"), 0);
 	if (!wait_file_contains(s.log, "exited with status 0 after draining", 1, 10000))
-		FAIL("generation 1 did not drain; log:\n%s", read_file(s.log));
+		FAIL("generation 1 did not drain; log:\n%s", file_text(s.log));
 	expected = 2; /* supervisor, generation 3 */
 	if (!wait_for(guarded_is, &expected, 5000))
 		snprintf(problems + strlen(problems), sizeof problems - strlen(problems),
@@ -563,7 +564,7 @@ void test_supervisor_leaves_no_strays(void)
 		close(fd);
 	}
 	if (problems[0])
-		FAIL("stray processes:\n%slog:\n%s", problems, read_file(s.log));
+		FAIL("stray processes:\n%slog:\n%s", problems, file_text(s.log));
 	nothing_left(s.port);
 }
 
@@ -588,7 +589,7 @@ void test_supervisor_restarts_crashed_generation(void)
 			 g.number, (int)g.pid);
 		if (!wait_file_contains(s.log, "restarting in ", (int)i + 1, 10000) ||
 		    !count_in_file(s.log, line))
-			FAIL("no restart scheduled after kill -9; log:\n%s", read_file(s.log));
+			FAIL("no restart scheduled after kill -9; log:\n%s", file_text(s.log));
 		/* No generation now: a client connects to the queue... */
 		int fd = http_send(s.port, "/");
 		if (fd < 0)
@@ -604,7 +605,7 @@ void test_supervisor_restarts_crashed_generation(void)
 		snprintf(line, sizeof line, "restarting in %d ms", backoff_ms[i]);
 		if (!count_in_file(s.log, line))
 			FAIL("expected \"%s\" (exponential backoff); log:\n%s", line,
-			     read_file(s.log));
+			     file_text(s.log));
 	}
 	printf("  (requests in flight in a generation killed by SIGKILL fail: "
 	       "reset or eof; none may be refused)\n");
@@ -628,7 +629,7 @@ void test_supervisor_restarts_crashed_generation(void)
 	int status;
 	if (!wait_exit(s.pid, 10000, &status))
 		FAIL("--restart never: the supervisor did not exit; log:\n%s",
-		     read_file(s.log));
+		     file_text(s.log));
 	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 	ASSERT(count_in_file(s.log, "none to restart"));
 	ASSERT(access(s.pidfile, F_OK) < 0);
@@ -668,7 +669,7 @@ void test_supervisor_daemon(void)
 	int code = sup_daemon(&s, options, command);
 	if (code != 0)
 		FAIL("--daemon exited %d\nstdout: %s\nstderr: %s\nlog:\n%s", code,
-		     said.out, said.err, read_file(s.log));
+		     said.out, said.err, file_text(s.log));
 	/* It returned once ready: the server answers now, without waiting. */
 	char body[256];
 	ASSERT_EQ(http_get("127.0.0.1", s.port, "/", body, sizeof body), 200);
@@ -745,14 +746,14 @@ void test_supervisor_daemon(void)
 	ASSERT_EQ(kill(s.pid, SIGUSR1), 0);
 	if (!wait_for(is_true, s.log, 10000) ||
 	    !wait_file_contains(s.log, "log reopened", 1, 10000))
-		FAIL("no new log after SIGUSR1; old one:\n%s", read_file(rotated));
+		FAIL("no new log after SIGUSR1; old one:\n%s", file_text(rotated));
 	code = handoff((char *[]){ "reload", "--control", controlpath, NULL });
 	ASSERT_EQ(code, 0);
 	/* The supervisor, and the new generation, write to the new file. */
 	if (!wait_file_contains(s.log, "generation 4 started", 1, 10000) ||
 	    !wait_file_contains(s.log, "ok: generation 4 (pid", 1, 10000) ||
 	    !wait_file_contains(s.log, "gen 4: ready", 1, 10000))
-		FAIL("the new log lacks generation 4:\n%s", read_file(s.log));
+		FAIL("the new log lacks generation 4:\n%s", file_text(s.log));
 	ASSERT_EQ(count_in_file(rotated, "generation 4"), 0);
 	link_target(s.pid, 2, target, sizeof target);
 	ASSERT_STR_EQ(target, s.log);
@@ -763,7 +764,7 @@ void test_supervisor_daemon(void)
 		FAIL("stop --control: exit %d: %s%s", code, said.out, said.err);
 	int status;
 	if (!wait_gone(s.pid, 30000, &status))
-		FAIL("the daemon did not stop; log:\n%s", read_file(s.log));
+		FAIL("the daemon did not stop; log:\n%s", file_text(s.log));
 	ASSERT(access(s.pidfile, F_OK) < 0);
 	ASSERT(access(controlpath, F_OK) < 0);
 	nothing_left(s.port);
@@ -977,7 +978,7 @@ void test_supervisor_bad_input(void)
 	if (!wait_file_contains(s.log, "notification of 10240 bytes", 1, 10000) ||
 	    !wait_file_contains(s.log, "ignored", 5, 10000))
 		FAIL("the supervisor did not log the ignored notifications:\n%s",
-		     read_file(s.log));
+		     file_text(s.log));
 	ASSERT_EQ(waitpid(s.pid, NULL, WNOHANG), 0);
 	struct gen after = only_generation(&s);
 	ASSERT_EQ(after.pid, before.pid);
@@ -992,16 +993,16 @@ void test_supervisor_bad_input(void)
 	struct spawn_options o = { .output = reload_out };
 	pid_t reloading = spawn(argv, &o);
 	if (!wait_file_contains(s.log, "generation 2 started", 1, 5000))
-		FAIL("no generation 2; log:\n%s", read_file(s.log));
+		FAIL("no generation 2; log:\n%s", file_text(s.log));
 	notify_send(s.pid, "READY=1", 7, -1, 0);
 	int status;
 	if (!wait_exit(reloading, 10000, &status))
 		FAIL("reload did not return");
 	char *text = read_file(reload_out);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+	if (!text || !WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
 	    !strstr(text, "not ready in time"))
 		FAIL("a foreign READY=1 was taken for the generation's: 0x%x %s\nlog:\n%s",
-		     status, text, read_file(s.log));
+		     status, file_text(reload_out), file_text(s.log));
 	free(text);
 
 	/* A descendant of the generation may say READY=1 for it: here a
@@ -1191,15 +1192,15 @@ void test_supervisor_systemd_notifications(void)
 	snprintf(gone, sizeof gone, "generation 2 (pid %d) exited with status 0",
 		 (int)g2.pid);
 	if (!wait_file_contains(s.log, gone, 1, 10000))
-		FAIL("generation 2 did not finish draining; log:\n%s", read_file(s.log));
+		FAIL("generation 2 did not finish draining; log:\n%s", file_text(s.log));
 	if (!count_in_file(s.log, "generation 5 started") ||
 	    count_in_file(s.log, "ok: generation 5"))
 		FAIL("precondition: generation 5 should still be starting; log:\n%s",
-		     read_file(s.log));
+		     file_text(s.log));
 	write_file(go, "", 0644);
 	int status;
 	if (!wait_exit(reload5, 10000, &status) || status != 0)
-		FAIL("gated reload: 0x%x %s", status, read_file(reload_out));
+		FAIL("gated reload: 0x%x %s", status, file_text(reload_out));
 	int reloading5 = notes_collect(&ns, ready3 + 1, "RELOADING=1");
 	reloading5 = notes_collect(&ns, reloading5 + 1, "RELOADING=1"); /* 4, then 5 */
 	int ready5 = notes_collect(&ns, reloading5 + 1, "STATUS=generation 5 (pid ");
@@ -1208,7 +1209,7 @@ void test_supervisor_systemd_notifications(void)
 	kill(s.pid, SIGTERM);
 	int stopping = notes_collect(&ns, ready5 + 1, "STOPPING=1");
 	if (!wait_exit(s.pid, 20000, &status) || status != 0)
-		FAIL("supervisor stop: 0x%x; log:\n%s", status, read_file(s.log));
+		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
 	notes_collect(&ns, stopping + 1, "STATUS=stopping");
 	/* All of it from the supervisor, whose pid never changed: the
 	 * generations' own READY=1 went to the supervisor, not to us. */
@@ -1290,7 +1291,7 @@ void test_supervisor_user_nobody(void)
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)s.pid);
 	char *st = read_file(path);
-	ASSERT(strstr(st, "\nUid:\t0\t0\t0\t0\n"));
+	ASSERT(st && strstr(st, "\nUid:\t0\t0\t0\t0\n"));
 	free(st);
 	sup_stop(&s);
 }
