@@ -16,25 +16,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
-}
-
-static int compare_long(const void *a, const void *b)
-{
-	long x = *(const long *)a, y = *(const long *)b;
-	return (x > y) - (x < y);
-}
-
-static long percentile(long *v, int n, int p)
-{
-	qsort(v, (size_t)n, sizeof *v, compare_long);
-	return v[(n - 1) * p / 100];
-}
-
 int bench_notify_listener(char *env, size_t size)
 {
 	static int serial; /* parts may open one each */
@@ -51,11 +32,11 @@ int bench_notify_listener(char *env, size_t size)
 
 int bench_wait_ready(int fd, int timeout_ms, pid_t *mainpid)
 {
-	long deadline = now_us() + timeout_ms * 1000L;
+	long deadline = clock_us() + timeout_ms * 1000L;
 	if (mainpid)
 		*mainpid = 0;
 	for (;;) {
-		long left = deadline - now_us();
+		long left = deadline - clock_us();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (left <= 0 || poll(&p, 1, (int)(left / 1000) + 1) <= 0)
 			return 0;
@@ -94,14 +75,14 @@ static void upgrades(struct run *r, int notify, pid_t *pid, int times)
 	for (int i = 0; i < times; i++) {
 		pid_t old = *pid;
 		int status;
-		long start = now_us();
+		long start = clock_us();
 		kill(old, SIGHUP);
 		*pid = bench_ready_pid(notify);
-		long ready = now_us();
+		long ready = clock_us();
 		if (!wait_exit(old, 10000, &status))
 			FAIL("generation %d did not exit", (int)old);
 		r->ready_us[r->count] = ready - start;
-		r->gone_us[r->count++] = now_us() - ready;
+		r->gone_us[r->count++] = clock_us() - ready;
 	}
 }
 

@@ -13,8 +13,6 @@ void bench_compare(void);
 /* Records a target and whether it was met; printed together at the end. */
 void bench_target(int met, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bench_targets_print(void);
-/* Sorts v; the p-th percentile (nearest rank), 0 if n == 0. */
-long bench_percentile(long *v, int n, int p);
 /* Seconds left of the runner's budget for the whole benchmark. */
 double bench_seconds_left(void);
 /* Remembers a port the benchmark listened on, checked at the end. */

@@ -184,21 +184,6 @@ void bench_targets_print(void)
 	       port_count, alive, loadavg(), (double)(clock_us() - started_us) / 1e6);
 }
 
-static int compare_long(const void *a, const void *b)
-{
-	long x = *(const long *)a, y = *(const long *)b;
-	return (x > y) - (x < y);
-}
-
-long bench_percentile(long *v, int n, int p)
-{
-	if (n <= 0)
-		return 0;
-	qsort(v, (size_t)n, sizeof *v, compare_long);
-	int rank = (n * p + 99) / 100;
-	return v[rank > 0 ? rank - 1 : 0];
-}
-
 static void sleep_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
@@ -797,16 +782,16 @@ static void summarize(struct row *row, struct restart *r, int n)
 	row->restarts = n;
 	for (int i = 0; i < n; i++)
 		v[i] = r[i].ready_us;
-	row->ready_med = bench_percentile(v, n, 50);
-	row->ready_p90 = bench_percentile(v, n, 90);
+	row->ready_med = percentile(v, n, 50);
+	row->ready_p90 = percentile(v, n, 90);
 	for (int i = 0; i < n; i++)
 		v[i] = r[i].gone_us;
-	row->gone_med = bench_percentile(v, n, 50);
+	row->gone_med = percentile(v, n, 50);
 	int m = 0;
 	for (int i = 0; i < n; i++)
 		if (r[i].native_us >= 0)
 			v[m++] = r[i].native_us;
-	row->native_med = m ? bench_percentile(v, m, 50) : -1;
+	row->native_med = m ? percentile(v, m, 50) : -1;
 }
 
 static void kilo(char *buf, size_t size, double v)

@@ -218,9 +218,9 @@ static void listeners_library(struct listener_point *pt, const int *ports, int n
 		pt->done++;
 	}
 	pt->rss_kib = rss_kib(pid);
-	pt->ready_med = bench_percentile(ready, pt->done, 50);
-	pt->ready_p90 = bench_percentile(ready, pt->done, 90);
-	pt->gone_med = bench_percentile(gone, pt->done, 50);
+	pt->ready_med = percentile(ready, pt->done, 50);
+	pt->ready_p90 = percentile(ready, pt->done, 90);
+	pt->gone_med = percentile(gone, pt->done, 50);
 out:
 	stop_child(pid, SIGTERM);
 	free(spec);
@@ -299,9 +299,9 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 	pt->rss_kib = rss_kib(sup);
 	pid_t helper;
 	*helper_rss = children_of(sup, &helper, 1) == 1 ? rss_kib(helper) : -1;
-	pt->ready_med = bench_percentile(ready, pt->done, 50);
-	pt->ready_p90 = bench_percentile(ready, pt->done, 90);
-	pt->gone_med = bench_percentile(gone, pt->done, 50);
+	pt->ready_med = percentile(ready, pt->done, 50);
+	pt->ready_p90 = percentile(ready, pt->done, 90);
+	pt->gone_med = percentile(gone, pt->done, 50);
 out:
 	stop_child(sup, SIGTERM);
 	free(argv);
@@ -639,8 +639,8 @@ void bench_scale(void)
 				if (d >= 0)
 					runs[p->runs++] = d;
 			}
-			p->drain_med = bench_percentile(runs, p->runs, 50);
-			p->drain_max = bench_percentile(runs, p->runs, 100);
+			p->drain_med = percentile(runs, p->runs, 50);
+			p->drain_max = percentile(runs, p->runs, 100);
 		}
 	}
 	report_drain(dl, ds);

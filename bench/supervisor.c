@@ -15,13 +15,6 @@
 
 enum { SAMPLES = 100 };
 
-static long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
-}
-
 /* echo started directly, as a service manager would: fork to READY=1. */
 static long own_startup_us(int notify, char *env, const char *addr)
 {
@@ -29,17 +22,17 @@ static long own_startup_us(int notify, char *env, const char *addr)
 	for (int i = 0; i < SAMPLES; i++) {
 		struct spawn_options o = { .output = work_path("echo.log"),
 					   .env = (char *[]){ env, NULL } };
-		long start = now_us();
+		long start = clock_us();
 		pid_t pid = spawn((char *[]){ bin_path("examples/echo"), (char *)addr,
 					      NULL }, &o);
 		if (!bench_wait_ready(notify, 10000, NULL))
 			FAIL("echo did not say READY=1");
-		took[i] = now_us() - start;
+		took[i] = clock_us() - start;
 		kill(pid, SIGKILL);
 		int status;
 		wait_exit(pid, 10000, &status);
 	}
-	return bench_percentile(took, SAMPLES, 50);
+	return percentile(took, SAMPLES, 50);
 }
 
 static long status_kib(pid_t pid, const char *field)
@@ -68,13 +61,13 @@ void bench_supervisor(void)
 	long rss_start = status_kib(supervisor, "VmRSS:");
 	long took[SAMPLES];
 	for (int i = 0; i < SAMPLES; i++) {
-		long start = now_us();
+		long start = clock_us();
 		kill(supervisor, SIGHUP);
 		if (!bench_wait_ready(notify, 10000, NULL)) /* skips RELOADING=1 */
 			FAIL("no READY=1 after a reload");
-		took[i] = now_us() - start;
+		took[i] = clock_us() - start;
 	}
-	long reload = bench_percentile(took, SAMPLES, 50);
+	long reload = percentile(took, SAMPLES, 50);
 	long rss = status_kib(supervisor, "VmRSS:"), hwm = status_kib(supervisor, "VmHWM:");
 	kill(supervisor, SIGTERM);
 	int status;

@@ -4,12 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int compare_long(const void *a, const void *b)
-{
-	long x = *(const long *)a, y = *(const long *)b;
-	return (x > y) - (x < y);
-}
-
 void demo(void)
 {
 	enum { UPGRADES = 20 };
@@ -39,8 +33,6 @@ void demo(void)
 	}
 	load_stop(&l, &r);
 	httpd_stop(&s);
-	qsort(ready_us, UPGRADES, sizeof *ready_us, compare_long);
-	qsort(gone_us, UPGRADES, sizeof *gone_us, compare_long);
 
 	printf("\nreport\n");
 	printf("  requests           %ld (%.0f per second)\n", r.requests, r.rps);
@@ -54,9 +46,9 @@ void demo(void)
 	printf("  latency            p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 	       r.p50_us / 1000.0, r.p99_us / 1000.0, r.max_us / 1000.0);
 	printf("  upgrade, median    %.1f ms from SIGHUP to the new generation "
-	       "serving (seen from outside, by polling)\n", ready_us[UPGRADES / 2] / 1000.0);
+	       "serving (seen from outside, by polling)\n", percentile(ready_us, UPGRADES, 50) / 1000.0);
 	printf("                     %.1f ms until the old one had drained and "
-	       "exited (it finishes its 100 ms requests)\n", gone_us[UPGRADES / 2] / 1000.0);
+	       "exited (it finishes its 100 ms requests)\n", percentile(gone_us, UPGRADES, 50) / 1000.0);
 	printf("  everything started was stopped.\n");
 	if (r.failed)
 		FAIL("%ld requests failed", r.failed);

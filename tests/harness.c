@@ -403,28 +403,21 @@ void httpd_start(struct httpd *s, const char *program, char *const extra[])
 	ASSERT_EQ(s->pid, first);
 }
 
-static long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
-}
-
 pid_t httpd_upgrade(struct httpd *s)
 {
 	pid_t old = s->pid;
 	int status;
-	long start = now_us();
+	long start = clock_us();
 	if (kill(old, SIGHUP) < 0)
 		FAIL("kill -HUP %d: %s", (int)old, strerror(errno));
 	if (!wait_for(serving, s, 10000))
 		FAIL("no new generation after SIGHUP to %d; log:\n%s", (int)old,
 		     file_text(s->log));
-	s->ready_us = now_us() - start;
+	s->ready_us = clock_us() - start;
 	s->pid = read_pid(s->pidfile);
 	if (!wait_exit(old, 15000, &status))
 		FAIL("old generation %d did not exit", (int)old);
-	s->gone_us = now_us() - start;
+	s->gone_us = clock_us() - start;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		FAIL("old generation %d ended with status 0x%x", (int)old, status);
 	return s->pid;
@@ -937,4 +930,26 @@ void guard_pid(pid_t pid)
 	}
 	if (write(pipe_fd, &g, sizeof g) != (ssize_t)sizeof g)
 		FAIL("guard_pid: %s", strerror(errno));
+}
+
+static int compare_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+long percentile(long *v, int n, int p)
+{
+	if (n <= 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof *v, compare_long);
+	int rank = (n * p + 99) / 100;
+	return v[rank > 0 ? rank - 1 : 0];
+}
+
+void check_no_failures(const struct load_result *r)
+{
+	if (r->failed)
+		FAIL("%ld of %ld requests failed", r->failed, r->requests);
+	ASSERT(r->ok > 0);
 }

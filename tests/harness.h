@@ -139,6 +139,8 @@ void load_stop(struct load *l, struct load_result *r);
 /* Reads loadgen's key=value report; -1 if there is none. */
 int load_report_parse(const char *text, struct load_result *r);
 void load_print(const char *label, const struct load_result *r);
+/* Fails the test if any request failed, or none succeeded. */
+void check_no_failures(const struct load_result *r);
 
 /* the library-based helper server (helpers.c), logging to work_dir */
 struct server {
@@ -180,7 +182,9 @@ int wait_gone(pid_t pid, int timeout_ms, int *status);
 /* ------------------------------------------------ added for the benchmark */
 
 /* CLOCK_MONOTONIC in microseconds (loadgen's clock too). */
-long clock_us(void);
+long clock_us(void); /* CLOCK_MONOTONIC, microseconds */
+/* Sorts v; the p-th percentile by nearest rank (0 if n == 0). */
+long percentile(long *v, int n, int p);
 /* pid's resident set size (VmRSS) in KiB, or -1 if it is gone. */
 long rss_kib(pid_t pid);
 /* Up to max live children of pid into out; returns how many. */

@@ -57,13 +57,6 @@ void test_httpd_bad_input(void)
 	close(busy);
 }
 
-static void check_no_failures(const struct load_result *r)
-{
-	if (r->failed)
-		FAIL("%ld of %ld requests failed", r->failed, r->requests);
-	ASSERT(r->ok > 0);
-}
-
 void test_httpd_upgrade_under_load(void)
 {
 	struct httpd s;
