@@ -460,8 +460,13 @@ static int nginx_start(struct instance *s)
 	char *argv[] = { program, "-e", errlog, "-p", prefix, "-c", conf, NULL };
 	struct spawn_options o = { .output = s->log };
 	pid_t launcher = spawn(argv, &o);
-	int status;
-	if (!wait_exit(launcher, 10000, &status) || status != 0) {
+	int status = 0;
+	if (!wait_exit(launcher, 10000, &status)) {
+		kill_tree(launcher);
+		printf("  nginx did not start (its launcher hung): see %s\n", errlog);
+		return -1;
+	}
+	if (status != 0) {
 		printf("  nginx did not start (status 0x%x): see %s\n", status, errlog);
 		return -1;
 	}
@@ -907,7 +912,10 @@ static void wrk_run(struct instance *s, struct wrk_row *w)
 	struct spawn_options o = { .output = out };
 	w->kind = s->kind;
 	pid_t pid = spawn(argv, &o);
-	sleep_us(100000); /* wrk connects */
+	/* Restarts begin once wrk's 32 connections are up. */
+	long connected_by = clock_us() + 5000000;
+	while (count_connections(pid) < 32 && clock_us() < connected_by)
+		sleep_us(1000);
 	w->restarts = drive_restarts(s, 1800000, cfg.interval_ms * 1000L, restarts_buf,
 				     MAX_RESTARTS, clock_us(), NULL);
 	int status;
@@ -963,7 +971,7 @@ static void plot(void)
 		 work_dir, cfg.plot_keys, png, cfg.interval_ms);
 	char *argv[] = { program, "-e", expr, script, NULL };
 	struct spawn_options o = { .output = work_path("gnuplot.log") };
-	int status;
+	int status = -1; /* stays non-zero if it never ends */
 	pid_t pid = spawn(argv, &o);
 	if (!wait_exit(pid, 60000, &status)) {
 		kill(pid, SIGKILL);

@@ -237,6 +237,8 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 	char *spec = join_addresses(ports, n, ";");
 	char **argv = calloc((size_t)(2 * n + 16), sizeof *argv);
 	char *addresses = join_addresses(ports, n, " "); /* split in place below */
+	if (!argv || !spec || !addresses)
+		FAIL("out of memory");
 	snprintf(handoff, sizeof handoff, "%s", bin_path("handoff"));
 	snprintf(pidfile, sizeof pidfile, "%s", work_path("scale-handoff.pid"));
 	int a = 0;
@@ -329,7 +331,9 @@ static _Noreturn void idle_clients(int port, int n, int report)
 	if (!fds || !answered || ep < 0)
 		_exit(2);
 	signal(SIGTERM, SIG_DFL);
-	while (closed < n) {
+	/* The parent kills us when done; this bound is for when it cannot. */
+	long give_up = clock_us() + 120 * 1000000L;
+	while (closed < n && clock_us() < give_up) {
 		/* Connections go out a few hundred at a time: the accept queue
 		 * is not what is measured here. */
 		while (opened < n && pending < IN_FLIGHT) {

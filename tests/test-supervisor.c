@@ -1163,7 +1163,7 @@ void test_supervisor_systemd_notifications(void)
 	char go[512], gated[2048];
 	snprintf(go, sizeof go, "%s", work_path("go"));
 	snprintf(gated, sizeof gated,
-		 "#!/bin/sh\nwhile [ ! -e '%s' ]; do sleep 0.02; done\n"
+		 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n+1)); done\n"
 		 "exec '%s' --listen %s\n", go, httpd_bin, s.address);
 	write_file_atomic(script, gated, 0755);
 	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
