@@ -105,4 +105,6 @@ void test_address_format_roundtrip(void)
 	int pipefd[2];
 	ASSERT_EQ(pipe(pipefd), 0);
 	ASSERT_EQ(handoff_address_of_socket(&a, pipefd[0]), -ENOTSOCK);
+	close(pipefd[0]);
+	close(pipefd[1]);
 }

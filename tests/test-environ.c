@@ -71,6 +71,8 @@ void test_environ_systemd_protocol(void)
 	/* The helper stopped for good, but the path was systemd's to remove. */
 	ASSERT_EQ(access(sock, F_OK), 0);
 	free(out);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
 }
 
 void test_environ_bad_input(void)
@@ -140,6 +142,8 @@ void test_environ_bad_input(void)
 		      (char *[]){ "HANDOFF_FD=3", "HANDOFF_GENERATION=7", NULL });
 	expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=3");
 	free(out);
+	close(sock);
+	close(file);
 }
 
 void test_listen_match_by_name(void)
@@ -170,4 +174,6 @@ void test_listen_match_by_name(void)
 	expect(out, "warning=listener d: using 127.0.0.1:");
 	expect(out, "open=3,4,5,6,");
 	free(out);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
 }

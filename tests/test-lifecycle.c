@@ -61,6 +61,8 @@ void test_listen_families(void)
 	int pipefd[2];
 	ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
 	ASSERT_EQ(handoff_add(&h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	int own = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_EQ(handoff_add(&h, "own", own), 0);
 	ASSERT(fcntl(own, F_GETFD) & FD_CLOEXEC);

@@ -29,6 +29,7 @@ void test_rule03_nonblock_untouched(void)
 	expect_in_file(out, "inherited=1 bound=");
 	expect_in_file(out, "nonblock=0");
 	ASSERT_EQ(fcntl(blocking, F_GETFL) & O_NONBLOCK, 0);
+	close(blocking);
 }
 
 /* Rule 10: argv[0] is resolved through PATH at start; an upgrade execs the
@@ -146,6 +147,7 @@ void test_rule18_notify_barrier(void)
 	ASSERT(wait_exit(pid, 10000, &status));
 	ASSERT_EQ(WEXITSTATUS(status), 2);
 	close(held);
+	close(manager);
 }
 
 /* Rule 20: the successor starts with default dispositions and an empty
