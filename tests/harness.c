@@ -328,8 +328,7 @@ static int wait_fd(int fd, short events, long deadline)
 	return left > 0 && poll(&p, 1, (int)left) == 1;
 }
 
-int http_get(const char *host, int port, const char *path, char *body,
-	     size_t size)
+int http_send(const char *host, int port, const char *path)
 {
 	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
 	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -345,11 +344,22 @@ int http_get(const char *host, int port, const char *path, char *body,
 		close(fd);
 		return -err;
 	}
-	char req[256], resp[4096];
+	char req[256];
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", path);
-	long deadline = now_ms() + 5000;
-	ssize_t got = 0, r = write(fd, req, (size_t)n);
+	if (write(fd, req, (size_t)n) != n) {
+		int err = errno ? errno : EIO;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+int http_answer(int fd, char *body, size_t size, int timeout_ms)
+{
+	char resp[4096];
+	long deadline = now_ms() + timeout_ms;
+	ssize_t got = 0, r = 1;
 	while (r > 0 && (size_t)got < sizeof resp - 1 && wait_fd(fd, POLLIN, deadline)) {
 		r = read(fd, resp + got, sizeof resp - 1 - (size_t)got);
 		got += r > 0 ? r : 0;
@@ -364,6 +374,13 @@ int http_get(const char *host, int port, const char *path, char *body,
 	if (body)
 		snprintf(body, size, "%s", b ? b + 4 : "");
 	return status;
+}
+
+int http_get(const char *host, int port, const char *path, char *body,
+	     size_t size)
+{
+	int fd = http_send(host, port, path);
+	return fd < 0 ? fd : http_answer(fd, body, size, 5000);
 }
 
 /* ---------------------------------------------------------------- httpd */

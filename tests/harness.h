@@ -100,6 +100,10 @@ int listen_on(const char *address); /* a listening socket, close-on-exec */
  * a negative errno. */
 int http_get(const char *host, int port, const char *path, char *body,
 	     size_t size);
+/* The same in two steps: a request sent now (returns the fd or -errno)... */
+int http_send(const char *host, int port, const char *path);
+/* ...and its answer read later, to end of stream; closes fd. */
+int http_answer(int fd, char *body, size_t size, int timeout_ms);
 
 /* the example server */
 struct httpd {

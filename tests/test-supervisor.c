@@ -277,53 +277,6 @@ static void install_httpd(const char *path, const struct sup *s)
 	write_file_atomic(path, text, 0755);
 }
 
-/* A request sent now, its answer read later. Returns the fd or -errno. */
-static int http_send(int port, const char *path)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&in, sizeof in) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	char req[256];
-	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\n"
-			 "Connection: close\r\n\r\n", path);
-	if (write(fd, req, (size_t)n) != n)
-		FAIL("write: %s", strerror(errno));
-	return fd;
-}
-
-/* Reads the answer to end of stream (10 s at most); returns the status. */
-static int http_answer(int fd, char *body, size_t size)
-{
-	char resp[4096];
-	size_t got = 0;
-	long deadline = now_ms() + 10000;
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long left = deadline - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) != 1)
-			break;
-		ssize_t n = read(fd, resp + got, sizeof resp - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (got == sizeof resp - 1)
-			break;
-	}
-	close(fd);
-	resp[got] = '\0';
-	int status = 0;
-	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-		return -EPROTO;
-	char *b = strstr(resp, "\r\n\r\n");
-	snprintf(body, size, "%s", b ? b + 4 : "");
-	return status;
-}
-
 static const char *python(void)
 {
 	/* Debian's own, as a plain machine has it; else whatever PATH has. */
@@ -549,7 +502,7 @@ void test_supervisor_leaves_no_strays(void)
 	int status;
 	if (!wait_exit(s.pid, 20000, &status))
 		FAIL("the supervisor did not stop");
-	int fd = http_send(s.port, "/");
+	int fd = http_send("127.0.0.1", s.port, "/");
 	if (fd >= 0) {
 		snprintf(problems + strlen(problems), sizeof problems - strlen(problems),
 			 "  after the supervisor stopped, 127.0.0.1:%d still accepts "
@@ -584,14 +537,14 @@ void test_supervisor_restarts_crashed_generation(void)
 		    !count_in_file(s.log, line))
 			FAIL("no restart scheduled after kill -9; log:\n%s", file_text(s.log));
 		/* No generation now: a client connects to the queue... */
-		int fd = http_send(s.port, "/");
+		int fd = http_send("127.0.0.1", s.port, "/");
 		if (fd < 0)
 			FAIL("connect while no generation runs: %s", strerror(-fd));
 		snprintf(line, sizeof line, "generation %u started", i + 2);
 		in_gap += count_in_file(s.log, line) == 0;
 		/* ...and is answered by the next one. */
 		char body[256], want[32];
-		ASSERT_EQ(http_answer(fd, body, sizeof body), 200);
+		ASSERT_EQ(http_answer(fd, body, sizeof body, 10000), 200);
 		snprintf(want, sizeof want, "generation=%u ", i + 2);
 		if (!strstr(body, want))
 			FAIL("expected %s, got %s", want, body);
@@ -716,7 +669,7 @@ void test_supervisor_daemon(void)
 	 * request, so that status shows it draining, with its deadline. */
 	reload_ok(&s, 2, 1);
 	g = wait_serving(&s, 2);
-	int slow = http_send(s.port, "/sleep?ms=1000");
+	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=1000");
 	ASSERT(slow >= 0);
 	if (!wait_for(holds_connection, &g.pid, 10000))
 		FAIL("generation 2 did not accept the slow request");
@@ -729,7 +682,7 @@ void test_supervisor_daemon(void)
 	if (!draining || !strstr(draining, ", deadline in ") ||
 	    !strstr(said.out, "generation 3 pid ") || !strstr(said.out, "last reload: ok: "))
 		FAIL("status during a drain:\n%s", said.out);
-	ASSERT_EQ(http_answer(slow, body, sizeof body), 200);
+	ASSERT_EQ(http_answer(slow, body, sizeof body, 10000), 200);
 	ASSERT(strstr(body, "generation=2 "));
 	g = wait_serving(&s, 3);
 	ASSERT(answers(s.port, g.pid, 3));
@@ -1155,7 +1108,7 @@ void test_supervisor_systemd_notifications(void)
 	 * (here: a slow request in generation 2). */
 	install_httpd(script, &s);
 	struct gen g2 = only_generation(&s);
-	int slow = http_send(s.port, "/sleep?ms=1500");
+	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=1500");
 	ASSERT(slow >= 0);
 	if (!wait_for(holds_connection, &g2.pid, 10000))
 		FAIL("generation 2 did not accept the slow request");
@@ -1172,7 +1125,7 @@ void test_supervisor_systemd_notifications(void)
 	pid_t reload5 = spawn(argv, &o);
 	/* The slow request is answered by generation 2, which then exits. */
 	char body[256];
-	ASSERT_EQ(http_answer(slow, body, sizeof body), 200);
+	ASSERT_EQ(http_answer(slow, body, sizeof body, 10000), 200);
 	ASSERT(strstr(body, "generation=2 "));
 	char gone[128];
 	snprintf(gone, sizeof gone, "generation 2 (pid %d) exited with status 0",
