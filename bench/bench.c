@@ -18,15 +18,9 @@
 
 int bench_notify_listener(char *env, size_t size)
 {
-	static int serial; /* parts may open one each */
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
-			 "handoff-bench-%d-%d", (int)getpid(), serial++);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&un,
-			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
-		FAIL("notify socket: %s", strerror(errno));
-	snprintf(env, size, "NOTIFY_SOCKET=@%s", un.sun_path + 1);
+	char name[108];
+	int fd = fake_manager_open(name, sizeof name, 0);
+	snprintf(env, size, "NOTIFY_SOCKET=%s", name);
 	return fd;
 }
 

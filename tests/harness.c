@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -969,4 +970,53 @@ void check_no_failures(const struct load_result *r)
 	if (r->failed)
 		FAIL("%ld of %ld requests failed", r->failed, r->requests);
 	ASSERT(r->ok > 0);
+}
+
+/* ------------------------------------------------ a fake service manager */
+
+int fake_manager_open(char *name, size_t size, int credentials)
+{
+	static int serial;
+	snprintf(name, size, "@handoff-manager-%d-%d", (int)getpid(), serial++);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	size_t len = strlen(name);
+	memcpy(un.sun_path + 1, name + 1, len - 1); /* '@': abstract */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 ||
+	    bind(fd, (struct sockaddr *)&un,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0 ||
+	    (credentials &&
+	     setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0))
+		FAIL("notify socket: %s", strerror(errno));
+	return fd;
+}
+
+ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
+			     int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		union {
+			struct cmsghdr align;
+			char space[CMSG_SPACE(sizeof(struct ucred))];
+		} control;
+		struct iovec iov = { buf, size - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = control.space,
+				      .msg_controllen = sizeof control.space };
+		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+		if (n >= 0) {
+			buf[n] = '\0';
+			struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+			struct ucred cred = { 0 };
+			if (c && c->cmsg_type == SCM_CREDENTIALS)
+				memcpy(&cred, CMSG_DATA(c), sizeof cred);
+			if (sender)
+				*sender = cred.pid;
+			return n;
+		}
+		if (!wait_fd(fd, POLLIN, deadline))
+			return -1;
+	}
 }

@@ -146,6 +146,16 @@ void load_print(const char *label, const struct load_result *r);
 /* Fails the test if any request failed, or none succeeded. */
 void check_no_failures(const struct load_result *r);
 
+/* A fake service manager: an abstract datagram socket (its "@name" for
+ * NOTIFY_SOCKET into name), learning each sender's pid if credentials is
+ * set. That has a price, as with systemd: the kernel then binds each
+ * sender's socket (about 0.3 ms), so benchmarks do without. */
+int fake_manager_open(char *name, size_t size, int credentials);
+/* One notification, NUL-terminated, its sender's pid into *sender (may be
+ * NULL); -1 after timeout_ms. */
+ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
+			     int timeout_ms);
+
 /* the library-based helper server (helpers.c), logging to work_dir */
 struct server {
 	pid_t pid;

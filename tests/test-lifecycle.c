@@ -250,47 +250,17 @@ void test_pidfile_rules(void)
 	expect_in_file(o.output, "init error No such file or directory");
 }
 
-/* sd_notify: a fake service manager on an abstract socket. */
-static int notify_socket(char *name, size_t size)
-{
-	snprintf(name, size, "@handoff-notify-%d", (int)getpid());
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
-	if (bind(fd, (struct sockaddr *)&un, len) < 0)
-		FAIL("bind notify socket: %s", strerror(errno));
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-	return fd;
-}
-
-/* Appends "pid:message|" for each datagram waiting within timeout_ms. */
+/* Appends "pid:message|" for each notification until one holds until. */
 static void collect(int fd, char *log, size_t size, const char *until)
 {
 	long deadline = now_ms() + 10000;
 	while (!strstr(log, until) && now_ms() < deadline) {
 		char buf[512];
-		union {
-			struct cmsghdr align;
-			char space[CMSG_SPACE(sizeof(struct ucred))];
-		} control;
-		struct iovec iov = { buf, sizeof buf - 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = control.space,
-				      .msg_controllen = sizeof control.space };
-		ssize_t n = recvmsg(fd, &msg, 0);
-		if (n < 0) {
-			pause_ms(2);
-			continue;
-		}
-		buf[n] = '\0';
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		struct ucred cred = { 0 };
-		if (c && c->cmsg_type == SCM_CREDENTIALS)
-			memcpy(&cred, CMSG_DATA(c), sizeof cred);
-		snprintf(log + strlen(log), size - strlen(log), "%d:%s|",
-			 (int)cred.pid, buf);
+		pid_t sender;
+		if (fake_manager_receive(fd, buf, sizeof buf, &sender,
+					 (int)(deadline - now_ms())) >= 0)
+			snprintf(log + strlen(log), size - strlen(log), "%d:%s|",
+				 (int)sender, buf);
 	}
 	if (!strstr(log, until))
 		FAIL("no \"%s\" among notifications: %s", until, log);
@@ -299,7 +269,7 @@ static void collect(int fd, char *log, size_t size, const char *until)
 void test_notify_messages(void)
 {
 	char name[64], env[96], log[4096] = "", want[128];
-	int fd = notify_socket(name, sizeof name);
+	int fd = fake_manager_open(name, sizeof name, 1);
 	snprintf(env, sizeof env, "NOTIFY_SOCKET=%s", name);
 	struct server s;
 	server_start(&s, "127.0.0.1:0", (char *[]){ env, NULL });

@@ -994,16 +994,7 @@ struct notes {
 static void notes_open(struct notes *ns, char *name, size_t size)
 {
 	ns->count = 0;
-	snprintf(name, size, "@handoff-test-%d-systemd", (int)getpid());
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
-	ns->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int one = 1;
-	if (ns->fd < 0 ||
-	    bind(ns->fd, (struct sockaddr *)&un,
-		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))) < 0 ||
-	    setsockopt(ns->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
-		FAIL("notify socket: %s", strerror(errno));
+	ns->fd = fake_manager_open(name, size, 1);
 }
 
 static int notes_find(const struct notes *ns, int from, const char *needle)
@@ -1023,30 +1014,12 @@ static int notes_collect(struct notes *ns, int from, const char *until)
 		if (i >= 0)
 			return i;
 		long left = deadline - now_ms();
-		struct pollfd p = { .fd = ns->fd, .events = POLLIN };
 		if (left <= 0 || ns->count == 256)
 			break;
-		if (poll(&p, 1, (int)left) != 1)
-			continue;
 		struct note *n = &ns->n[ns->count];
-		union {
-			struct cmsghdr align;
-			char space[CMSG_SPACE(sizeof(struct ucred))];
-		} control;
-		struct iovec iov = { n->text, sizeof n->text - 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = control.space,
-				      .msg_controllen = sizeof control.space };
-		ssize_t got = recvmsg(ns->fd, &msg, 0);
-		if (got < 0)
-			continue;
-		n->text[got] = '\0';
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		struct ucred cred = { 0 };
-		if (c && c->cmsg_type == SCM_CREDENTIALS)
-			memcpy(&cred, CMSG_DATA(c), sizeof cred);
-		n->pid = cred.pid;
-		ns->count++;
+		if (fake_manager_receive(ns->fd, n->text, sizeof n->text, &n->pid,
+					 (int)left) >= 0)
+			ns->count++;
 	}
 	char all[16384] = "";
 	for (int i = 0; i < ns->count; i++)
