@@ -397,18 +397,7 @@ static int supervisor_request(struct instance *s, struct restart *r, long t0)
 
 static void supervisor_stop(struct instance *s)
 {
-	if (s->pid <= 0) /* kill(0, ...) would signal our own group */
-		return;
-	pid_t kids[MAX_OLD];
-	int n = children_of(s->pid, kids, MAX_OLD), status;
-	kill(s->pid, SIGTERM);
-	if (!wait_exit(s->pid, 15000, &status))
-		kill_tree(s->pid);
-	for (int i = 0; i < n; i++) /* in process groups of their own */
-		if (wait_gone(kids[i], 1000, &status) == 0) {
-			kill(kids[i], SIGKILL);
-			wait_gone(kids[i], 1000, &status);
-		}
+	stop_tree(s->pid, SIGTERM);
 }
 
 /* --- nginx, binary upgrade */

@@ -89,24 +89,6 @@ static int control_reload(pid_t supervisor, char *answer, size_t size)
 
 /* Stops our child pid with sig, or SIGKILL after 15 s; then the children
  * it had, which a supervisor puts in process groups of their own. */
-static void stop_child(pid_t pid, int sig)
-{
-	if (pid <= 1) /* 0 is our own group, 1 is init */
-		return;
-	pid_t kids[16];
-	int n = children_of(pid, kids, 16), status;
-	kill(pid, sig);
-	if (!wait_exit(pid, 15000, &status)) {
-		kill(pid, SIGKILL);
-		wait_exit(pid, 5000, &status);
-	}
-	for (int i = 0; i < n; i++)
-		if (wait_gone(kids[i], 1000, &status) == 0) {
-			kill(kids[i], SIGKILL);
-			wait_gone(kids[i], 1000, &status);
-		}
-}
-
 static double ms(long us)
 {
 	return us / 1000.0;
@@ -222,7 +204,7 @@ static void listeners_library(struct listener_point *pt, const int *ports, int n
 	pt->ready_p90 = percentile(ready, pt->done, 90);
 	pt->gone_med = percentile(gone, pt->done, 50);
 out:
-	stop_child(pid, SIGTERM);
+	stop_tree(pid, SIGTERM);
 	free(spec);
 	close(notify);
 }
@@ -305,7 +287,7 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 	pt->ready_p90 = percentile(ready, pt->done, 90);
 	pt->gone_med = percentile(gone, pt->done, 50);
 out:
-	stop_child(sup, SIGTERM);
+	stop_tree(sup, SIGTERM);
 	free(argv);
 	free(addresses);
 	free(spec);
@@ -407,7 +389,7 @@ static int clients_start(struct clients *c, int port, int n)
 	if (poll(&pf, 1, 30000) == 1 && read(c->report, buf, sizeof buf - 1) > 0 &&
 	    strncmp(buf, "ready", 5) == 0)
 		return 0;
-	stop_child(c->pid, SIGKILL);
+	stop_tree(c->pid, SIGKILL);
 	close(c->report);
 	return -1;
 }
@@ -420,7 +402,7 @@ static void clients_finish(struct clients *c, int *eof, int *reset)
 	*eof = *reset = -1;
 	if (poll(&pf, 1, 15000) == 1 && read(c->report, buf, sizeof buf - 1) > 0)
 		sscanf(buf, "eof=%d reset=%d", eof, reset);
-	stop_child(c->pid, SIGKILL);
+	stop_tree(c->pid, SIGKILL);
 	close(c->report);
 }
 
@@ -496,7 +478,7 @@ static long drain_once(struct drain_point *pt, int n, int supervised)
 	if (drain < 0)
 		snprintf(pt->error, sizeof pt->error, "the handover did not complete");
 out:
-	stop_child(pid, SIGTERM);
+	stop_tree(pid, SIGTERM);
 	close(notify);
 	return drain;
 }

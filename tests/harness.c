@@ -1020,3 +1020,21 @@ ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
 			return -1;
 	}
 }
+
+void stop_tree(pid_t pid, int sig)
+{
+	if (pid <= 1) /* 0 is our own group, 1 is init */
+		return;
+	pid_t kids[64];
+	int n = children_of(pid, kids, 64), status;
+	kill(pid, sig);
+	if (!wait_exit(pid, 15000, &status)) {
+		kill(pid, SIGKILL);
+		wait_exit(pid, 5000, &status);
+	}
+	for (int i = 0; i < n; i++)
+		if (wait_gone(kids[i], 1000, &status) == 0) {
+			kill(kids[i], SIGKILL);
+			wait_gone(kids[i], 1000, &status);
+		}
+}

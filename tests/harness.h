@@ -146,6 +146,12 @@ void load_print(const char *label, const struct load_result *r);
 /* Fails the test if any request failed, or none succeeded. */
 void check_no_failures(const struct load_result *r);
 
+/* Sends sig to our child pid, SIGKILL after 15 s, and waits for it; then
+ * waits for its children as they were (in process groups of their own,
+ * out of reach of the runner's group kill), killing those left after 1 s.
+ * Does nothing for pid <= 1. */
+void stop_tree(pid_t pid, int sig);
+
 /* A fake service manager: an abstract datagram socket (its "@name" for
  * NOTIFY_SOCKET into name), learning each sender's pid if credentials is
  * set. That has a price, as with systemd: the kernel then binds each
