@@ -1,6 +1,8 @@
 # handoff — build, test, demo, bench. Everything lands in build/.
 #   make            library, examples, load client, test runner
 #   make test       the suite, plain and under address+undefined sanitizers
+#   make test-repeat    the suite RUNS times (20), stopping at the first failure
+#   make test-stress    the same RUNS times (5) while stress-ng loads every core
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
 
@@ -62,6 +64,14 @@ build/libhandoff.so: $(LIB_SRC:%.c=build/obj/%.o)
 test: build/all build/asan/all
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
 
+RUNS ?= 20
+test-repeat: build/all build/asan/all
+	@tests/repeat.sh $(RUNS) build/tests/run-tests build/asan/tests/run-tests
+
+test-stress: build/all build/asan/all
+	@tests/repeat.sh --stress $(if $(filter command line,$(origin RUNS)),$(RUNS),5) \
+		build/tests/run-tests build/asan/tests/run-tests
+
 demo: build/all
 	@build/tests/run-tests --demo
 
@@ -71,6 +81,6 @@ bench: build/all
 clean:
 	rm -rf build
 
-.PHONY: all test demo bench clean build/all build/asan/all
+.PHONY: all test test-repeat test-stress demo bench clean build/all build/asan/all
 .SECONDARY:
 .DEFAULT_GOAL := all

@@ -46,6 +46,11 @@ long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+long deadline_after(int timeout_ms)
+{
+	return now_ms() + (long)timeout_ms * timeout_multiplier;
+}
+
 void pause_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -118,7 +123,7 @@ pid_t spawn_helper(const char *name, const char *arg,
 /* Sleeps on a pidfd, so the exit is seen the moment it happens. */
 int wait_exit(pid_t pid, int timeout_ms, int *status)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
@@ -138,7 +143,7 @@ int wait_exit(pid_t pid, int timeout_ms, int *status)
 
 int wait_for(int (*cond)(void *), void *arg, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	for (;;) {
 		if (cond(arg))
 			return 1;
@@ -359,7 +364,7 @@ int http_send(const char *host, int port, const char *path)
 int http_answer(int fd, char *body, size_t size, int timeout_ms)
 {
 	char resp[4096];
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	ssize_t got = 0, r = 1;
 	while (r > 0 && (size_t)got < sizeof resp - 1 && wait_fd(fd, POLLIN, deadline)) {
 		r = read(fd, resp + got, sizeof resp - 1 - (size_t)got);
@@ -382,6 +387,22 @@ int http_get(const char *host, int port, const char *path, char *body,
 {
 	int fd = http_send(host, port, path);
 	return fd < 0 ? fd : http_answer(fd, body, size, 5000);
+}
+
+int wait_http_body(const char *host, int port, const char *path,
+		   const char *needle, char *body, size_t size, int timeout_ms)
+{
+	long deadline = deadline_after(timeout_ms);
+	for (;;) {
+		int code = http_get(host, port, path, body, size);
+		if (code < 0)
+			snprintf(body, size, "(no answer: %s)", strerror(-code));
+		if (code == 200 && strstr(body, needle))
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(5);
+	}
 }
 
 /* ---------------------------------------------------------------- httpd */
@@ -717,7 +738,7 @@ int count_guarded(void)
 
 int wait_gone(pid_t pid, int timeout_ms, int *status)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	*status = -1;
 	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
@@ -995,7 +1016,7 @@ int fake_manager_open(char *name, size_t size, int credentials)
 ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
 			     int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	for (;;) {
 		union {
 			struct cmsghdr align;

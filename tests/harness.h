@@ -19,6 +19,10 @@ extern char work_dir[]; /* this test's temporary directory */
 extern char self_exe[]; /* the runner, for --helper re-execution */
 extern int runner_argc;   /* main()'s, as the runner was started */
 extern char **runner_argv;
+/* Every time limit below is multiplied by this (run-tests
+ * --timeout-multiplier): a bound, never a pause, so a slow machine only
+ * waits longer for what does happen. */
+extern int timeout_multiplier;
 
 #define FAIL(...)                                                         \
 	do {                                                              \
@@ -74,6 +78,7 @@ int wait_exit(pid_t pid, int timeout_ms, int *status);
 /* Waits until cond(arg) is true, polling. Returns 1, or 0 on timeout. */
 int wait_for(int (*cond)(void *), void *arg, int timeout_ms);
 long now_ms(void);
+long deadline_after(int timeout_ms); /* now_ms() + the scaled limit */
 void pause_ms(int ms); /* a poll interval inside a condition wait only */
 
 /* files */
@@ -104,6 +109,13 @@ int http_get(const char *host, int port, const char *path, char *body,
 int http_send(const char *host, int port, const char *path);
 /* ...and its answer read later, to end of stream; closes fd. */
 int http_answer(int fd, char *body, size_t size, int timeout_ms);
+
+/* Asks GET path again and again until the body contains needle: which
+ * process answers settles only after a handover (the old generation may
+ * accept a little longer). Returns 1, or 0 on timeout; body holds the last
+ * answer (or the error) either way, for the failure message. */
+int wait_http_body(const char *host, int port, const char *path,
+		   const char *needle, char *body, size_t size, int timeout_ms);
 
 /* the example server */
 struct httpd {

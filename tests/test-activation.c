@@ -40,8 +40,8 @@ void test_supervisor_socket_activation(void)
 	/* A reload hands the same socket on. */
 	kill(supervisor, SIGHUP);
 	expect_in_file(log, "ok: generation 2");
-	ASSERT_EQ(http_get("::1", port, "/", body, sizeof body), 200);
-	ASSERT(strstr(body, "generation=2 "));
+	if (!wait_http_body("::1", port, "/", "generation=2 ", body, sizeof body, 10000))
+		FAIL("generation 2 never answered; last answer: %s", body);
 	kill(supervisor, SIGTERM);
 	int status;
 	ASSERT(wait_exit(supervisor, 30000, &status));

@@ -194,7 +194,7 @@ void test_httpd_sighup_burst(void)
 	}
 	/* Every generation that exits is ours to reap (subreaper): none may
 	 * have crashed. Wait until only the one in the pid file is left. */
-	long deadline = now_ms() + 30000;
+	long deadline = deadline_after(30000);
 	int reaped = 0, status, settled = 0;
 	pid_t pid;
 	while (!settled && now_ms() < deadline) {
@@ -272,7 +272,7 @@ static int client_connect(int port)
 static int client_read(int fd, char *buf, size_t size, int timeout_ms)
 {
 	size_t got = 0;
-	long deadline = now_ms() + timeout_ms;
+	long deadline = deadline_after(timeout_ms);
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		long left = deadline - now_ms();
@@ -344,7 +344,7 @@ void test_rule14_httpd_drain_deadline(void)
 	client_get(slow, "/sleep?ms=20000");
 	pid_t old = s.pid;
 	/* Accepted by this generation, not left in the shared queue. */
-	long until = now_ms() + 10000;
+	long until = deadline_after(10000);
 	while (count_connections(old) < 1 && now_ms() < until)
 		pause_ms(1);
 	ASSERT_EQ(count_connections(old), 1);

@@ -253,7 +253,7 @@ void test_pidfile_rules(void)
 /* Appends "pid:message|" for each notification until one holds until. */
 static void collect(int fd, char *log, size_t size, const char *until)
 {
-	long deadline = now_ms() + 10000;
+	long deadline = deadline_after(10000);
 	while (!strstr(log, until) && now_ms() < deadline) {
 		char buf[512];
 		pid_t sender;

@@ -200,12 +200,16 @@ static struct gen wait_serving(const struct sup *s, unsigned number)
 	return only_generation(s);
 }
 
+/* Generation `number` (pid) answers on port, within 10 s: until the old
+ * generation has closed its copy of the listener it may still accept. */
 static int answers(int port, pid_t pid, unsigned number)
 {
 	char body[256], want[64];
 	snprintf(want, sizeof want, "generation=%u pid=%d", number, (int)pid);
-	return http_get("127.0.0.1", port, "/", body, sizeof body) == 200 &&
-	       strstr(body, want);
+	if (wait_http_body("127.0.0.1", port, "/", want, body, sizeof body, 10000))
+		return 1;
+	printf("  expected an answer from \"%s\", the last was: %s\n", want, body);
+	return 0;
 }
 
 /* `handoff reload` must exit 0 and name generation `number`; then waits
@@ -1008,7 +1012,7 @@ static int notes_find(const struct notes *ns, int from, const char *needle)
 /* Reads notifications until one holds `until` (10 s at most). */
 static int notes_collect(struct notes *ns, int from, const char *until)
 {
-	long deadline = now_ms() + 10000;
+	long deadline = deadline_after(10000);
 	for (;;) {
 		int i = notes_find(ns, from, until);
 		if (i >= 0)
