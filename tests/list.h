@@ -34,6 +34,7 @@
 	X(supervisor_failed_reloads, 60) \
 	X(supervisor_leaves_no_strays, 30) \
 	X(supervisor_restarts_crashed_generation, 60) \
+	X(supervisor_restart_backoff_forgives, 60) \
 	X(supervisor_daemon, 60)           \
 	X(supervisor_stale_pidfile_and_symlink, 60) \
 	X(supervisor_bad_input, 60)        \

@@ -586,6 +586,105 @@ void test_supervisor_restarts_crashed_generation(void)
 	nothing_left(s.port);
 }
 
+struct ready_wait {
+	const struct sup *s;
+	struct gen found;
+};
+
+static int exactly_one_ready(void *arg)
+{
+	struct ready_wait *w = arg;
+	struct gen g[8];
+	if (generations(w->s, g, 8) != 1 || strcmp(g[0].state, "ready") != 0)
+		return 0;
+	w->found = g[0];
+	return 1;
+}
+
+/* Waits until exactly one generation exists and it is ready; returns it. */
+static struct gen wait_one_ready(const struct sup *s)
+{
+	struct ready_wait w = { .s = s };
+	if (!wait_for(exactly_one_ready, &w, 10000))
+		FAIL("no single ready generation; status:\n%s\nlog:\n%s", said.out,
+		     file_text(s->log));
+	return w.found;
+}
+
+/* The restart delays the log shows, in order, into delays; returns how many. */
+static int restart_delays(const char *log, int *delays, int max)
+{
+	char *text = read_file(log);
+	int n = 0;
+	for (char *p = text; p && n < max && (p = strstr(p, "restarting in ")); p++)
+		delays[n++] = atoi(p + strlen("restarting in "));
+	free(text);
+	return n;
+}
+
+/* A crash loop backs off (100, 200, 400 ms...); once the service has served
+ * for --stable-after (a reload counts as service), the next crash restarts
+ * at the floor again, however young the generation that died. */
+void test_supervisor_restart_backoff_forgives(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char script[512], crash[512], text[1400];
+	snprintf(script, sizeof script, "%s", work_path("server.sh"));
+	snprintf(crash, sizeof crash, "%s", work_path("crash"));
+	snprintf(text, sizeof text, "#!/bin/sh\n[ -e '%s' ] && exit 1\nexec '%s' --listen %s\n",
+		 crash, httpd_bin, s.address);
+	write_file_atomic(script, text, 0755);
+	sup_start(&s, (char *[]){ "--stable-after", "300ms", NULL },
+		  (char *[]){ script, NULL }, NULL);
+
+	/* A crash loop: every new generation exits before it is ready. */
+	write_file(crash, "", 0644);
+	ASSERT_EQ(kill(only_generation(&s).pid, SIGKILL), 0);
+	if (!wait_file_contains(s.log, "restarting in 400 ms", 1, 10000))
+		FAIL("no back-off to 400 ms in a crash loop; log:\n%s", file_text(s.log));
+	ASSERT_EQ(unlink(crash), 0);
+	struct gen g = wait_one_ready(&s);
+	int delays[16];
+	int n = restart_delays(s.log, delays, 16);
+	/* The generation after the 400 ms wait may have seen the file still. */
+	if (n < 3 || n > 4)
+		FAIL("expected 3 or 4 restarts in the crash loop, got %d; log:\n%s", n,
+		     file_text(s.log));
+	for (int i = 0; i < n; i++)
+		if (delays[i] != 100 << i)
+			FAIL("restart %d waited %d ms, expected %d; log:\n%s", i + 1,
+			     delays[i], 100 << i, file_text(s.log));
+
+	/* Healthy service, a reload among it: the back-off is forgiven. Two
+	 * isolated crashes in a row each restart at the floor. */
+	for (int crash_number = 1; crash_number <= 2; crash_number++) {
+		if (crash_number == 1) {
+			reload_ok(&s, g.number + 1, 1);
+			g = wait_one_ready(&s);
+		}
+		if (!wait_file_contains(s.log, "restart back-off reset", crash_number, 10000))
+			FAIL("the back-off was never reset after %d healthy ms; log:\n%s", 300,
+			     file_text(s.log));
+		ASSERT_EQ(kill(g.pid, SIGKILL), 0);
+		if (!wait_file_contains(s.log, "restarting in ", n + crash_number, 10000))
+			FAIL("no restart after an isolated crash; log:\n%s", file_text(s.log));
+		restart_delays(s.log, delays, 16);
+		if (delays[n + crash_number - 1] != 100)
+			FAIL("an isolated crash after healthy service waited %d ms, not "
+			     "100; log:\n%s", delays[n + crash_number - 1], file_text(s.log));
+		g = wait_one_ready(&s);
+		printf("  isolated crash %d after healthy service: restarted after %d ms\n",
+		       crash_number, delays[n + crash_number - 1]);
+	}
+	printf("  crash loop: restarts after");
+	for (int i = 0; i < n; i++)
+		printf(" %d", delays[i]);
+	printf(" ms\n");
+	sup_stop(&s);
+}
+
 /* ------------------------------------------------------ daemon */
 
 static int holds_connection(void *arg)
@@ -882,8 +981,26 @@ void test_supervisor_bad_input(void)
 		"127.0.0.1:99999");
 	rejects(&s, (char *[]){ "run", "--ready=bogus", "-l", a, "--", httpd_bin, NULL }, 2,
 		"bogus");
-	rejects(&s, (char *[]){ "run", "--drain-timeout", "abc", "-l", a, "--", httpd_bin,
-				NULL }, 2, "abc");
+	/* Durations: strtod() would take nan, inf, -0, hex and exponents, and a
+	 * NaN became INT64_MIN (--drain-timeout nan killed every old generation). */
+	static const char *const bad_durations[] = {
+		"abc", "nan", "NaN", "inf", "-inf", "infinity", "-1", "-0", "0x10",
+		"1e3", "", " 5", "5 ", "5h", "1.", ".5", "99999999999999999999",
+		"2592000001", "43201m", "1.5.5s",
+	};
+	for (size_t i = 0; i < sizeof bad_durations / sizeof *bad_durations; i++) {
+		char *d = (char *)bad_durations[i];
+		rejects(&s, (char *[]){ "run", "--drain-timeout", d, "-l", a, "--",
+					httpd_bin, NULL }, 2, "--drain-timeout");
+		rejects(&s, (char *[]){ "run", "--ready-timeout", d, "-l", a, "--",
+					httpd_bin, NULL }, 2, "--ready-timeout");
+		rejects(&s, (char *[]){ "run", "--stable-after", d, "-l", a, "--",
+					httpd_bin, NULL }, 2, "--stable-after");
+	}
+	rejects(&s, (char *[]){ "run", "--ready=delay:nan", "-l", a, "--", httpd_bin,
+				NULL }, 2, "--ready");
+	rejects(&s, (char *[]){ "run", "--ready-timeout", "0", "-l", a, "--", httpd_bin,
+				NULL }, 2, "more than 0");
 	rejects(&s, (char *[]){ "run", "--stop-signal", "NOPE", "-l", a, "--", httpd_bin,
 				NULL }, 2, "NOPE");
 	rejects(&s, (char *[]){ "run", "--restart", "sometimes", "-l", a, "--", httpd_bin,

@@ -29,25 +29,50 @@ void run_usage(void)
 	      "  --user USER, --group GROUP  run the server as them\n"
 	      "  --chdir DIR, --umask MODE   for the server\n"
 	      "  --env-file FILE           NAME=VALUE lines, re-read at every reload\n"
-	      "DUR is 250ms, 2s, 1m or a number of milliseconds.\n"
+	      "  --stable-after DUR        a service that has served this long is healthy:\n"
+	      "                            the next crash restarts it at once (10s)\n"
+	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"
+	      "A crash restarts the server after 100ms, doubling while it keeps failing\n"
+	      "before --stable-after, up to 30s.\n"
 	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log.\n",
 	      stdout);
 }
 
+/* DIGITS[.DIGITS][ms|s|m], at most DURATION_MAX_MS. Written out by hand
+ * because strtod() also takes "nan", "inf", "-0", hex and exponents. */
 int parse_duration_ms(const char *text, int64_t *ms)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(text, &end);
-	if (errno || end == text || v < 0)
+	enum { DURATION_MAX_MS = 30LL * 24 * 3600 * 1000 }; /* 30 days */
+	int64_t whole = 0, fraction = 0, fraction_scale = 1;
+	const char *p = text;
+	if (*p < '0' || *p > '9')
 		return -EINVAL;
-	double scale = strcmp(end, "ms") == 0 || !*end ? 1
-		       : strcmp(end, "s") == 0	     ? 1000
-		       : strcmp(end, "m") == 0	     ? 60000
-						     : -1;
-	if (scale < 0 || v * scale > 1e12)
+	for (; *p >= '0' && *p <= '9'; p++) {
+		whole = whole * 10 + (*p - '0');
+		if (whole > DURATION_MAX_MS)
+			return -ERANGE;
+	}
+	if (*p == '.') {
+		if (p[1] < '0' || p[1] > '9')
+			return -EINVAL;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (fraction_scale < 1000000) { /* finer than a nanosecond: dropped */
+				fraction = fraction * 10 + (*p - '0');
+				fraction_scale *= 10;
+			}
+	}
+	int64_t unit = strcmp(p, "ms") == 0 || !*p ? 1
+		       : strcmp(p, "s") == 0	    ? 1000
+		       : strcmp(p, "m") == 0	    ? 60000
+						    : 0;
+	if (!unit)
 		return -EINVAL;
-	*ms = (int64_t)(v * scale);
+	if (whole > DURATION_MAX_MS / unit)
+		return -ERANGE;
+	int64_t total = whole * unit + fraction * unit / fraction_scale;
+	if (total > DURATION_MAX_MS)
+		return -ERANGE;
+	*ms = total;
 	return 0;
 }
 
@@ -102,6 +127,16 @@ static int check_listen(const char *spec)
 	return 0;
 }
 
+static int duration(const char *option, const char *value, int64_t *ms, int zero_ok)
+{
+	int r = parse_duration_ms(value, ms);
+	if (r == -ERANGE)
+		return bad(option, value, "too long (at most 30 days)");
+	if (r < 0)
+		return bad(option, value, "expected a duration: 250ms, 2s, 1.5m");
+	return !zero_ok && *ms == 0 ? bad(option, value, "must be more than 0") : 0;
+}
+
 static int option_value(struct options *opt, int key, const char *value)
 {
 	switch (key) {
@@ -113,20 +148,17 @@ static int option_value(struct options *opt, int key, const char *value)
 	case 'r':
 		if (strcmp(value, "notify") == 0)
 			opt->ready_delay_ms = 0;
-		else if (strncmp(value, "delay:", 6) != 0 ||
-			 parse_duration_ms(value + 6, &opt->ready_delay_ms) < 0 ||
-			 opt->ready_delay_ms == 0)
+		else if (strncmp(value, "delay:", 6) != 0)
 			return bad("--ready", value, "expected notify or delay:DUR");
+		else
+			return duration("--ready", value + 6, &opt->ready_delay_ms, 0);
 		return 0;
 	case 'T':
-		return parse_duration_ms(value, &opt->ready_timeout_ms) < 0 ||
-				       opt->ready_timeout_ms == 0
-			       ? bad("--ready-timeout", value, "bad duration")
-			       : 0;
+		return duration("--ready-timeout", value, &opt->ready_timeout_ms, 0);
 	case 'D':
-		return parse_duration_ms(value, &opt->drain_timeout_ms) < 0
-			       ? bad("--drain-timeout", value, "bad duration")
-			       : 0;
+		return duration("--drain-timeout", value, &opt->drain_timeout_ms, 1);
+	case 'B':
+		return duration("--stable-after", value, &opt->stable_after_ms, 1);
 	case 'S':
 		opt->stop_signal = parse_signal(value);
 		return opt->stop_signal < 0 ? bad("--stop-signal", value, "unknown signal") : 0;
@@ -178,10 +210,12 @@ int parse_run_options(struct options *opt, int argc, char **argv)
 		{ "chdir", required_argument, 0, 'c' },
 		{ "umask", required_argument, 0, 'M' },
 		{ "env-file", required_argument, 0, 'E' },
+		{ "stable-after", required_argument, 0, 'B' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	*opt = (struct options){ .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
+				 .stable_after_ms = 10000,
 				 .stop_signal = SIGTERM, .restart = RESTART_ALWAYS,
 				 .umask = -1 };
 	optind = 1;

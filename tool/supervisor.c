@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 30000, STABLE_MS = 10000 };
+enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 30000 };
 
 const char *state_name(enum generation_state state)
 {
@@ -203,6 +203,10 @@ void generation_ready(struct supervisor *s, struct generation *g)
 	}
 	g->state = GEN_READY;
 	s->ever_ready = 1;
+	/* Service is back after a restart: once it has stayed up for
+	 * --stable-after (reloads included), the next crash is an isolated one. */
+	if (s->backoff_ms && !s->stable_at_us)
+		s->stable_at_us = now_us() + s->opt->stable_after_ms * 1000;
 	char message[128];
 	snprintf(message, sizeof message, "generation %u (pid %d) ready in %.1f ms",
 		 g->number, (int)g->pid, took);
@@ -246,16 +250,17 @@ static void describe_exit(char *buf, size_t size, const struct generation *g,
 			 strsignal(WTERMSIG(status)));
 }
 
-static void schedule_restart(struct supervisor *s, const struct generation *g,
-			     int status)
+static void schedule_restart(struct supervisor *s, int status)
 {
 	int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (s->stopping || s->opt->restart == RESTART_NEVER ||
 	    (s->opt->restart == RESTART_ON_FAILURE && clean) || starting_generation(s))
 		return;
-	int stable = now_us() - g->started_us > STABLE_MS * 1000LL;
-	s->backoff_ms = stable || !s->backoff_ms ? BACKOFF_MIN_MS
-						 : s->backoff_ms * 2;
+	/* The delay doubles only while the service keeps failing before it has
+	 * been healthy for --stable-after; how old the dead generation was
+	 * says nothing (under frequent reloads every generation is young). */
+	s->stable_at_us = 0;
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
 	s->restart_at_us = now_us() + s->backoff_ms * 1000;
@@ -304,14 +309,14 @@ static void generation_exited(struct supervisor *s, struct generation *g,
 			s->exit_code = 1;
 			begin_stop(s);
 		} else if (!serving_generation(s)) {
-			schedule_restart(s, &gone, status);
+			schedule_restart(s, status);
 		}
 		break;
 	}
 	case GEN_READY:
 		say("%s while serving", what);
 		if (!serving_generation(s))
-			schedule_restart(s, &gone, status);
+			schedule_restart(s, status);
 		systemd_status(s);
 		break;
 	case GEN_DRAINING:
@@ -385,6 +390,14 @@ static void check_deadlines(struct supervisor *s)
 			kill_group(g);
 		}
 	}
+	if (s->stable_at_us && now >= s->stable_at_us) {
+		s->stable_at_us = 0;
+		if (serving_generation(s)) {
+			s->backoff_ms = 0;
+			say("served for %lld ms since the last restart: restart back-off reset",
+			    (long long)s->opt->stable_after_ms);
+		}
+	}
 	if (s->restart_at_us && now >= s->restart_at_us) {
 		char why[256];
 		s->restart_at_us = 0;
@@ -404,6 +417,8 @@ static int next_timeout_ms(const struct supervisor *s)
 			next = s->gens[i].deadline_us;
 	if (s->restart_at_us && s->restart_at_us < next)
 		next = s->restart_at_us;
+	if (s->stable_at_us && s->stable_at_us < next)
+		next = s->stable_at_us;
 	if (next == INT64_MAX)
 		return -1;
 	int64_t ms = (next - now_us() + 999) / 1000;

@@ -21,6 +21,7 @@ struct options {
 	int64_t ready_delay_ms;            /* 0: wait for READY=1 */
 	int64_t ready_timeout_ms;
 	int64_t drain_timeout_ms;
+	int64_t stable_after_ms;           /* healthy this long: back-off reset */
 	int stop_signal;
 	enum restart_policy restart;
 	int daemon;
@@ -66,7 +67,10 @@ struct supervisor {
 	int ever_ready;                    /* a generation has served */
 	int64_t started_us;
 	int64_t restart_at_us;             /* 0: none scheduled */
-	int64_t backoff_ms;
+	int64_t backoff_ms;                /* the last restart's delay; 0: none
+					      since the service was healthy */
+	int64_t stable_at_us;              /* serving again since a restart: the
+					      back-off resets at this time */
 	int report_fd;                     /* daemon: tells the waiting parent */
 	int pidfile_fd;
 	int drop_privileges;
