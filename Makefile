@@ -29,7 +29,7 @@ $(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
 $(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(wildcard bench/*.h) | $(1)/obj/bench
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
 
-$(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) tool/tool.h | $(1)/obj/tool
+$(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) $$(wildcard tool/*.h) | $(1)/obj/tool
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -c $$< -o $$@
 
 $(1)/handoff: $$(TOOL_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a

@@ -59,15 +59,18 @@ static int wait_pidfd(int fd, int timeout_ms)
 	return fd >= 0 ? poll(&p, 1, timeout_ms) == 1 : 1;
 }
 
-/* "reload" over the supervisor's control socket; 0 once it answered "ok". */
-static int control_reload(pid_t supervisor, char *answer, size_t size)
+/* "reload" over the control socket beside the supervisor's pid file; 0 once
+ * it answered "ok". */
+static int control_reload(const char *pidfile, char *answer, size_t size)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1, "handoff-%d-control",
-			 (int)supervisor);
+	if (snprintf(un.sun_path, sizeof un.sun_path, "%s.control", pidfile) >=
+	    (int)sizeof un.sun_path) {
+		snprintf(answer, size, "pid file path too long");
+		return -1;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&un,
-			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0) {
+	if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof un) < 0) {
 		snprintf(answer, size, "connect: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -260,7 +263,7 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 		 * would block the supervisor in sendmsg(). */
 		notify_drain(notify);
 		long t0 = clock_us();
-		if (control_reload(sup, answer, sizeof answer) < 0) {
+		if (control_reload(pidfile, answer, sizeof answer) < 0) {
 			snprintf(pt->error, sizeof pt->error, "reload: %.180s", answer);
 			if (fd >= 0)
 				close(fd);
@@ -456,7 +459,7 @@ static long drain_once(struct drain_point *pt, int n, int supervised)
 	notify_drain(notify);
 	if (supervised) {
 		char answer[256];
-		if (control_reload(pid, answer, sizeof answer) == 0)
+		if (control_reload(pidfile, answer, sizeof answer) == 0)
 			t1 = clock_us();
 	} else {
 		kill(pid, SIGHUP);

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,7 +87,7 @@ void test_supervisor_options(void)
 	kill(supervisor, SIGHUP);
 	expect_in_file(report, "gen=2 greeting=two");
 	expect_in_file(log, "generation 1 (pid ");
-	expect_in_file(log, "killed by signal 10 (User defined signal 1) after draining");
+	expect_in_file(log, "killed by signal 10 (User defined signal 1) when asked to drain");
 
 	/* Generation 2 ignores the stop signal: killed at the drain deadline. */
 	expect_in_file(log, "ok: generation 2 ");
@@ -94,7 +95,7 @@ void test_supervisor_options(void)
 	expect_in_file(report, "gen=3 greeting=two");
 	expect_in_file(log, "generation 2 (pid ");
 	expect_in_file(log, "still draining at the deadline: killing its process group");
-	expect_in_file(log, "was killed by signal 9 (Killed) after draining");
+	expect_in_file(log, "was killed by signal 9 (Killed) at the drain deadline");
 
 	/* Generation 3 ignores it too; a second stop request does not wait. */
 	expect_in_file(log, "ok: generation 3 ");
@@ -108,8 +109,9 @@ void test_supervisor_options(void)
 	ASSERT_EQ(count_guarded(), 0);
 }
 
-/* The control socket answers root and our own user only (SO_PEERCRED): a
- * client that became nobody is refused. As root only, like CI. */
+/* The control socket and the notify socket are closed to other users: a
+ * client that became nobody can neither stop the supervisor nor say
+ * READY=1 to it. As root only, like CI. */
 void test_supervisor_control_peer_check(void)
 {
 	if (geteuid() != 0) {
@@ -117,9 +119,12 @@ void test_supervisor_control_peer_check(void)
 		return;
 	}
 	guard_descendants();
-	char log[300], pidfile[300], addr[32];
+	char log[300], pidfile[300], addr[32], control[100], status_out[300];
 	snprintf(log, sizeof log, "%s", work_path("handoff.log"));
 	snprintf(pidfile, sizeof pidfile, "%s", work_path("handoff.pid"));
+	if (snprintf(control, sizeof control, "%s.control", pidfile) >= (int)sizeof control)
+		FAIL("work directory path too long");
+	snprintf(status_out, sizeof status_out, "%s", work_path("status.json"));
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
 	struct spawn_options o = { .output = log };
 	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "--pidfile",
@@ -127,27 +132,48 @@ void test_supervisor_control_peer_check(void)
 					     bin_path("examples/httpd"), "--listen", addr,
 					     NULL }, &o);
 	expect_in_file(log, "ok: generation 1 ");
+	/* Where the notify socket is, as status tells root. */
+	ASSERT_EQ(run_command((char *[]){ bin_path("handoff"), "status", "--json",
+					  "--pidfile", pidfile, NULL },
+			      status_out, NULL, 10000), 0);
+	char *json = read_file(status_out), notify[128] = "";
+	char *at = json ? strstr(json, "\"notify_socket\":\"") : NULL;
+	if (!at || sscanf(at + 17, "%127[^\"]", notify) != 1)
+		FAIL("no notify_socket in status: %s", json ? json : "(none)");
+	free(json);
+	chmod(work_dir, 0755); /* let nobody reach the paths, if they allow it */
 	pid_t client = fork();
 	if (client == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		/* The control socket: not reachable, or refused. */
 		struct sockaddr_un un = { .sun_family = AF_UNIX };
-		int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
-				 "handoff-%d-control", (int)supervisor);
+		snprintf(un.sun_path, sizeof un.sun_path, "%s", control);
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		char reply[128] = "";
-		if (setgid(65534) < 0 || setuid(65534) < 0 ||
-		    connect(fd, (struct sockaddr *)&un,
-			    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
-			_exit(3);
-		/* Refused at accept: the write may fail, the answer is there. */
-		ssize_t ignored = write(fd, "handoff-control 1 stop\n", 23);
-		(void)ignored;
-		ssize_t got = read(fd, reply, sizeof reply - 1);
-		/* As nobody we cannot write in the work dir: say it by status. */
-		_exit(got > 0 && strstr(reply, "error permission denied") ? 0 : 5);
+		if (connect(fd, (struct sockaddr *)&un, sizeof un) == 0) {
+			/* Refused at accept: the write may fail, the answer is there. */
+			ssize_t ignored = write(fd, "handoff-control 1 stop\n", 23);
+			(void)ignored;
+			ssize_t got = read(fd, reply, sizeof reply - 1);
+			if (got <= 0 || !strstr(reply, "error permission denied"))
+				_exit(5);
+		} else if (errno != EACCES) {
+			_exit(4);
+		}
+		/* The notify socket: no way in for a stranger. */
+		int dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		snprintf(un.sun_path, sizeof un.sun_path, "%s", notify);
+		if (sendto(dgram, "READY=1", 7, 0, (struct sockaddr *)&un, sizeof un) >= 0 ||
+		    errno != EACCES)
+			_exit(6);
+		_exit(0);
 	}
 	int status;
 	ASSERT(wait_exit(client, 10000, &status));
-	ASSERT_EQ(status, 0); /* 3: could not connect; 5: not refused */
+	/* 3: could not become nobody; 4: the control socket failed otherwise;
+	 * 5: nobody was not refused; 6: nobody could reach the notify socket */
+	ASSERT_EQ(status, 0);
 	ASSERT_EQ(kill(supervisor, 0), 0); /* not stopped by a stranger */
 	kill(supervisor, SIGTERM);
 	ASSERT(wait_exit(supervisor, 30000, &status));

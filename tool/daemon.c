@@ -1,13 +1,10 @@
-/* daemon.c — detaching without losing failures.
- *
- * Everything that can fail is done before we get here (pid file check,
- * listeners, user lookup); here we open /dev/null and the log first, then
- * fork. The original process does not exit at once: it waits on a pipe and
- * exits with the daemon's real outcome, "ready" or the reason it was not,
- * printed on the terminal it was started from. The daemon is the grandchild:
- * setsid() in the child, fork again, so that it is no session leader and can
- * never acquire a controlling terminal. */
-#include "tool.h"
+/* daemon.c — everything that can fail is done before we get here (pid
+ * file check, listeners, user lookup); here we open /dev/null and the log
+ * first, then fork. The daemon is the grandchild: setsid() in the child,
+ * fork again, so that it is no session leader and can never acquire a
+ * controlling terminal. */
+#include "daemon.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,16 +13,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-int reopen_log(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	int r = dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ? -1 : 0;
-	close(fd);
-	return r;
-}
 
 /* The original process: waits for the daemon's word, prints it, exits. */
 static _Noreturn void wait_for_daemon(pid_t child, int report)
@@ -50,23 +37,30 @@ static _Noreturn void wait_for_daemon(pid_t child, int report)
 	_exit(1);
 }
 
-int daemonize(struct supervisor *s)
+int daemon_detach(const char *log_path, int *report_fd, char *why, size_t size)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int log = s->opt->log ? open(s->opt->log, O_WRONLY | O_CREAT | O_APPEND |
-					      O_CLOEXEC, 0644)
-			      : -1;
-	int report[2];
-	if (null < 0 || (s->opt->log && log < 0) || pipe2(report, O_CLOEXEC) < 0) {
-		say("cannot detach: %s%s%s", s->opt->log && log < 0 ? s->opt->log : "",
-		    s->opt->log && log < 0 ? ": " : "", strerror(errno));
-		return -1;
+	int log = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+			   : -1;
+	int report[2] = { -1, -1 };
+	if (null < 0 || (log_path && log < 0) || pipe2(report, O_CLOEXEC) < 0) {
+		int e = errno;
+		snprintf(why, size, "cannot detach: %s%s%s", log_path && log < 0 ? log_path : "",
+			 log_path && log < 0 ? ": " : "", strerror(e));
+		ho_close(&null);
+		ho_close(&log);
+		return -e;
 	}
 	fflush(NULL);
 	pid_t child = fork();
 	if (child < 0) {
-		say("fork: %s", strerror(errno));
-		return -1;
+		int e = errno;
+		snprintf(why, size, "cannot detach: fork: %s", strerror(e));
+		ho_close(&null);
+		ho_close(&log);
+		ho_close(&report[0]);
+		ho_close(&report[1]);
+		return -e;
 	}
 	if (child > 0) {
 		close(report[1]);
@@ -84,17 +78,16 @@ int daemonize(struct supervisor *s)
 	close(null);
 	if (log >= 0)
 		close(log);
-	s->report_fd = report[1];
+	*report_fd = report[1];
 	return 0;
 }
 
-/* Tells the waiting original process how the start went; once. */
-void daemon_report(struct supervisor *s, int ok, const char *message)
+void daemon_report(int *report_fd, int ok, const char *message)
 {
-	if (s->report_fd < 0)
+	if (*report_fd < 0)
 		return;
 	char line[512];
 	int n = snprintf(line, sizeof line, "%s %s\n", ok ? "ok" : "error", message);
-	ho_write_all(s->report_fd, line, (size_t)n);
-	ho_close(&s->report_fd);
+	ho_write_all(*report_fd, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+	ho_close(report_fd);
 }

@@ -1,36 +1,97 @@
-/* notify_in.c — the supervisor's side of sd_notify: generations (or any of
- * their descendants) tell us READY=1 and STATUS= on a datagram socket whose
- * name we put in their NOTIFY_SOCKET. The kernel tells us who sent each
- * message (SCM_CREDENTIALS); anything not from a generation is ignored,
- * and so is anything malformed. */
-#include "tool.h"
+/* notify_in.c — what the generations tell us over sd_notify. */
+#include "notify_in.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum { MESSAGE_MAX = 4096, ANCESTRY_MAX = 32 };
+enum { MESSAGE_MAX = 4096, ANCESTRY_MAX = 32, MESSAGES_PER_WAKEUP = 64 };
 
-int notify_open(struct supervisor *s)
+/* systemd's own directory for the service, then the user's, then /tmp. */
+static const char *runtime_base(void)
 {
-	snprintf(s->notify_name, sizeof s->notify_name, "@handoff-%d-notify",
-		 (int)getpid());
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	size_t len = strlen(s->notify_name);
-	memcpy(un.sun_path + 1, s->notify_name + 1, len - 1);
-	s->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	const char *candidates[] = { getenv("RUNTIME_DIRECTORY"),
+				     getenv("XDG_RUNTIME_DIR"), "/tmp" };
+	for (size_t i = 0; i < 2; i++) {
+		const char *dir = candidates[i];
+		/* RUNTIME_DIRECTORY may list several, ':'-separated: not ours. */
+		if (dir && dir[0] == '/' && !strchr(dir, ':') && strlen(dir) < 64 &&
+		    access(dir, W_OK | X_OK) == 0)
+			return dir;
+	}
+	return "/tmp";
+}
+
+int notify_in_open(struct notify_in *n, uid_t owner, gid_t group, char *why,
+		   size_t size)
+{
+	*n = (struct notify_in){ .socket.fd = -1 };
+	char directory[96], path[128];
+	snprintf(directory, sizeof directory, "%s/handoff.XXXXXX", runtime_base());
+	if (!mkdtemp(directory)) {
+		int e = errno;
+		snprintf(why, size, "cannot create a directory for the notify socket "
+			 "(%s): %s", directory, strerror(e));
+		return -e;
+	}
+	snprintf(n->directory, sizeof n->directory, "%s", directory);
+	snprintf(path, sizeof path, "%s/notify", directory);
+	int other_user = owner != (uid_t)-1 && owner != geteuid();
+	int r = endpoint_bind(&n->socket, path, SOCK_DGRAM, 0600);
 	int one = 1;
-	if (s->notify_fd < 0 ||
-	    bind(s->notify_fd, (struct sockaddr *)&un,
-		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0 ||
-	    setsockopt(s->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
-		say("cannot open the notify socket: %s", strerror(errno));
-		return -1;
+	if (r == 0 && setsockopt(n->socket.fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+		r = -errno;
+	/* Another user's generations: the socket is theirs to write to, and
+	 * the directory only to pass through. */
+	if (r == 0 && other_user &&
+	    (chown(path, owner, group) < 0 || chmod(directory, 0711) < 0))
+		r = -errno;
+	if (r < 0) {
+		snprintf(why, size, "cannot open the notify socket %s: %s", path,
+			 strerror(-r));
+		notify_in_close(n);
+		return r;
 	}
 	return 0;
+}
+
+const char *notify_in_path(const struct notify_in *n)
+{
+	return n->socket.path;
+}
+
+void notify_in_close(struct notify_in *n)
+{
+	endpoint_close(&n->socket);
+	if (n->directory[0])
+		rmdir(n->directory);
+	n->directory[0] = '\0';
+}
+
+void notify_parse(const char *message, size_t length, struct notify_fields *out)
+{
+	*out = (struct notify_fields){ 0 };
+	const char *end = message + length;
+	for (const char *line = message; line < end;) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		if (!eol)
+			eol = end;
+		size_t n = (size_t)(eol - line);
+		if (n == 7 && memcmp(line, "READY=1", 7) == 0) {
+			out->ready = 1;
+		} else if (n >= 7 && memcmp(line, "STATUS=", 7) == 0) {
+			out->status = line + 7;
+			out->status_length = n - 7;
+		}
+		/* Anything else (MAINPID, STOPPING, RELOADING, lines without '=')
+		 * is ignored: the generation is the process we started. */
+		line = eol + 1;
+	}
 }
 
 static pid_t parent_of(pid_t pid)
@@ -45,49 +106,89 @@ static pid_t parent_of(pid_t pid)
 	buf[n] = '\0';
 	/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
 	char *close_paren = strrchr(buf, ')');
-	int ppid = 0;
-	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
+	unsigned long ppid;
+	char *field = close_paren ? strchr(close_paren + 2, ' ') : NULL;
+	if (!field)
 		return 0;
-	return (pid_t)ppid;
+	field[strcspn(field + 1, " ") + 1] = '\0';
+	return ho_parse_uint(field + 1, INT32_MAX, &ppid) < 0 ? 0 : (pid_t)ppid;
 }
 
 /* The generation whose process is pid or one of pid's ancestors. */
-static struct generation *sender_generation(struct supervisor *s, pid_t pid)
+static struct generation *sender_generation(struct core *c, pid_t pid)
 {
 	for (int depth = 0; pid > 1 && depth < ANCESTRY_MAX; depth++) {
-		for (int i = 0; i < s->gen_count; i++)
-			if (s->gens[i].pid == pid)
-				return &s->gens[i];
+		struct generation *g = core_find(c, pid);
+		if (g)
+			return g;
 		pid = parent_of(pid);
 	}
 	return NULL;
 }
 
-static void apply(struct supervisor *s, struct generation *g, char *message)
+/* A generation's words reach a terminal (status) and JSON: printable
+ * ASCII and well-formed UTF-8 only, the rest becomes '?'. */
+static void clean_text(char *out, size_t size, const char *in, size_t length)
 {
-	char *save = NULL;
-	for (char *line = strtok_r(message, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue; /* not an assignment: ignored, as systemd does */
-		*eq = '\0';
-		const char *value = eq + 1;
-		if (strcmp(line, "READY") == 0 && strcmp(value, "1") == 0) {
-			if (g->state == GEN_STARTING && !s->opt->ready_delay_ms)
-				generation_ready(s, g);
-		} else if (strcmp(line, "STATUS") == 0) {
-			snprintf(g->status, sizeof g->status, "%s", value);
-			systemd_status(s);
+	size_t o = 0;
+	for (size_t i = 0; i < length && o + 1 < size;) {
+		unsigned char ch = (unsigned char)in[i];
+		size_t len = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2
+				  : (ch & 0xf0) == 0xe0	    ? 3
+				  : (ch & 0xf8) == 0xf0	    ? 4
+							    : 0;
+		int ok = len > 0 && i + len <= length && o + len < size;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = ((unsigned char)in[i + k] & 0xc0) == 0x80;
+		if (len == 1)
+			ok = ch >= 0x20 && ch != 0x7f;
+		if (len == 2 && ok)
+			ok = ch >= 0xc2; /* no overlong forms */
+		if (ok) {
+			memcpy(out + o, in + i, len);
+			o += len;
+			i += len;
+		} else {
+			out[o++] = '?';
+			i++;
 		}
-		/* Other keys (MAINPID, STOPPING, RELOADING, ...) are noted by
-		 * nothing here: the generation is the process we started. */
 	}
+	out[o] = '\0';
 }
 
-void notify_receive(struct supervisor *s)
+static void heard(struct notify_in *n, struct core *c, pid_t sender,
+		  const char *message, size_t length)
 {
-	for (int budget = 0; budget < 64; budget++) {
+	struct generation *g = sender_generation(c, sender);
+	if (!g) {
+		if (log_allowed(&n->rejected, 10, 10000))
+			say("notification from pid %d ignored: not one of our generations",
+			    (int)sender);
+		return;
+	}
+	struct notify_fields f;
+	notify_parse(message, length, &f);
+	if (f.status) {
+		char text[sizeof g->status];
+		clean_text(text, sizeof text, f.status, f.status_length);
+		core_set_status(c, g, text);
+	}
+	if (f.ready && g->state == GEN_STARTING)
+		core_ready(c, g);
+}
+
+static void close_passed_fds(struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (int *fd = (int *)CMSG_DATA(c);
+			     (char *)(fd + 1) <= (char *)c + c->cmsg_len; fd++)
+				close(*fd);
+}
+
+void notify_in_receive(struct notify_in *n, struct core *c)
+{
+	for (int budget = 0; budget < MESSAGES_PER_WAKEUP; budget++) {
 		char buf[MESSAGE_MAX + 1];
 		union {
 			struct cmsghdr align;
@@ -98,62 +199,21 @@ void notify_receive(struct supervisor *s)
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 				      .msg_control = control.space,
 				      .msg_controllen = sizeof control.space };
-		ssize_t n = recvmsg(s->notify_fd, &msg, MSG_DONTWAIT | MSG_TRUNC |
-						       MSG_CMSG_CLOEXEC);
-		if (n < 0)
+		ssize_t got = recvmsg(n->socket.fd, &msg, MSG_DONTWAIT | MSG_TRUNC |
+							    MSG_CMSG_CLOEXEC);
+		if (got < 0)
 			return; /* EAGAIN: all read */
 		struct ucred cred = { 0 };
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_type == SCM_CREDENTIALS)
-				memcpy(&cred, CMSG_DATA(c), sizeof cred);
-			if (c->cmsg_type == SCM_RIGHTS) /* fds (barriers): close */
-				for (int *fd = (int *)CMSG_DATA(c);
-				     (char *)fd < (char *)c + c->cmsg_len; fd++)
-					close(*fd);
-		}
-		if (n > MESSAGE_MAX || (msg.msg_flags & MSG_TRUNC)) {
-			say("notification of %zd bytes from pid %d ignored: too long",
-			    n, (int)cred.pid);
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
+				memcpy(&cred, CMSG_DATA(cm), sizeof cred);
+		close_passed_fds(&msg); /* barriers: closing them is the answer */
+		if (got > MESSAGE_MAX || (msg.msg_flags & MSG_TRUNC)) {
+			if (log_allowed(&n->rejected, 10, 10000))
+				say("notification of %zd bytes from pid %d ignored: too long",
+				    got, (int)cred.pid);
 			continue;
 		}
-		buf[n] = '\0';
-		struct generation *g = sender_generation(s, cred.pid);
-		if (!g) {
-			say("notification from pid %d ignored: not one of our generations",
-			    (int)cred.pid);
-			continue;
-		}
-		apply(s, g, buf);
+		heard(n, c, cred.pid, buf, (size_t)got);
 	}
-}
-
-/* What systemd shows in `systemctl status`. READY=1 goes only with the end
- * of a start or reload (reload_finished): sent while a new generation is
- * still starting, it would end systemd's RELOADING=1 too early. */
-void systemd_status(struct supervisor *s)
-{
-	systemd_notify_status(s, 0);
-}
-
-void systemd_notify_status(struct supervisor *s, int ready)
-{
-	struct generation *g = serving_generation(s);
-	int draining = 0;
-	for (int i = 0; i < s->gen_count; i++)
-		draining += s->gens[i].state == GEN_DRAINING;
-	char msg[512];
-	if (s->stopping)
-		snprintf(msg, sizeof msg, "STATUS=stopping, %d generation(s) draining",
-			 draining);
-	else if (g)
-		snprintf(msg, sizeof msg, "%sSTATUS=generation %u (pid %d) "
-			 "serving%s%s; %d draining; last reload %s",
-			 ready ? "READY=1\n" : "", g->number,
-			 (int)g->pid, g->status[0] ? ": " : "", g->status, draining,
-			 s->last_reload[0] ? s->last_reload : "none");
-	else
-		snprintf(msg, sizeof msg, "%sSTATUS=no generation serving; %s",
-			 ready && s->ever_ready ? "READY=1\n" : "",
-			 s->last_reload[0] ? s->last_reload : "starting");
-	handoff_notify(msg);
 }

@@ -1,14 +1,17 @@
 /* options.c — the command line of `handoff run`. Every bad value gets a
  * message naming it; nothing is started until all of them are good. */
-#include "tool.h"
+#include "options.h"
+#include "internal.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void run_usage(void)
+static void usage(void)
 {
 	fputs("usage: handoff run [options] -l [NAME=]ADDR [-l ...] -- COMMAND [ARGS...]\n"
 	      "  -l, --listen [NAME=]ADDR  a listening socket for the server (repeatable):\n"
@@ -29,6 +32,7 @@ void run_usage(void)
 	      "  --user USER, --group GROUP  run the server as them\n"
 	      "  --chdir DIR, --umask MODE   for the server\n"
 	      "  --env-file FILE           NAME=VALUE lines, re-read at every reload\n"
+	      "  --max-draining N          refuse a reload while N generations drain (16)\n"
 	      "  --stable-after DUR        a service that has served this long is healthy:\n"
 	      "                            the next crash restarts it at once (10s)\n"
 	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"
@@ -40,79 +44,11 @@ void run_usage(void)
 
 /* DIGITS[.DIGITS][ms|s|m], at most DURATION_MAX_MS. Written out by hand
  * because strtod() also takes "nan", "inf", "-0", hex and exponents. */
-int parse_duration_ms(const char *text, int64_t *ms)
-{
-	enum { DURATION_MAX_MS = 30LL * 24 * 3600 * 1000 }; /* 30 days */
-	int64_t whole = 0, fraction = 0, fraction_scale = 1;
-	const char *p = text;
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		whole = whole * 10 + (*p - '0');
-		if (whole > DURATION_MAX_MS)
-			return -ERANGE;
-	}
-	if (*p == '.') {
-		if (p[1] < '0' || p[1] > '9')
-			return -EINVAL;
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (fraction_scale < 1000000) { /* finer than a nanosecond: dropped */
-				fraction = fraction * 10 + (*p - '0');
-				fraction_scale *= 10;
-			}
-	}
-	int64_t unit = strcmp(p, "ms") == 0 || !*p ? 1
-		       : strcmp(p, "s") == 0	    ? 1000
-		       : strcmp(p, "m") == 0	    ? 60000
-						    : 0;
-	if (!unit)
-		return -EINVAL;
-	if (whole > DURATION_MAX_MS / unit)
-		return -ERANGE;
-	int64_t total = whole * unit + fraction * unit / fraction_scale;
-	if (total > DURATION_MAX_MS)
-		return -ERANGE;
-	*ms = total;
-	return 0;
-}
-
-static int parse_signal(const char *text)
-{
-	static const struct {
-		const char *name;
-		int number;
-	} names[] = {
-		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-		{ "HUP", SIGHUP },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
-		{ "KILL", SIGKILL }, { "WINCH", SIGWINCH },
-	};
-	if (strncmp(text, "SIG", 3) == 0)
-		text += 3;
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-		if (strcmp(text, names[i].name) == 0)
-			return names[i].number;
-	unsigned long n;
-	return ho_parse_uint(text, 64, &n) == 0 && n > 0 ? (int)n : -1;
-}
-
 static int bad(const char *option, const char *value, const char *why)
 {
 	fprintf(stderr, "handoff run: %s %s: %s (try handoff run --help)\n",
 		option, value, why);
 	return -EINVAL;
-}
-
-/* "[NAME=]ADDR": an '=' before any ':' (and not in a path or abstract
- * name) ends a name. Fills name ("" if none); returns the address part. */
-const char *split_listen_spec(const char *spec, char *name, size_t size)
-{
-	const char *eq = strchr(spec, '=');
-	const char *colon = strchr(spec, ':');
-	name[0] = '\0';
-	if (!eq || (colon && colon < eq) || spec[0] == '@' || spec[0] == '/')
-		return spec;
-	snprintf(name, size, "%.*s", (int)(eq - spec), spec);
-	return eq + 1;
 }
 
 static int check_listen(const char *spec)
@@ -147,28 +83,36 @@ static int option_value(struct options *opt, int key, const char *value)
 		return check_listen(value);
 	case 'r':
 		if (strcmp(value, "notify") == 0)
-			opt->ready_delay_ms = 0;
+			opt->core.ready_delay_ms = 0;
 		else if (strncmp(value, "delay:", 6) != 0)
 			return bad("--ready", value, "expected notify or delay:DUR");
 		else
-			return duration("--ready", value + 6, &opt->ready_delay_ms, 0);
+			return duration("--ready", value + 6, &opt->core.ready_delay_ms, 0);
 		return 0;
 	case 'T':
-		return duration("--ready-timeout", value, &opt->ready_timeout_ms, 0);
+		return duration("--ready-timeout", value, &opt->core.ready_timeout_ms, 0);
 	case 'D':
-		return duration("--drain-timeout", value, &opt->drain_timeout_ms, 1);
+		return duration("--drain-timeout", value, &opt->core.drain_timeout_ms, 1);
 	case 'B':
-		return duration("--stable-after", value, &opt->stable_after_ms, 1);
+		return duration("--stable-after", value, &opt->core.stable_after_ms, 1);
 	case 'S':
-		opt->stop_signal = parse_signal(value);
-		return opt->stop_signal < 0 ? bad("--stop-signal", value, "unknown signal") : 0;
+		return parse_signal(value, &opt->core.stop_signal) < 0
+			       ? bad("--stop-signal", value, "unknown signal")
+			       : 0;
+	case 'N': {
+		long n;
+		if (parse_count(value, 1, CORE_GENERATIONS_MAX - 2, &n) < 0)
+			return bad("--max-draining", value, "expected 1 to 62");
+		opt->core.max_draining = (int)n;
+		return 0;
+	}
 	case 'R':
 		if (strcmp(value, "always") == 0)
-			opt->restart = RESTART_ALWAYS;
+			opt->core.restart = RESTART_ALWAYS;
 		else if (strcmp(value, "on-failure") == 0)
-			opt->restart = RESTART_ON_FAILURE;
+			opt->core.restart = RESTART_ON_FAILURE;
 		else if (strcmp(value, "never") == 0)
-			opt->restart = RESTART_NEVER;
+			opt->core.restart = RESTART_NEVER;
 		else
 			return bad("--restart", value, "expected always, on-failure or never");
 		return 0;
@@ -191,8 +135,7 @@ static int option_value(struct options *opt, int key, const char *value)
 	return -EINVAL;
 }
 
-/* Returns 0, 1 for --help, or -EINVAL after printing why. */
-int parse_run_options(struct options *opt, int argc, char **argv)
+int options_parse(struct options *opt, int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "listen", required_argument, 0, 'l' },
@@ -211,19 +154,22 @@ int parse_run_options(struct options *opt, int argc, char **argv)
 		{ "umask", required_argument, 0, 'M' },
 		{ "env-file", required_argument, 0, 'E' },
 		{ "stable-after", required_argument, 0, 'B' },
+		{ "max-draining", required_argument, 0, 'N' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	*opt = (struct options){ .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
-				 .stable_after_ms = 10000,
-				 .stop_signal = SIGTERM, .restart = RESTART_ALWAYS,
-				 .umask = -1 };
+	*opt = (struct options){
+		.core = { .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
+			  .stable_after_ms = 10000, .stop_signal = SIGTERM,
+			  .max_draining = 16, .restart = RESTART_ALWAYS },
+		.umask = -1,
+	};
 	optind = 1;
 	opterr = 0;
 	int key;
 	while ((key = getopt_long(argc, argv, "+l:h", longs, NULL)) != -1) {
 		if (key == 'h') {
-			run_usage();
+			usage();
 			return 1;
 		}
 		if (key == 'd') {

@@ -1,30 +1,46 @@
-/* status.c — what `handoff status` shows: the supervisor, its listeners,
- * every generation (a draining one with its deadline), the last reload. */
-#include "tool.h"
+/* status.c — the report, built in a buffer that grows: no size of report
+ * is cut short (a thousand listeners make a long one). */
+#include "status.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct out {
 	char *buf;
-	size_t size, len;
+	size_t len, cap;
+	int failed;
 };
 
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(struct out *o, const char *fmt, ...)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len += (size_t)n < o->size - o->len ? (size_t)n : o->size - o->len - 1;
+	for (int attempt = 0; attempt < 2 && !o->failed; attempt++) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = 1;
+		} else if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		} else {
+			size_t cap = (o->cap + (size_t)n + 1) * 2;
+			char *grown = realloc(o->buf, cap);
+			if (!grown)
+				o->failed = 1;
+			else
+				o->buf = grown, o->cap = cap;
+		}
+	}
 }
 
-/* JSON string contents: our texts are printable, but a server's STATUS=
- * may hold anything. */
+/* JSON string contents. Texts from a generation were cleaned when they
+ * arrived (printable, valid UTF-8); addresses and names are ours. */
 static void put_json_string(struct out *o, const char *s)
 {
 	put(o, "\"");
@@ -32,7 +48,7 @@ static void put_json_string(struct out *o, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			put(o, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			put(o, "\\u%04x", c);
 		else
 			put(o, "%c", c);
@@ -42,40 +58,67 @@ static void put_json_string(struct out *o, const char *s)
 
 static double seconds_since(int64_t us)
 {
-	return (double)(now_us() - us) / 1e6;
+	return (double)(ho_now_us() - us) / 1e6;
 }
 
-static void text(struct supervisor *s, struct out *o)
+static double seconds_until(int64_t us)
 {
+	return (double)(us - ho_now_us()) / 1e6;
+}
+
+static void text(const struct status_view *v, struct out *o)
+{
+	const struct core *c = v->core;
 	size_t count;
-	const struct handoff_listener *l = handoff_listeners(&s->listeners, &count);
+	const struct handoff_listener *l = handoff_listeners(v->listeners, &count);
 	put(o, "supervisor pid %d, up %.1f s%s\n", (int)getpid(),
-	    seconds_since(s->started_us), s->stopping ? ", stopping" : "");
+	    seconds_since(v->started_us), c->stopping ? ", stopping" : "");
 	for (size_t i = 0; i < count; i++) {
 		char addr[HANDOFF_ADDRESS_TEXT_MAX];
 		handoff_address_format(&l[i].address, addr, sizeof addr);
-		put(o, "listener %s%s%s%s\n", l[i].name[0] ? l[i].name : "", l[i].name[0] ? "=" : "",
-		    addr, l[i].inherited ? " (from systemd)" : "");
+		put(o, "listener %s%s%s%s\n", l[i].name, l[i].name[0] ? "=" : "", addr,
+		    l[i].inherited ? " (from systemd)" : "");
 	}
-	for (int i = 0; i < s->gen_count; i++) {
-		const struct generation *g = &s->gens[i];
+	for (int i = 0; i < c->count; i++) {
+		const struct generation *g = &c->gens[i];
 		put(o, "generation %u pid %d %s%s, up %.1f s", g->number, (int)g->pid,
-		    state_name(g->state), g->exited ? " (main process exited)" : "",
+		    core_state_name(g->state), g->exited ? " (main process exited)" : "",
 		    seconds_since(g->started_us));
-		if (g->state != GEN_READY)
-			put(o, ", deadline in %.1f s", (double)(g->deadline_us - now_us()) / 1e6);
+		if (g->state != GEN_SERVING)
+			put(o, ", deadline in %.1f s", seconds_until(g->deadline_us));
 		put(o, "%s%s\n", g->status[0] ? ", status: " : "", g->status);
 	}
-	put(o, "last reload: %s\n", s->last_reload[0] ? s->last_reload : "none");
+	put(o, "draining: %d of at most %d\n", core_count_in_state(c, GEN_DRAINING),
+	    c->config.max_draining);
+	put(o, "last reload: %s\n", c->last_reload[0] ? c->last_reload : "none");
+	put(o, "last restart: %s\n", c->last_restart[0] ? c->last_restart : "none");
+	if (c->restart_at_us)
+		put(o, "restart in %.1f s\n", seconds_until(c->restart_at_us));
 }
 
-static void json(struct supervisor *s, struct out *o)
+/* "ok: message" or "failed: message" as {"ok":..,"message":..}, or null. */
+static void put_json_outcome(struct out *o, const char *outcome)
 {
+	const char *colon = strchr(outcome, ':');
+	if (!outcome[0] || !colon) {
+		put(o, "null");
+		return;
+	}
+	put(o, "{\"ok\":%s,\"message\":", strncmp(outcome, "ok:", 3) == 0 ? "true" : "false");
+	put_json_string(o, colon + 2);
+	put(o, "}");
+}
+
+static void json(const struct status_view *v, struct out *o)
+{
+	const struct core *c = v->core;
 	size_t count;
-	const struct handoff_listener *l = handoff_listeners(&s->listeners, &count);
-	put(o, "{\"supervisor\":{\"pid\":%d,\"uptime_s\":%.3f,\"stopping\":%s},"
-	    "\"listeners\":[", (int)getpid(), seconds_since(s->started_us),
-	    s->stopping ? "true" : "false");
+	const struct handoff_listener *l = handoff_listeners(v->listeners, &count);
+	put(o, "{\"supervisor\":{\"pid\":%d,\"uptime_s\":%.3f,\"stopping\":%s,"
+	    "\"notify_socket\":", (int)getpid(), seconds_since(v->started_us),
+	    c->stopping ? "true" : "false");
+	put_json_string(o, v->notify_socket);
+	put(o, "},\"listeners\":[");
 	for (size_t i = 0; i < count; i++) {
 		char addr[HANDOFF_ADDRESS_TEXT_MAX];
 		handoff_address_format(&l[i].address, addr, sizeof addr);
@@ -86,36 +129,40 @@ static void json(struct supervisor *s, struct out *o)
 		put(o, ",\"from_systemd\":%s}", l[i].inherited ? "true" : "false");
 	}
 	put(o, "],\"generations\":[");
-	for (int i = 0; i < s->gen_count; i++) {
-		const struct generation *g = &s->gens[i];
+	for (int i = 0; i < c->count; i++) {
+		const struct generation *g = &c->gens[i];
 		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"main_exited\":%s,"
 		    "\"uptime_s\":%.3f,", i ? "," : "", g->number, (int)g->pid,
-		    state_name(g->state), g->exited ? "true" : "false",
+		    core_state_name(g->state), g->exited ? "true" : "false",
 		    seconds_since(g->started_us));
-		if (g->state != GEN_READY)
-			put(o, "\"deadline_in_s\":%.3f,", (double)(g->deadline_us - now_us()) / 1e6);
+		if (g->state != GEN_SERVING)
+			put(o, "\"deadline_in_s\":%.3f,", seconds_until(g->deadline_us));
 		put(o, "\"status\":");
 		put_json_string(o, g->status);
 		put(o, "}");
 	}
-	put(o, "],\"last_reload\":");
-	if (s->last_reload[0]) {
-		put(o, "{\"ok\":%s,\"message\":", strncmp(s->last_reload, "ok", 2) == 0
-						      ? "true" : "false");
-		put_json_string(o, strchr(s->last_reload, ':') + 2);
-		put(o, "}");
-	} else {
-		put(o, "null");
-	}
+	put(o, "],\"draining\":%d,\"max_draining\":%d,\"last_reload\":",
+	    core_count_in_state(c, GEN_DRAINING), c->config.max_draining);
+	put_json_outcome(o, c->last_reload);
+	put(o, ",\"last_restart\":");
+	put_json_outcome(o, c->last_restart);
 	put(o, "}\n");
 }
 
-void status_text(struct supervisor *s, char *buf, size_t size, int as_json)
+char *status_render(const struct status_view *v, int as_json, size_t *length)
 {
-	struct out o = { buf, size, 0 };
-	buf[0] = '\0';
+	struct out o = { .buf = malloc(4096), .cap = 4096 };
+	if (!o.buf)
+		return NULL;
+	o.buf[0] = '\0';
 	if (as_json)
-		json(s, &o);
+		json(v, &o);
 	else
-		text(s, &o);
+		text(v, &o);
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*length = o.len;
+	return o.buf;
 }

@@ -1,0 +1,471 @@
+/* core.c — what happens to a generation, event by event.
+ *
+ * Every decision about a generation is one cell of the table below, a
+ * function named after what it does. The rest of the file is the service
+ * around them: reloads, restarts with back-off, stopping. */
+#include "core.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 30000 };
+
+enum gen_event {
+	EV_READY,     /* it said READY=1 (or lived through --ready=delay:) */
+	EV_EXITED,    /* its main process exited */
+	EV_DEADLINE,  /* its ready or drain deadline passed */
+	EV_REPLACED,  /* a newer generation serves now */
+	EV_STOP,      /* the supervisor stops */
+	GEN_EVENTS
+};
+
+typedef void transition(struct core *c, struct generation *g, int status);
+
+static transition promote, start_failed, start_overdue, abandon, crashed,
+	drain, drained, drain_overdue;
+
+static void ignore(struct core *c, struct generation *g, int status)
+{
+	(void)c, (void)g, (void)status;
+}
+
+static transition *const table[GEN_STATES][GEN_EVENTS] = {
+	/*                READY    EXITED        DEADLINE       REPLACED STOP */
+	[GEN_STARTING] = { promote, start_failed, start_overdue, ignore, abandon },
+	[GEN_SERVING]  = { ignore,  crashed,      ignore,        drain,  drain   },
+	[GEN_DRAINING] = { ignore,  drained,      drain_overdue, ignore, ignore  },
+};
+
+static void fire(struct core *c, struct generation *g, enum gen_event event,
+		 int status)
+{
+	table[g->state][event](c, g, status);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void say(struct core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct core *c, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	c->hooks.log(c->hooks.ctx, line);
+}
+
+static int64_t now_of(const struct core *c)
+{
+	(void)c;
+	return ho_now_us();
+}
+
+const char *core_state_name(enum gen_state state)
+{
+	static const char *const names[] = { "starting", "ready", "draining" };
+	return names[state];
+}
+
+struct generation *core_find(struct core *c, pid_t pid)
+{
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].pid == pid && !c->gens[i].exited)
+			return &c->gens[i];
+	return NULL;
+}
+
+struct generation *core_in_state(struct core *c, enum gen_state state)
+{
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].state == state)
+			return &c->gens[i];
+	return NULL;
+}
+
+int core_count_in_state(const struct core *c, enum gen_state state)
+{
+	int n = 0;
+	for (int i = 0; i < c->count; i++)
+		n += c->gens[i].state == state;
+	return n;
+}
+
+static void forget(struct core *c, struct generation *g)
+{
+	*g = c->gens[--c->count];
+}
+
+static void kill_group(struct generation *g)
+{
+	if (g->killed)
+		return;
+	kill(-g->pid, SIGKILL);
+	if (!g->exited) /* a reaped pid is not ours to signal */
+		kill(g->pid, SIGKILL); /* in case it left its group */
+	g->killed = 1;
+}
+
+static void describe_exit(char *buf, size_t size, const struct generation *g,
+			  int status)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "generation %u (pid %d) exited with status %d",
+			 g->number, (int)g->pid, WEXITSTATUS(status));
+	else
+		snprintf(buf, size, "generation %u (pid %d) was killed by signal %d (%s)",
+			 g->number, (int)g->pid, WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+}
+
+/* Its main process is gone. Anything left of a generation that failed or
+ * crashed is killed now: it holds the listening sockets and would answer
+ * for no one. A draining generation's other processes may finish their
+ * work until the drain deadline. Returns 1 if the record stays. */
+static int bury(struct core *c, struct generation *g)
+{
+	int leftovers = kill(-g->pid, 0) == 0;
+	if (leftovers && g->state == GEN_DRAINING && !g->killed) {
+		g->exited = 1;
+		say(c, "generation %u: its other processes may drain until the deadline",
+		    g->number);
+		return 1;
+	}
+	if (leftovers)
+		kill(-g->pid, SIGKILL);
+	forget(c, g);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the service */
+
+static void finish_start(struct core *c, enum gen_cause cause, int ok,
+			 const char *message)
+{
+	if (cause == CAUSE_RESTART) {
+		snprintf(c->last_restart, sizeof c->last_restart, "%s: %s",
+			 ok ? "ok" : "failed", message);
+		say(c, "restart %s", c->last_restart);
+		c->hooks.status_changed(c->hooks.ctx, 0);
+		return;
+	}
+	snprintf(c->last_reload, sizeof c->last_reload, "%s: %s",
+		 ok ? "ok" : "failed", message);
+	say(c, "%s", c->last_reload);
+	c->hooks.start_done(c->hooks.ctx, ok, message);
+	/* Ends RELOADING=1 either way; the first READY=1 only once serving. */
+	c->hooks.status_changed(c->hooks.ctx, 1);
+}
+
+static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
+{
+	if (c->count == CORE_GENERATIONS_MAX) {
+		snprintf(why, size, "%d generations are still draining", c->count - 1);
+		return -EBUSY;
+	}
+	unsigned number = c->next_number;
+	int64_t started = now_of(c); /* "ready in" counts fork and exec too */
+	pid_t pid = c->hooks.launch(c->hooks.ctx, number, cause, why, size);
+	if (pid < 0)
+		return (int)pid;
+	/* Never 0: to a server, generation 0 would be no generation at all. */
+	c->next_number = number == UINT32_MAX ? 1 : number + 1;
+	int64_t wait_ms = c->config.ready_delay_ms ? c->config.ready_delay_ms
+						   : c->config.ready_timeout_ms;
+	c->gens[c->count++] = (struct generation){
+		.number = number, .pid = pid, .state = GEN_STARTING, .cause = cause,
+		.started_us = started, .deadline_us = started + wait_ms * 1000,
+	};
+	say(c, "generation %u started: pid %d", number, (int)pid);
+	return 0;
+}
+
+/* A serving generation is gone and none replaces it: start one after a
+ * delay that doubles only while the service keeps failing before it has
+ * been healthy for --stable-after. How old the dead generation was says
+ * nothing: under frequent reloads every generation is young. */
+static void schedule_restart(struct core *c, int status)
+{
+	int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (c->stopping || c->config.restart == RESTART_NEVER ||
+	    (c->config.restart == RESTART_ON_FAILURE && clean) ||
+	    core_in_state(c, GEN_STARTING) || core_in_state(c, GEN_SERVING))
+		return;
+	c->stable_at_us = 0;
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+	c->restart_at_us = now_of(c) + c->backoff_ms * 1000;
+	say(c, "restarting in %lld ms; the listeners stay open meanwhile",
+	    (long long)c->backoff_ms);
+}
+
+/* ------------------------------------------------------------ transitions */
+
+static void promote(struct core *c, struct generation *g, int status)
+{
+	(void)status;
+	for (int i = 0; i < c->count; i++)
+		if (&c->gens[i] != g)
+			fire(c, &c->gens[i], EV_REPLACED, 0);
+	g->state = GEN_SERVING;
+	c->ever_served = 1;
+	/* Service is back after a restart: once it has stayed up for
+	 * --stable-after (reloads included), the next crash is an isolated one. */
+	if (c->backoff_ms && !c->stable_at_us)
+		c->stable_at_us = now_of(c) + c->config.stable_after_ms * 1000;
+	char message[128];
+	snprintf(message, sizeof message, "generation %u (pid %d) ready in %.1f ms",
+		 g->number, (int)g->pid, (double)(now_of(c) - g->started_us) / 1000.0);
+	finish_start(c, g->cause, 1, message);
+}
+
+static void start_failed(struct core *c, struct generation *g, int status)
+{
+	char what[192], why[256];
+	describe_exit(what, sizeof what, g, status);
+	snprintf(why, sizeof why, "%s%s", what,
+		 c->stopping	  ? ": the supervisor is stopping"
+		 : g->killed	  ? ": not ready in time, killed"
+				  : " before it was ready");
+	enum gen_cause cause = g->cause;
+	bury(c, g);
+	finish_start(c, cause, 0, why);
+	if (!c->ever_served && !c->stopping) {
+		/* The very first start failed: report it, do not retry. */
+		c->exit_code = 1;
+		core_stop(c);
+	} else {
+		schedule_restart(c, status);
+	}
+}
+
+static void start_overdue(struct core *c, struct generation *g, int status)
+{
+	if (c->config.ready_delay_ms) {
+		fire(c, g, EV_READY, status); /* alive after the delay: ready */
+		return;
+	}
+	say(c, "generation %u (pid %d) not ready within %lld ms: killing it",
+	    g->number, (int)g->pid, (long long)c->config.ready_timeout_ms);
+	kill_group(g);
+}
+
+static void abandon(struct core *c, struct generation *g, int status)
+{
+	(void)c, (void)status;
+	kill_group(g);
+}
+
+static void crashed(struct core *c, struct generation *g, int status)
+{
+	char what[192];
+	describe_exit(what, sizeof what, g, status);
+	say(c, "%s while serving", what);
+	bury(c, g);
+	schedule_restart(c, status);
+	c->hooks.status_changed(c->hooks.ctx, 0);
+}
+
+static void drain(struct core *c, struct generation *g, int status)
+{
+	(void)status;
+	g->state = GEN_DRAINING;
+	g->signalled = 1;
+	g->deadline_us = now_of(c) + c->config.drain_timeout_ms * 1000;
+	kill(g->pid, c->config.stop_signal);
+	say(c, "generation %u (pid %d) draining, deadline in %lld ms", g->number,
+	    (int)g->pid, (long long)c->config.drain_timeout_ms);
+}
+
+static void drained(struct core *c, struct generation *g, int status)
+{
+	char what[192];
+	describe_exit(what, sizeof what, g, status);
+	/* Only an exit of its own is a drain; a signal from elsewhere is not. */
+	const char *how = g->killed		 ? " at the drain deadline"
+			  : WIFEXITED(status)	 ? " after draining"
+			  : WTERMSIG(status) == c->config.stop_signal ? " when asked to drain"
+								   : " while draining";
+	say(c, "%s%s", what, how);
+	bury(c, g);
+	c->hooks.status_changed(c->hooks.ctx, 0);
+}
+
+static void drain_overdue(struct core *c, struct generation *g, int status)
+{
+	(void)status;
+	if (g->exited) {
+		if (kill(-g->pid, 0) == 0) {
+			say(c, "generation %u: killing what is left of its process group "
+			       "at the deadline", g->number);
+			kill(-g->pid, SIGKILL);
+		}
+		forget(c, g);
+		return;
+	}
+	say(c, "generation %u (pid %d) still draining at the deadline: "
+	       "killing its process group", g->number, (int)g->pid);
+	kill_group(g);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+void core_init(struct core *c, const struct core_config *config,
+	       const struct core_hooks *hooks)
+{
+	*c = (struct core){ .config = *config, .hooks = *hooks, .next_number = 1 };
+}
+
+int core_start(struct core *c)
+{
+	char why[256];
+	int r = launch(c, CAUSE_FIRST, why, sizeof why);
+	if (r < 0) {
+		finish_start(c, CAUSE_FIRST, 0, why);
+		c->exit_code = 1;
+		c->stopping = 1;
+	}
+	return r;
+}
+
+int core_reload(struct core *c)
+{
+	char why[256];
+	if (c->stopping) {
+		finish_start(c, CAUSE_RELOAD, 0, "the supervisor is stopping");
+		return -ESHUTDOWN;
+	}
+	if (core_in_state(c, GEN_STARTING)) {
+		/* Not recorded as the last result: that one is still coming. */
+		say(c, "reload refused: a reload is already in progress");
+		return -EBUSY;
+	}
+	int draining = core_count_in_state(c, GEN_DRAINING);
+	if (draining >= c->config.max_draining) {
+		say(c, "reload refused: %d generations are still draining "
+		       "(--max-draining %d)", draining, c->config.max_draining);
+		return -EBUSY;
+	}
+	c->restart_at_us = 0; /* a reload replaces a pending restart */
+	int r = launch(c, CAUSE_RELOAD, why, sizeof why);
+	if (r < 0)
+		finish_start(c, CAUSE_RELOAD, 0, why);
+	return r;
+}
+
+void core_stop(struct core *c)
+{
+	if (c->stopping) {
+		say(c, "second stop request: killing every generation now");
+		c->stopping = 2;
+		for (int i = 0; i < c->count; i++)
+			kill_group(&c->gens[i]);
+		return;
+	}
+	c->stopping = 1;
+	c->restart_at_us = 0;
+	c->stable_at_us = 0;
+	c->hooks.stopping(c->hooks.ctx);
+	say(c, "stopping: %d generation(s) drain for up to %lld ms", c->count,
+	    (long long)c->config.drain_timeout_ms);
+	for (int i = 0; i < c->count; i++)
+		fire(c, &c->gens[i], EV_STOP, 0);
+	c->hooks.status_changed(c->hooks.ctx, 0);
+}
+
+/* ------------------------------------------------------------------- facts */
+
+void core_ready(struct core *c, struct generation *g)
+{
+	if (!c->config.ready_delay_ms)
+		fire(c, g, EV_READY, 0);
+}
+
+void core_set_status(struct core *c, struct generation *g, const char *text)
+{
+	snprintf(g->status, sizeof g->status, "%s", text);
+	c->hooks.status_changed(c->hooks.ctx, 0);
+}
+
+void core_exited(struct core *c, pid_t pid, int status)
+{
+	struct generation *g = core_find(c, pid);
+	if (g)
+		fire(c, g, EV_EXITED, status);
+}
+
+void core_tick(struct core *c)
+{
+	int64_t now_us = now_of(c);
+	/* Exited generations whose group has emptied go now. */
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].exited && kill(-c->gens[i].pid, 0) < 0)
+			forget(c, &c->gens[i--]);
+	for (int i = 0; i < c->count; i++) {
+		struct generation *g = &c->gens[i];
+		int before = c->count;
+		if (g->state != GEN_SERVING && !g->killed && now_us >= g->deadline_us)
+			fire(c, g, EV_DEADLINE, 0);
+		if (c->count < before)
+			i--; /* g was forgotten: another record took its place */
+	}
+	if (c->stable_at_us && now_us >= c->stable_at_us) {
+		c->stable_at_us = 0;
+		if (core_in_state(c, GEN_SERVING)) {
+			c->backoff_ms = 0;
+			say(c, "served for %lld ms since the last restart: restart "
+			       "back-off reset", (long long)c->config.stable_after_ms);
+		}
+	}
+	if (c->restart_at_us && now_us >= c->restart_at_us) {
+		char why[256];
+		c->restart_at_us = 0;
+		if (launch(c, CAUSE_RESTART, why, sizeof why) < 0) {
+			finish_start(c, CAUSE_RESTART, 0, why);
+			c->restart_at_us = now_us + c->backoff_ms * 1000;
+		}
+	}
+	if (!c->stopping && !c->count && !c->restart_at_us) {
+		say(c, "no generation left and none to restart: stopping");
+		c->exit_code = 1;
+		core_stop(c);
+	}
+}
+
+/* --------------------------------------------------------------- questions */
+
+int core_next_timeout_ms(const struct core *c)
+{
+	int64_t now_us = now_of(c);
+	int64_t next = INT64_MAX;
+	for (int i = 0; i < c->count; i++) {
+		const struct generation *g = &c->gens[i];
+		if ((g->exited || (!g->killed && g->state != GEN_SERVING)) &&
+		    g->deadline_us < next)
+			next = g->deadline_us;
+	}
+	if (c->restart_at_us && c->restart_at_us < next)
+		next = c->restart_at_us;
+	if (c->stable_at_us && c->stable_at_us < next)
+		next = c->stable_at_us;
+	if (next == INT64_MAX)
+		return -1;
+	int64_t ms = (next - now_us + 999) / 1000;
+	/* An exited generation's group is polled: its last process may go at
+	 * any time and tells us nothing. */
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].exited && ms > 100)
+			ms = 100;
+	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+}
+
+int core_done(const struct core *c)
+{
+	return c->stopping && c->count == 0;
+}

@@ -1,0 +1,111 @@
+/* core.h — the supervisor's decisions: generations, their states, and what
+ * each event does to them. No descriptors and no I/O of its own: the loop
+ * (supervisor.c) turns descriptors into the calls below, and the core acts
+ * on the world only through kill() and the hooks it is given.
+ *
+ * A generation is one start of the server, a process group led by the
+ * process we started:
+ *
+ *   starting --ready--> serving --replaced or stop--> draining --exit--> gone
+ *       \--exit, deadline or stop: failed, killed--------------------------^
+ *
+ * The table in core.c holds every state x event. */
+#ifndef TOOL_CORE_H
+#define TOOL_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CORE_GENERATIONS_MAX 64 /* starting + serving + draining */
+
+enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_STATES };
+
+/* Why a generation was started: a reload answers its requester, a restart
+ * does not count as a reload. */
+enum gen_cause { CAUSE_FIRST, CAUSE_RELOAD, CAUSE_RESTART };
+
+struct generation {
+	unsigned number;
+	pid_t pid;                 /* leads its own process group */
+	enum gen_state state;
+	enum gen_cause cause;
+	int64_t started_us;
+	int64_t deadline_us;       /* ready, or drain, deadline */
+	int killed;                /* SIGKILL sent to its group */
+	int signalled;             /* the stop signal sent (drain asked) */
+	int exited;                /* its main process is gone; the record waits
+				      for the rest of its group until the deadline */
+	char status[128];          /* its last STATUS= */
+};
+
+struct core_config {
+	int64_t ready_delay_ms;    /* 0: wait for READY=1 */
+	int64_t ready_timeout_ms;
+	int64_t drain_timeout_ms;
+	int64_t stable_after_ms;   /* healthy this long: back-off forgiven */
+	int stop_signal;
+	int max_draining;          /* a reload beyond this many draining: busy */
+	enum { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER } restart;
+};
+
+/* How the core reaches the world. ctx is passed back to each. */
+struct core_hooks {
+	void *ctx;
+	/* Start generation `number`: its pid, or -errno with the reason in why. */
+	pid_t (*launch)(void *ctx, unsigned number, enum gen_cause cause, char *why,
+			size_t size);
+	/* A start or reload is over: ok, and a sentence. */
+	void (*start_done)(void *ctx, int ok, const char *message);
+	/* Something changed that a service manager shows; ready: a start or
+	 * reload just ended (systemd's READY=1). */
+	void (*status_changed)(void *ctx, int ready);
+	/* The supervisor stops: no new client should queue any more. */
+	void (*stopping)(void *ctx);
+	void (*log)(void *ctx, const char *message);
+};
+
+struct core {
+	struct core_config config;
+	struct core_hooks hooks;
+	struct generation gens[CORE_GENERATIONS_MAX];
+	int count;
+	unsigned next_number;
+	int stopping;              /* 1: draining everything, 2: killing */
+	int ever_served;
+	int64_t restart_at_us;     /* 0: none scheduled */
+	int64_t backoff_ms;        /* the last restart's delay; 0: forgiven */
+	int64_t stable_at_us;      /* serving since a restart: forgive then */
+	char last_reload[320];     /* "ok: ..." or "failed: ..." */
+	char last_restart[320];    /* the same for the last crash restart */
+	int exit_code;
+};
+
+void core_init(struct core *c, const struct core_config *config,
+	       const struct core_hooks *hooks);
+
+/* Requests. Each returns 0 or a negative errno:
+ * core_start: the first generation (-errno: it could not be started).
+ * core_reload: -EBUSY (one is starting, or too many drain), -ESHUTDOWN
+ * (stopping), or the launch error; the outcome comes through start_done. */
+int core_start(struct core *c);
+int core_reload(struct core *c);
+void core_stop(struct core *c);
+
+/* Facts. */
+void core_ready(struct core *c, struct generation *g);       /* READY=1 */
+void core_set_status(struct core *c, struct generation *g, const char *text);
+/* Our child pid exited with wait status; not one of ours: ignored. */
+void core_exited(struct core *c, pid_t pid, int status);
+/* Time passes: deadlines, scheduled restarts, forgiveness. */
+void core_tick(struct core *c);
+
+/* Questions. */
+int core_next_timeout_ms(const struct core *c); /* -1: none */
+int core_done(const struct core *c);  /* stopped and nothing left */
+struct generation *core_find(struct core *c, pid_t pid);
+struct generation *core_in_state(struct core *c, enum gen_state state);
+int core_count_in_state(const struct core *c, enum gen_state state);
+const char *core_state_name(enum gen_state state);
+
+#endif

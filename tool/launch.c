@@ -1,0 +1,113 @@
+/* launch.c — one generation, from the command line to a running process. */
+#include "launch.h"
+#include "envfile.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int launch_resolve_user(struct launch *l, char *why, size_t size)
+{
+	const struct options *opt = l->opt;
+	if (!opt->user && !opt->group)
+		return 0;
+	l->uid = getuid();
+	l->gid = getgid();
+	if (opt->user) {
+		errno = 0;
+		struct passwd *pw = getpwnam(opt->user);
+		if (!pw) {
+			snprintf(why, size, "--user %s: %s", opt->user,
+				 errno ? strerror(errno) : "no such user");
+			return errno ? -errno : -ENOENT;
+		}
+		l->uid = pw->pw_uid;
+		l->gid = pw->pw_gid;
+	}
+	if (opt->group) {
+		errno = 0;
+		struct group *gr = getgrnam(opt->group);
+		if (!gr) {
+			snprintf(why, size, "--group %s: %s", opt->group,
+				 errno ? strerror(errno) : "no such group");
+			return errno ? -errno : -ENOENT;
+		}
+		l->gid = gr->gr_gid;
+	}
+	l->drop_privileges = 1;
+	return 0;
+}
+
+/* The --env-file's variables (read now) and NOTIFY_SOCKET naming us, not
+ * whatever manager we answer to. */
+static int generation_vars(const struct launch *l, char ***vars, char *why,
+			   size_t size)
+{
+	char **v = NULL;
+	size_t n = 0;
+	if (l->opt->env_file) {
+		int r = envfile_read(l->opt->env_file, &v, why, size);
+		if (r < 0)
+			return r;
+	} else if (!(v = calloc(1, sizeof *v))) {
+		snprintf(why, size, "out of memory");
+		return -ENOMEM;
+	}
+	while (v[n])
+		n++;
+	char **grown = realloc(v, (n + 2) * sizeof *v);
+	if (!grown || asprintf(&grown[n], "NOTIFY_SOCKET=%s", l->notify_socket) < 0) {
+		if (grown)
+			grown[n] = NULL; /* asprintf leaves it undefined */
+		envfile_free(grown ? grown : v);
+		snprintf(why, size, "out of memory");
+		return -ENOMEM;
+	}
+	grown[n + 1] = NULL;
+	*vars = grown;
+	return 0;
+}
+
+pid_t launch_generation(const struct launch *l, unsigned number, char *why,
+			size_t size)
+{
+	const struct options *opt = l->opt;
+	size_t count;
+	const struct handoff_listener *ls = handoff_listeners(l->listeners, &count);
+	char **vars = NULL, *path = NULL;
+	int *fds = NULL;
+	struct ho_child_env env;
+	pid_t pid = generation_vars(l, &vars, why, size);
+	if (pid < 0)
+		return pid;
+	if (!(path = ho_resolve_program(opt->command[0]))) {
+		pid = -errno;
+		snprintf(why, size, "cannot start %s: %s", opt->command[0], strerror(errno));
+	} else if (!(fds = calloc(count + 1, sizeof *fds)) ||
+		   ho_child_env_build(&env, ls, count, -1, number, vars) < 0) {
+		pid = -ENOMEM;
+		snprintf(why, size, "cannot start %s: out of memory", path);
+	} else {
+		for (size_t i = 0; i < count; i++)
+			fds[i] = ls[i].fd;
+		struct ho_spawn sp = {
+			.path = path, .argv = opt->command, .envp = env.envp,
+			.fds = fds, .fd_count = count, .env = &env,
+			.new_process_group = 1, .drop_privileges = l->drop_privileges,
+			.uid = l->uid, .gid = l->gid, .directory = opt->directory,
+			.umask = opt->umask,
+		};
+		pid = ho_spawn(&sp);
+		if (pid < 0)
+			snprintf(why, size, "cannot start %s: %s", path, strerror((int)-pid));
+		ho_child_env_free(&env);
+	}
+	free(fds);
+	free(path);
+	envfile_free(vars);
+	return pid;
+}

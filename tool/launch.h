@@ -1,0 +1,31 @@
+/* launch.h — starting one generation: the server's command with the
+ * listeners at fds 3, 4, ..., systemd's variables, our notify socket, its
+ * own process group, and the user, directory and umask asked for. */
+#ifndef TOOL_LAUNCH_H
+#define TOOL_LAUNCH_H
+
+#include "options.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct handoff;
+
+struct launch {
+	const struct options *opt;
+	struct handoff *listeners;
+	const char *notify_socket;  /* the generations' NOTIFY_SOCKET */
+	int drop_privileges;        /* --user or --group given: */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Resolves --user and --group. Returns 0 or -errno with the reason in why. */
+int launch_resolve_user(struct launch *l, char *why, size_t size);
+
+/* Starts generation `number`; its pid, or -errno with the reason in why.
+ * Matches struct core_hooks.launch, with a struct launch as ctx. */
+pid_t launch_generation(const struct launch *l, unsigned number, char *why,
+			size_t size);
+
+#endif

@@ -1,0 +1,48 @@
+/* notify_in.h — the generations' sd_notify socket: READY=1 and STATUS=
+ * from our servers, and from nobody else.
+ *
+ * It is a datagram socket at a path in a directory of its own, created
+ * with an unpredictable name and mode 0700 (0711 when the generations run
+ * as another user, who then owns the socket): other local users can
+ * neither reach it, flood it, nor take its name first. The kernel tells us
+ * who sent each message (SCM_CREDENTIALS); only a generation or one of its
+ * descendants is heard. */
+#ifndef TOOL_NOTIFY_IN_H
+#define TOOL_NOTIFY_IN_H
+
+#include "core.h"
+#include "endpoint.h"
+#include "log.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct notify_in {
+	char directory[96];          /* "" when not created */
+	struct endpoint socket;
+	struct log_limit rejected;   /* lines about messages we ignore */
+};
+
+/* Creates the directory and the socket; owner: who the generations run as
+ * (uid -1: as we do). Returns 0 or -errno with the reason in why. */
+int notify_in_open(struct notify_in *n, uid_t owner, gid_t group, char *why,
+		   size_t size);
+/* The path, for the generations' NOTIFY_SOCKET. */
+const char *notify_in_path(const struct notify_in *n);
+/* Reads what is queued (a bounded number of messages) and tells the core. */
+void notify_in_receive(struct notify_in *n, struct core *c);
+/* Removes the socket and its directory. Zero-valid. */
+void notify_in_close(struct notify_in *n);
+
+/* What one message says, for the keys we act on. status points into the
+ * message (not NUL-terminated: status_length bytes). */
+struct notify_fields {
+	int ready;                   /* READY=1 */
+	const char *status;          /* STATUS=, or NULL */
+	size_t status_length;
+};
+/* Parses "KEY=VALUE\n..." as systemd does: lines without '=' and unknown
+ * keys are ignored; the last STATUS= wins. Never fails. */
+void notify_parse(const char *message, size_t length, struct notify_fields *out);
+
+#endif

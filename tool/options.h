@@ -1,0 +1,27 @@
+/* options.h — the command line of `handoff run`. */
+#ifndef TOOL_OPTIONS_H
+#define TOOL_OPTIONS_H
+
+#include "core.h"
+
+#define MAX_LISTENERS 1024
+
+struct options {
+	const char *listen[MAX_LISTENERS]; /* [NAME=]ADDR */
+	int listen_count;
+	char **command;                    /* argv of the server */
+	struct core_config core;           /* timeouts, signals, restarts */
+	int daemon;
+	const char *pidfile;
+	const char *log;
+	const char *control;               /* extra control socket path */
+	const char *user, *group;
+	const char *directory;
+	int umask;                         /* -1: inherit */
+	const char *env_file;
+};
+
+/* Returns 0, 1 after printing --help, or -EINVAL after printing why. */
+int options_parse(struct options *opt, int argc, char **argv);
+
+#endif
