@@ -98,6 +98,11 @@ static void run_in_child(const struct test *t, int output)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (chdir(work_dir) < 0)
 		FAIL("chdir %s: %s", work_dir, strerror(errno));
+	/* A supervisor makes its private directory here (not in /tmp, where a
+	 * SIGKILLed one would leave it); servers running as nobody must be
+	 * able to pass through to their notify socket. */
+	chmod(work_dir, 0711);
+	setenv("XDG_RUNTIME_DIR", work_dir, 1);
 	t->run();
 	fflush(NULL);
 	_exit(0);

@@ -1,0 +1,68 @@
+/* supervisor-kit.h — what the tests of `handoff run` share.
+ *
+ * Every test calls locate() first: it also calls guard_descendants(), since
+ * a daemonized supervisor (and the generations, each in its own process
+ * group) escape the runner's group kill and must not outlive a failing
+ * test. */
+#ifndef SUPERVISOR_KIT_H
+#define SUPERVISOR_KIT_H
+
+#include "harness.h"
+
+extern char handoff_bin[512], httpd_bin[512];
+void locate(void);
+
+/* What the last `handoff` command printed. */
+struct said {
+	char out[32768], err[8192];
+};
+extern struct said said;
+/* Runs build/handoff ARGS...; returns its exit status, output in `said`. */
+int handoff(char *const args[]);
+void slurp(char *buf, size_t size, const char *path); /* a file, cut to size */
+
+struct sup {
+	pid_t pid;          /* the supervisor: our child, or an adopted daemon */
+	int port;
+	int daemon;
+	char address[64];
+	char pidfile[256], log[256];
+};
+
+/* argv of `handoff run [--daemon] --pidfile P OPTIONS -l ADDR -- COMMAND`. */
+void run_argv(char **argv, int max, const struct sup *s, int daemon,
+	      char *const options[], char *const command[]);
+void sup_init(struct sup *s);           /* a free port, paths in work_dir */
+/* A foreground supervisor, our child, logging to s->log; returns once its
+ * first generation is ready. */
+void sup_start(struct sup *s, char *const options[], char *const command[],
+	       char *const env[]);
+/* `handoff run --daemon ...`: its exit status; s->pid from the pid file. */
+int sup_daemon(struct sup *s, char *const options[], char *const command[]);
+/* SIGTERM (or `handoff stop`): exits 0, pid file gone, nothing left. */
+void sup_stop(struct sup *s);
+int control(const struct sup *s, const char *verb); /* handoff VERB --pidfile */
+
+struct gen {
+	unsigned number;
+	pid_t pid;
+	char state[16];
+};
+
+int generations(const struct sup *s, struct gen *g, int max); /* status --json */
+struct gen only_generation(const struct sup *s);   /* exactly one, ready */
+struct gen wait_serving(const struct sup *s, unsigned number);
+struct gen wait_one_ready(const struct sup *s);
+/* Generation `number` (pid) answers on port within 10 s. */
+int answers(int port, pid_t pid, unsigned number);
+/* `handoff reload` exits 0 naming generation `number`; then waits until
+ * `drained` generations in all have drained and exited 0. */
+void reload_ok(const struct sup *s, unsigned number, int drained);
+int refused(int port);                   /* a connect is refused */
+void nothing_left(int port);             /* nothing running, nothing listening */
+int holds_connection(void *arg);         /* the pid_t at arg has a client */
+void install_httpd(const char *path, const struct sup *s); /* a script */
+const char *python(void);
+void notify_path(const struct sup *s, char *out, size_t size);
+
+#endif
