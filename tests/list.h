@@ -39,7 +39,14 @@
 	X(supervisor_stale_pidfile_and_symlink, 60) \
 	X(supervisor_bad_input, 60)        \
 	X(supervisor_systemd_notifications, 60) \
-	X(supervisor_user_nobody, 60)
+	X(supervisor_user_nobody, 60) \
+	X(supervisor_control_socket_abuse, 60) \
+	X(supervisor_client_trusts_only_the_supervisor, 30) \
+	X(supervisor_control_path_safety, 30) \
+	X(supervisor_status_any_size_clean_text, 60) \
+	X(supervisor_env_file_rules, 60) \
+	X(supervisor_bounds_draining_generations, 60) \
+	X(supervisor_too_few_descriptors, 60)
 
 #define HELPERS(X)   \
 	X(inherit)   \

@@ -1,0 +1,407 @@
+/* test-hostile.c — `handoff run` against careless operators and hostile
+ * neighbours: abused control sockets, names taken first, oversized status,
+ * terminal escapes from a server, bad --env-file lines, too many draining
+ * generations, too few descriptors. Whatever happens, what is served stays
+ * served and the reason is said. */
+#include "supervisor-kit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof un) == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 8) < 0)
+		FAIL("listen on %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Reads until EOF or timeout_ms; the text read (NUL-terminated). */
+static void read_all(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t got = 0;
+	long deadline = deadline_after(timeout_ms);
+	while (got < size - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			break;
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+}
+
+static char control_path[300];
+
+static int status_answers(void *arg)
+{
+	const struct sup *s = arg;
+	return control(s, "status") == 0 && strstr(said.out, "supervisor pid");
+}
+
+/* ------------------------------------------------- the control socket */
+
+/* Sixteen silent clients fill every slot, but only for a while; a request
+ * may arrive in pieces; a request with no end is refused. */
+void test_supervisor_control_socket_abuse(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	snprintf(control_path, sizeof control_path, "%s.control", s.pidfile);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+
+	int idle[16];
+	for (int i = 0; i < 16; i++)
+		if ((idle[i] = unix_connect(control_path)) < 0)
+			FAIL("connect %d to %s: %s", i, control_path, strerror(errno));
+	/* Every slot is taken now; the silent ones are dropped after a few
+	 * seconds and the command gets through. */
+	long start = now_ms();
+	if (!wait_for(status_answers, &s, 20000))
+		FAIL("status never answered past 16 idle clients: %s%s", said.out, said.err);
+	printf("  status answered %ld ms after 16 idle clients took every slot\n",
+	       now_ms() - start);
+	char buf[256];
+	for (int i = 0; i < 16; i++) {
+		read_all(idle[i], buf, sizeof buf, 10000);
+		close(idle[i]);
+	}
+
+	/* A request in two pieces: the second sent only once the supervisor
+	 * has answered another client, so it surely read the first alone. */
+	int split = unix_connect(control_path);
+	ASSERT(split >= 0);
+	ASSERT_EQ(write(split, "handoff-control 1 sta", 21), 21);
+	ASSERT(status_answers(&s));
+	ASSERT_EQ(write(split, "tus\n", 4), 4);
+	static char answer[65536];
+	read_all(split, answer, sizeof answer, 10000);
+	close(split);
+	if (!strstr(answer, "supervisor pid"))
+		FAIL("a request in two pieces got: \"%s\"", answer);
+
+	/* No end of line within the request's size: refused, not waited on. */
+	int endless = unix_connect(control_path);
+	char junk[400];
+	memset(junk, 'x', sizeof junk);
+	ASSERT(endless >= 0);
+	ASSERT(write(endless, junk, sizeof junk) > 0);
+	read_all(endless, answer, sizeof answer, 10000);
+	close(endless);
+	if (!strstr(answer, "error request too long"))
+		FAIL("an endless request got: \"%s\"", answer);
+
+	/* Nothing of this touched the service. */
+	ASSERT(answers(s.port, only_generation(&s).pid, 1));
+	sup_stop(&s);
+}
+
+/* Someone else answers at <pidfile>.control (here the test, as root, took
+ * the name): `handoff stop` must not believe it, and says so. */
+void test_supervisor_client_trusts_only_the_supervisor(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	snprintf(control_path, sizeof control_path, "%s.control", s.pidfile);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	ASSERT_EQ(unlink(control_path), 0);
+	int impostor = unix_listen(control_path);
+	pid_t child = fork();
+	if (child == 0) {
+		int fd = accept4(impostor, NULL, NULL, SOCK_CLOEXEC);
+		ssize_t ignored = write(fd, "ok stopping\n", 12);
+		(void)ignored;
+		_exit(0);
+	}
+	int code = control(&s, "stop");
+	char want[96];
+	snprintf(want, sizeof want, "not by the supervisor the pid file names");
+	if (code != 1 || !strstr(said.err, want))
+		FAIL("stop through an impostor: exit %d\nstdout: %s\nstderr: %s", code,
+		     said.out, said.err);
+	printf("  %s", said.err);
+	kill(child, SIGKILL);
+	int status;
+	wait_exit(child, 10000, &status);
+	close(impostor);
+	unlink(control_path);
+	/* The real supervisor never heard of it (its socket is unreachable
+	 * now: ask the server itself). */
+	ASSERT_EQ(kill(s.pid, 0), 0);
+	char body[256];
+	if (!wait_http_body("127.0.0.1", s.port, "/", "generation=1 ", body, sizeof body,
+			    10000))
+		FAIL("generation 1 no longer answers: %s", body);
+	kill(s.pid, SIGTERM);
+	if (!wait_exit(s.pid, 30000, &status) || status != 0)
+		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
+}
+
+/* --control PATH: a live socket of another program or a file that is no
+ * socket is refused (and the start leaves no pid file); a stale socket is
+ * replaced; at stop only our own socket is removed. */
+void test_supervisor_control_path_safety(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char path[300], stale[300];
+	snprintf(path, sizeof path, "%s", work_path("ctl.sock"));
+	snprintf(stale, sizeof stale, "%s", work_path("stale.sock"));
+	char *run_with[] = { "run", "--pidfile", s.pidfile, "--control", path, "-l",
+			     s.address, "--", httpd_bin, "--listen", s.address, NULL };
+
+	int other = unix_listen(path);
+	struct stat before, after;
+	ASSERT_EQ(lstat(path, &before), 0);
+	int code = handoff(run_with);
+	if (code != 1 || !strstr(said.err, "another program answers there"))
+		FAIL("--control at a live socket: exit %d\n%s%s", code, said.out, said.err);
+	ASSERT_EQ(lstat(path, &after), 0);
+	ASSERT_EQ(after.st_ino, before.st_ino); /* still the other program's */
+	int probe = unix_connect(path);
+	ASSERT(probe >= 0);
+	close(probe);
+	if (access(s.pidfile, F_OK) == 0)
+		FAIL("a failed start left its pid file behind");
+	close(other);
+	unlink(path);
+
+	write_file(path, "not a socket\n", 0600);
+	code = handoff(run_with);
+	if (code != 1 || !strstr(said.err, "not our socket"))
+		FAIL("--control at a regular file: exit %d\n%s%s", code, said.out, said.err);
+	ASSERT_STR_EQ(file_text(path), "not a socket\n");
+	unlink(path);
+
+	/* A socket left by a killed supervisor: nobody answers, it is ours. */
+	close(unix_listen(stale));
+	sup_start(&s, (char *[]){ "--control", stale, NULL },
+		  (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	ASSERT_EQ(handoff((char *[]){ "status", "--control", stale, NULL }), 0);
+	/* A second supervisor on the same --control path is refused and
+	 * leaves the first one's socket alone. */
+	struct sup second;
+	sup_init(&second);
+	snprintf(second.pidfile, sizeof second.pidfile, "%s", work_path("second.pid"));
+	code = handoff((char *[]){ "run", "--pidfile", second.pidfile, "--control", stale,
+				   "-l", second.address, "--", httpd_bin, "--listen",
+				   second.address, NULL });
+	if (code != 1 || !strstr(said.err, "another program answers there"))
+		FAIL("second supervisor on one --control: exit %d\n%s%s", code, said.out,
+		     said.err);
+	ASSERT_EQ(handoff((char *[]){ "status", "--control", stale, NULL }), 0);
+	sup_stop(&s);
+	if (access(stale, F_OK) == 0)
+		FAIL("the supervisor left its --control socket behind");
+}
+
+/* ------------------------------------------------- what status shows */
+
+/* 1,024 listeners make a report far over any fixed buffer; a server's
+ * STATUS= with terminal escapes and bytes that are not UTF-8 reaches
+ * neither the terminal raw nor the JSON. */
+void test_supervisor_status_any_size_clean_text(void)
+{
+	locate();
+	if (raise_nofile(4096) < 2200) {
+		printf("  skipped: RLIMIT_NOFILE cannot be raised to 2200\n");
+		return;
+	}
+	struct sup s;
+	sup_init(&s);
+	char script[300], json_path[300];
+	snprintf(script, sizeof script, "%s", work_path("server.py"));
+	snprintf(json_path, sizeof json_path, "%s", work_path("status.json"));
+	write_file(script,
+		   "import os, signal, socket, time\n"
+		   "a = os.environ['NOTIFY_SOCKET']\n"
+		   "a = '\\0' + a[1:] if a[0] == '@' else a\n"
+		   "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+		   "s.sendto(b'STATUS=\\x1b[31mred\\x07 \\xff\\xfe caf\\xc3\\xa9\\nREADY=1', a)\n"
+		   "for _ in range(600): time.sleep(0.1)\n", 0644);
+	enum { LISTENERS = 1024 };
+	static char specs[LISTENERS][32];
+	static char *argv[LISTENERS * 2 + 16];
+	int n = 0;
+	argv[n++] = handoff_bin;
+	argv[n++] = "run";
+	argv[n++] = "--pidfile";
+	argv[n++] = s.pidfile;
+	for (int i = 0; i < LISTENERS; i++) {
+		snprintf(specs[i], sizeof specs[i], "n%d=127.0.0.1:0", i);
+		argv[n++] = "-l";
+		argv[n++] = specs[i];
+	}
+	argv[n++] = "--";
+	argv[n++] = (char *)python();
+	argv[n++] = script;
+	argv[n] = NULL;
+	struct spawn_options o = { .output = s.log };
+	s.pid = spawn(argv, &o);
+	if (!wait_file_contains(s.log, "ok: generation 1 (pid", 1, 20000))
+		FAIL("not ready; log:\n%s", file_text(s.log));
+	int code = run_command((char *[]){ handoff_bin, "status", "--json", "--pidfile",
+					   s.pidfile, NULL }, json_path, NULL, 30000);
+	ASSERT_EQ(code, 0);
+	struct stat st;
+	ASSERT_EQ(stat(json_path, &st), 0);
+	printf("  status --json with %d listeners: %lld bytes\n", LISTENERS,
+	       (long long)st.st_size);
+	ASSERT(st.st_size > 16384);
+	code = run_command((char *[]){ (char *)python(), "-m", "json.tool", json_path, NULL },
+			   work_path("parsed.json"), work_path("json-errors"), 30000);
+	if (code != 0)
+		FAIL("status --json is not valid JSON: %s", file_text(work_path("json-errors")));
+	ASSERT_EQ(control(&s, "status"), 0);
+	char *esc = strchr(said.out, '\x1b'), *bel = strchr(said.out, '\a');
+	if (esc || bel || !strstr(said.out, "status: ?[31mred? ?? caf\xc3\xa9"))
+		FAIL("the server's STATUS= reached the terminal unclean:\n%.400s",
+		     strstr(said.out, "generation 1") ? strstr(said.out, "generation 1")
+						      : said.out);
+	kill(s.pid, SIGTERM);
+	int status;
+	if (!wait_exit(s.pid, 30000, &status) || status != 0)
+		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
+}
+
+/* ------------------------------------------------- operators' mistakes */
+
+/* --env-file: a line of any length is one variable; a protocol variable
+ * or a malformed line fails the reload with the line number, and the
+ * serving generation serves on. */
+void test_supervisor_env_file_rules(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char env_file[300], script[300], report[300], text[1024];
+	snprintf(env_file, sizeof env_file, "%s", work_path("app.env"));
+	snprintf(script, sizeof script, "%s", work_path("server.sh"));
+	snprintf(report, sizeof report, "%s", work_path("report"));
+	static char big[12000];
+	memset(big, 0, sizeof big);
+	strcpy(big, "# a comment\n\nBIG=");
+	memset(big + strlen(big), 'v', 10000);
+	strcat(big, "\nAFTER=yes\n");
+	write_file(env_file, big, 0644);
+	snprintf(text, sizeof text,
+		 "#!/bin/sh\necho \"big=${#BIG} after=$AFTER\" >> '%s'\nexec '%s' --listen %s\n",
+		 report, httpd_bin, s.address);
+	write_file(script, text, 0755);
+	sup_start(&s, (char *[]){ "--env-file", env_file, NULL }, (char *[]){ script, NULL },
+		  NULL);
+	ASSERT_STR_EQ(file_text(report), "big=10000 after=yes\n");
+	struct gen g = only_generation(&s);
+
+	static const struct {
+		const char *line, *reason;
+	} bad[] = {
+		{ "LISTEN_FDS=5", "line 4: LISTEN_FDS is set by handoff itself" },
+		{ "NOTIFY_SOCKET=@elsewhere", "line 4: NOTIFY_SOCKET is set by handoff itself" },
+		{ "HANDOFF_FD=3", "line 4: HANDOFF_FD is set by handoff itself" },
+		{ "just words", "line 4: expected NAME=VALUE" },
+		{ "=value", "line 4: expected NAME=VALUE" },
+		{ "1ABC=x", "line 4: expected NAME=VALUE" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text, "# a comment\n\nAFTER=yes\n%s\n", bad[i].line);
+		write_file_atomic(env_file, text, 0644);
+		int code = control(&s, "reload");
+		if (code != 1 || !strstr(said.err, bad[i].reason))
+			FAIL("--env-file line \"%s\": exit %d, expected \"%s\"\n%s%s",
+			     bad[i].line, code, bad[i].reason, said.out, said.err);
+		struct gen now = only_generation(&s);
+		ASSERT_EQ(now.pid, g.pid);
+	}
+	ASSERT(answers(s.port, g.pid, 1));
+	write_file_atomic(env_file, "AFTER=again\n", 0644);
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+/* --max-draining: past the bound a reload is refused as busy, status
+ * shows the count, and once one has drained reloads work again. */
+void test_supervisor_bounds_draining_generations(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, (char *[]){ "--max-draining", "1", NULL },
+		  (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g1 = only_generation(&s);
+	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=3000");
+	ASSERT(slow >= 0);
+	if (!wait_for(holds_connection, &g1.pid, 10000))
+		FAIL("generation 1 did not accept the slow request");
+	reload_ok(&s, 2, 0);
+	int code = control(&s, "reload");
+	if (code != 1 || !strstr(said.err, "busy: too many generations are still draining"))
+		FAIL("a reload past --max-draining: exit %d\n%s%s", code, said.out, said.err);
+	ASSERT_EQ(control(&s, "status"), 0);
+	if (!strstr(said.out, "draining: 1 of at most 1"))
+		FAIL("status does not show the draining count:\n%s", said.out);
+	char body[256];
+	ASSERT_EQ(http_answer(slow, body, sizeof body, 10000), 200);
+	ASSERT(strstr(body, "generation=1 "));
+	if (!wait_file_contains(s.log, "exited with status 0 after draining", 1, 10000))
+		FAIL("generation 1 did not drain; log:\n%s", file_text(s.log));
+	reload_ok(&s, 3, 2);
+	sup_stop(&s);
+}
+
+/* Too few descriptors: the start fails with the reason, leaves no pid
+ * file, and no socket behind. */
+void test_supervisor_too_few_descriptors(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char command[2400];
+	for (int limit = 4; limit <= 8; limit++) { /* it needs ten or more */
+		snprintf(command, sizeof command,
+			 "ulimit -n %d && exec '%s' run --pidfile '%s' -l %s -- '%s' --listen %s",
+			 limit, handoff_bin, s.pidfile, s.address, httpd_bin, s.address);
+		char *out = work_path("limited.out"), *err = work_path("limited.err");
+		int code = run_command((char *[]){ "/bin/sh", "-c", command, NULL }, out, err,
+				       30000);
+		char *text = read_file(err);
+		if (code == 0)
+			FAIL("started with ulimit -n %d?", limit);
+		if (!text || !strstr(text, "Too many open files"))
+			FAIL("ulimit -n %d: exit %d without the reason:\n%s%s", limit, code,
+			     file_text(out), file_text(err));
+		free(text);
+		if (access(s.pidfile, F_OK) == 0)
+			FAIL("ulimit -n %d: the failed start left its pid file", limit);
+		nothing_left(s.port);
+	}
+}
