@@ -16,7 +16,10 @@ LIB_SRC  := $(wildcard src/*.c)
 LIB_HEADERS  := $(wildcard include/*.h src/*.h)
 TEST_HEADERS := $(wildcard tests/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
-TEST_SRC := $(wildcard tests/*.c) $(filter-out bench/loadgen.c,$(wildcard bench/*.c))
+# What the test runner, the demo and the benchmark share.
+KIT_SRC  := tests/harness.c tests/helpers.c tests/program.c
+TEST_SRC := $(filter-out tests/demo.c,$(wildcard tests/*.c))
+BENCH_SRC := $(filter-out bench/loadgen.c,$(wildcard bench/*.c)) $(KIT_SRC)
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
@@ -47,10 +50,16 @@ $(1)/loadgen: $(1)/obj/bench/loadgen.o
 $(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
-$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests:
+$(1)/tests/demo: $$(KIT_SRC:%.c=$(1)/obj/%.o) $(1)/obj/tests/demo.o $(1)/libhandoff.a | $(1)/tests
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
+$(1)/bench/run-bench: $$(BENCH_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/bench
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
+$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
 	mkdir -p $$@
 
-$(1)/all: $(1)/libhandoff.a $(1)/handoff $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests
+$(1)/all: $(1)/libhandoff.a $(1)/handoff $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests $(1)/tests/demo $(1)/bench/run-bench
 endef
 
 $(eval $(call variant,build,))
@@ -73,10 +82,10 @@ test-stress: build/all build/asan/all
 		build/tests/run-tests build/asan/tests/run-tests
 
 demo: build/all
-	@build/tests/run-tests --demo
+	@build/tests/demo
 
 bench: build/all
-	@build/tests/run-tests --bench
+	@build/bench/run-bench
 
 clean:
 	rm -rf build

@@ -1,10 +1,11 @@
 /* demo.c — `make demo`: httpd under load takes 20 upgrades; a report. */
 #include "harness.h"
+#include "program.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void demo(void)
+static void demo(void)
 {
 	enum { UPGRADES = 20 };
 	struct httpd s;
@@ -52,4 +53,10 @@ void demo(void)
 	printf("  everything started was stopped.\n");
 	if (r.failed)
 		FAIL("%ld requests failed", r.failed);
+}
+
+int main(int argc, char **argv)
+{
+	program_start(argc, argv);
+	return program_run_alone("demo", demo, 300);
 }

@@ -22,7 +22,7 @@ extern char **environ;
 
 char *path_join(const char *dir, const char *name)
 {
-	static char ring[8][512];
+	static char ring[8][PATH_BUFFER * 2];
 	static int next;
 	char *buf = ring[next++ % 8];
 	snprintf(buf, sizeof ring[0], "%s/%s", dir, name);
@@ -605,7 +605,7 @@ int connects(const char *address)
 
 char *source_path(const char *relative)
 {
-	char dir[480]; /* room for "/Makefile" in a path buffer */
+	char dir[PATH_BUFFER];
 	snprintf(dir, sizeof dir, "%s", bin_dir);
 	for (int up = 0; up < 4; up++) {
 		if (access(path_join(dir, "Makefile"), F_OK) == 0)

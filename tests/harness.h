@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#define PATH_BUFFER 512
 extern char bin_dir[];  /* absolute: build/ or build/asan/ */
 extern char work_dir[]; /* this test's temporary directory */
 extern char self_exe[]; /* the runner, for --helper re-execution */

@@ -1,4 +1,4 @@
-/* list.h — every test with its timeout in seconds, and every helper. */
+/* list.h — every test with its timeout in seconds. */
 #define TESTS(X)                          \
 	X(address_parse, 10)              \
 	X(address_format_roundtrip, 10)   \
@@ -17,18 +17,18 @@
 	X(httpd_upgrade_under_load, 120)  \
 	X(httpd_failed_upgrades, 120)     \
 	X(httpd_sighup_burst, 120)        \
-	X(rule03_nonblock_untouched, 20)  \
-	X(rule06_busy_unix_path_in_use, 20) \
-	X(rule10_exec_path_from_argv0, 30) \
-	X(rule12_newer_protocol_version, 30) \
-	X(rule14_httpd_drain_deadline, 30) \
-	X(rule15_httpd_idle_keepalive_drain, 30) \
-	X(rule18_notify_barrier, 30)      \
-	X(rule20_successor_signal_state, 30) \
-	X(rule22_descriptors_above_stdio, 20) \
+	X(inherited_socket_keeps_its_nonblock_state, 20)  \
+	X(busy_unix_path_is_never_taken_over, 20) \
+	X(upgrade_execs_argv0_resolved_at_start, 30) \
+	X(newer_successor_protocol_is_accepted, 30) \
+	X(httpd_drain_has_a_deadline, 30) \
+	X(httpd_drains_idle_keepalive_without_resets, 30) \
+	X(notify_barrier_waits_for_the_manager, 30)      \
+	X(successor_starts_with_default_signals, 30) \
+	X(descriptors_stay_above_stdio, 20) \
 	X(supervisor_socket_activation, 30) \
 	X(supervisor_options, 30)         \
-	X(supervisor_control_peer_check, 30) \
+	X(supervisor_sockets_closed_to_other_users, 30) \
 	X(supervisor_reloads_httpd_under_load, 60) \
 	X(supervisor_reloads_python_under_load, 60) \
 	X(supervisor_failed_reloads, 60) \
@@ -47,7 +47,3 @@
 	X(supervisor_env_file_rules, 60) \
 	X(supervisor_bounds_draining_generations, 60) \
 	X(supervisor_too_few_descriptors, 60)
-
-#define HELPERS(X)   \
-	X(inherit)   \
-	X(server)

@@ -6,8 +6,6 @@
  *                             without one); N scales every time limit
  *   run-tests --list          their names
  *   run-tests --helper H ARG  (internal) act as helper process H
- *   run-tests --demo          the demo of `make demo`
- *   run-tests --bench         the figures of `make bench`
  *
  * Each test is forked into a new process group, made a child subreaper (so
  * the generations a server spawns stay its children to reap), given a fresh
@@ -22,6 +20,7 @@
  * with AddressSanitizer defaults to 3, since everything runs slower there. */
 #include "harness.h"
 #include "list.h"
+#include "program.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,19 +44,8 @@
 #define DEFAULT_MULTIPLIER 1
 #endif
 
-char bin_dir[512];
-char work_dir[512];
-char self_exe[512];
-int runner_argc;
-char **runner_argv;
-int timeout_multiplier = 1;
-
 #define DECLARE(name, timeout) void test_##name(void);
 TESTS(DECLARE)
-#define DECLARE_HELPER(name) int helper_##name(const char *arg);
-HELPERS(DECLARE_HELPER)
-void demo(void);
-void bench(void);
 
 struct test {
 	const char *name;
@@ -68,18 +56,6 @@ struct test {
 #define ENTRY(name, timeout) { #name, test_##name, timeout },
 static const struct test tests[] = { TESTS(ENTRY) };
 enum { TEST_COUNT = sizeof tests / sizeof tests[0] };
-
-static void locate_self(void)
-{
-	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-	if (n <= 0)
-		FAIL("readlink /proc/self/exe: %s", strerror(errno));
-	self_exe[n] = '\0';
-	/* build[/asan]/tests/run-tests -> build[/asan] */
-	snprintf(bin_dir, sizeof bin_dir, "%s", self_exe);
-	for (int i = 0; i < 2; i++)
-		*strrchr(bin_dir, '/') = '\0';
-}
 
 static int remove_entry(const char *path, const struct stat *st, int flag,
 			struct FTW *ftw)
@@ -191,7 +167,7 @@ static FILE *output_file(void)
 
 static int run_test(const struct test *t, int number)
 {
-	snprintf(work_dir, sizeof work_dir, "/tmp/handoff-test.XXXXXX");
+	snprintf(work_dir, PATH_BUFFER, "/tmp/handoff-test.XXXXXX");
 	if (!mkdtemp(work_dir))
 		FAIL("mkdtemp: %s", strerror(errno));
 	FILE *output = output_file();
@@ -242,49 +218,6 @@ static int selected(const char *name, char **names, int count)
 	return 0;
 }
 
-static int run_helper(const char *name, const char *arg)
-{
-#define CALL_HELPER(h)                    \
-	if (strcmp(name, #h) == 0)        \
-		return helper_##h(arg);
-	HELPERS(CALL_HELPER)
-	fprintf(stderr, "unknown helper %s\n", name);
-	return 2;
-}
-
-/* The benchmark keeps its own 5-minute budget; the runner's limit leaves
- * room for installing nginx and HAProxy first on a fresh machine. Demo and
- * benchmark print as they go. */
-static int run_alone(const char *name, void (*run)(void), int timeout_s)
-{
-	snprintf(work_dir, sizeof work_dir, "/tmp/handoff-%s.XXXXXX", name);
-	if (!mkdtemp(work_dir))
-		FAIL("mkdtemp: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		FAIL("fork: %s", strerror(errno));
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_CHILD_SUBREAPER, 1);
-		if (chdir(work_dir) < 0)
-			FAIL("chdir %s: %s", work_dir, strerror(errno));
-		run();
-		fflush(NULL);
-		_exit(0);
-	}
-	setpgid(pid, pid);
-	int status = 0;
-	int finished = wait_exit(pid, timeout_s * 1000, &status);
-	if (!finished) {
-		kill(-pid, SIGKILL);
-		wait_exit(pid, 5000, &status);
-		printf("%s: timed out after %d s\n", name, timeout_s);
-	}
-	clean_up(pid);
-	return finished && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
-}
-
 static int parse_multiplier(const char *text)
 {
 	char *end;
@@ -300,18 +233,7 @@ static int parse_multiplier(const char *text)
 
 int main(int argc, char **argv)
 {
-	runner_argc = argc;
-	runner_argv = argv;
-	locate_self();
-	if (argc >= 3 && strcmp(argv[1], "--helper") == 0)
-		return run_helper(argv[2], argc > 3 ? argv[3] : "");
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 2 && strcmp(argv[1], "--demo") == 0)
-		return run_alone("demo", demo, 300);
-	if (argc == 2 && strcmp(argv[1], "--bench") == 0)
-		return run_alone("bench", bench, 600);
+	program_start(argc, argv);
 	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
 		for (int i = 0; i < TEST_COUNT; i++)
 			puts(tests[i].name);

@@ -112,7 +112,7 @@ void test_supervisor_options(void)
 /* The control socket and the notify socket are closed to other users: a
  * client that became nobody can neither stop the supervisor nor say
  * READY=1 to it. As root only, like CI. */
-void test_supervisor_control_peer_check(void)
+void test_supervisor_sockets_closed_to_other_users(void)
 {
 	if (geteuid() != 0) {
 		printf("  skipped: needs root to become another user\n");

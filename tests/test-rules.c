@@ -1,5 +1,6 @@
-/* test-rules.c — the rules of shared/LESSONS.md that the broader tests do
- * not already pin down, one test each (the rule's number in the name). */
+/* test-rules.c — rules the field learned the hard way that the broader
+ * tests do not already pin down, one test each, named after the behaviour
+ * (docs/design.md maps each to its lesson). */
 #include "harness.h"
 
 #include <errno.h>
@@ -13,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Rule 3: an inherited socket keeps its O_NONBLOCK state, whatever it is. */
-void test_rule03_nonblock_untouched(void)
+/* An inherited socket keeps its O_NONBLOCK state, whatever it is. */
+void test_inherited_socket_keeps_its_nonblock_state(void)
 {
 	int blocking = listen_on("127.0.0.1:0");
 	struct handoff_address a;
@@ -32,9 +33,9 @@ void test_rule03_nonblock_untouched(void)
 	close(blocking);
 }
 
-/* Rule 10: argv[0] is resolved through PATH at start; an upgrade execs the
+/* argv[0] is resolved through PATH at start; an upgrade execs the
  * file found there then, not /proc/self/exe. */
-void test_rule10_exec_path_from_argv0(void)
+void test_upgrade_execs_argv0_resolved_at_start(void)
 {
 	char dir[300], copy[320], path_env[400], log[300];
 	snprintf(dir, sizeof dir, "%s", work_path("bin"));
@@ -63,9 +64,9 @@ void test_rule10_exec_path_from_argv0(void)
 	ASSERT_EQ(status, 0);
 }
 
-/* Rule 12: a successor speaking a newer protocol version can take over; a
+/* A successor speaking a newer protocol version can take over; a
  * message that is not the protocol is not mistaken for "ready". */
-void test_rule12_newer_protocol_version(void)
+void test_newer_successor_protocol_is_accepted(void)
 {
 	char *script = work_path("next.sh"), env[350];
 	write_file(script, "#!/bin/sh\n"
@@ -90,7 +91,7 @@ void test_rule12_newer_protocol_version(void)
 	server_stop(&s);
 }
 
-/* Rule 18: BARRIER=1 returns once the manager has closed the fd it got. */
+/* BARRIER=1 returns once the manager has closed the fd it got. */
 static int barrier_child(int timeout_ms)
 {
 	pid_t pid = fork();
@@ -124,7 +125,7 @@ static int receive_barrier_fd(int manager)
 	FAIL("no BARRIER=1 with a descriptor");
 }
 
-void test_rule18_notify_barrier(void)
+void test_notify_barrier_waits_for_the_manager(void)
 {
 	char name[64];
 	snprintf(name, sizeof name, "@handoff-barrier-%d", (int)getpid());
@@ -133,16 +134,16 @@ void test_rule18_notify_barrier(void)
 	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
 	ASSERT_EQ(bind(manager, (struct sockaddr *)&un,
 		       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))), 0);
-	ASSERT_EQ(handoff_notify_barrier(NULL, 100), 0); /* no NOTIFY_SOCKET */
+	ASSERT_EQ(handoff_notify_barrier(NULL, 100), 0); /* No NOTIFY_SOCKET */
 	setenv("NOTIFY_SOCKET", name, 1);
 	int status;
 
-	pid_t pid = barrier_child(5000); /* the manager answers */
+	pid_t pid = barrier_child(5000); /* The manager answers */
 	close(receive_barrier_fd(manager));
 	ASSERT(wait_exit(pid, 10000, &status));
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 
-	pid = barrier_child(200); /* the manager keeps the fd: time out */
+	pid = barrier_child(200); /* The manager keeps the fd: time out */
 	int held = receive_barrier_fd(manager);
 	ASSERT(wait_exit(pid, 10000, &status));
 	ASSERT_EQ(WEXITSTATUS(status), 2);
@@ -150,9 +151,9 @@ void test_rule18_notify_barrier(void)
 	close(manager);
 }
 
-/* Rule 20: the successor starts with default dispositions and an empty
+/* The successor starts with default dispositions and an empty
  * mask, whatever the parent had. */
-void test_rule20_successor_signal_state(void)
+void test_successor_starts_with_default_signals(void)
 {
 	struct server s;
 	server_start(&s, "127.0.0.1:0", (char *[]){ "HELPER_DIRTY_SIGNALS=1", NULL });
@@ -164,8 +165,8 @@ void test_rule20_successor_signal_state(void)
 	server_stop(&s);
 }
 
-/* Rule 22: with stdin closed, nothing of ours lands on fd 0. */
-void test_rule22_descriptors_above_stdio(void)
+/* With stdin closed, nothing of ours lands on fd 0. */
+void test_descriptors_stay_above_stdio(void)
 {
 	close(0);
 	struct handoff h;
@@ -174,14 +175,14 @@ void test_rule22_descriptors_above_stdio(void)
 	ASSERT(handoff_fd(&h) > 2);
 	int fd = handoff_listen(&h, "x", "127.0.0.1:0");
 	ASSERT(fd > 2);
-	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* still closed: nothing took it */
+	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* Still closed: nothing took it */
 	handoff_close(&h);
 }
 
-/* Rule 6: a path a live server listens on is never taken over, even when
+/* A path a live server listens on is never taken over, even when
  * that server is too busy to accept (its queue is full): we must say "in
  * use" at once, not wait in connect(). */
-void test_rule06_busy_unix_path_in_use(void)
+void test_busy_unix_path_is_never_taken_over(void)
 {
 	char address[320];
 	snprintf(address, sizeof address, "unix:%s", work_path("busy.sock"));
@@ -189,7 +190,7 @@ void test_rule06_busy_unix_path_in_use(void)
 	ASSERT_EQ(listen(server, 0), 0);
 	struct handoff_address a;
 	ASSERT_EQ(handoff_address_parse(&a, address), 0);
-	for (int i = 0; i < 8; i++) { /* fill its queue; nobody accepts */
+	for (int i = 0; i < 8; i++) { /* Fill its queue; nobody accepts */
 		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (connect(c, &a.u.sa, a.length) < 0 && errno == EAGAIN)
 			break;
@@ -201,5 +202,5 @@ void test_rule06_busy_unix_path_in_use(void)
 	ASSERT(now_ms() - start < 5000);
 	handoff_close(&h);
 	struct stat st;
-	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* still the server's */
+	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* Still the server's */
 }

@@ -1,0 +1,13 @@
+/* main.c — `make bench`: the figures, in a child with a 10-minute limit
+ * (the benchmark keeps its own 5-minute budget; the rest leaves room for
+ * installing nginx and HAProxy first on a fresh machine). */
+#include "harness.h"
+#include "program.h"
+
+void bench(void);
+
+int main(int argc, char **argv)
+{
+	program_start(argc, argv);
+	return program_run_alone("bench", bench, 600);
+}
