@@ -95,32 +95,32 @@ static void run(struct control_client *c, const char *command)
 
 static void readable(struct control_client *c)
 {
-	size_t room = sizeof c->request - 1 - c->request_length;
-	ssize_t n = recv(c->watch.fd, c->request + c->request_length, room, MSG_DONTWAIT);
+	/* Once its request is taken, whatever else it sends is read and
+	 * ignored; only its hanging up matters (a reload goes on regardless). */
+	char ignored[64];
+	char *into = c->waits_for_reload ? ignored : c->request + c->request_length;
+	size_t room = c->waits_for_reload ? sizeof ignored
+					  : sizeof c->request - c->request_length;
+	ssize_t n = recv(c->watch.fd, into, room, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		drop(c); /* gone; a reload goes on regardless */
+		drop(c);
 		return;
 	}
 	if (c->waits_for_reload)
-		return; /* nothing more is asked of it: ignore */
-	c->request_length += (size_t)n;
-	c->request[c->request_length] = '\0';
-	char *end = memchr(c->request, '\n', c->request_length);
-	if (!end) {
-		if (c->request_length == sizeof c->request - 1)
-			answer(c, "error request too long\n");
-		return; /* the rest is on its way */
-	}
-	*end = '\0';
-	if (end > c->request && end[-1] == '\r')
-		end[-1] = '\0';
-	if (strncmp(c->request, CONTROL_GREETING, strlen(CONTROL_GREETING)) != 0) {
-		answer(c, "error not a handoff-control 1 request\n");
 		return;
-	}
-	run(c, c->request + strlen(CONTROL_GREETING));
+	c->request_length += (size_t)n;
+	char command[CONTROL_REQUEST_MAX];
+	int r = control_parse_request(c->request, c->request_length, command,
+				      sizeof command);
+	if (r == -E2BIG)
+		answer(c, "error request too long\n");
+	else if (r < 0)
+		answer(c, "error not a handoff-control 1 request\n");
+	else if (r > 0)
+		run(c, command);
+	/* r == 0: the rest is on its way */
 }
 
 static void client_ready(struct watch *w, uint32_t events)

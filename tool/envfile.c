@@ -55,6 +55,13 @@ int envfile_read(const char *path, char ***vars, char *why, size_t size)
 		snprintf(why, size, "cannot read --env-file %s: %s", path, strerror(e));
 		return -e;
 	}
+	int r = envfile_parse(f, path, vars, why, size);
+	fclose(f);
+	return r;
+}
+
+int envfile_parse(FILE *f, const char *path, char ***vars, char *why, size_t size)
+{
 	char **out = calloc(1, sizeof *out), *line = NULL;
 	size_t count = 0, capacity = 0;
 	long number = 0;
@@ -87,7 +94,6 @@ int envfile_read(const char *path, char ***vars, char *why, size_t size)
 	if (r == -ENOMEM)
 		snprintf(why, size, "--env-file %s: out of memory", path);
 	free(line);
-	fclose(f);
 	if (r < 0) {
 		envfile_free(out);
 		return r;
