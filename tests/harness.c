@@ -421,10 +421,16 @@ static int serving(void *arg)
 
 void httpd_start(struct httpd *s, const char *program, char *const extra[])
 {
+	httpd_start_with_pidfile(s, work_path("httpd.pid"), program, extra);
+}
+
+void httpd_start_with_pidfile(struct httpd *s, const char *pidfile,
+			      const char *program, char *const extra[])
+{
 	memset(s, 0, sizeof *s);
 	s->port = free_port();
 	snprintf(s->address, sizeof s->address, "127.0.0.1:%d", s->port);
-	snprintf(s->pidfile, sizeof s->pidfile, "%s", work_path("httpd.pid"));
+	snprintf(s->pidfile, sizeof s->pidfile, "%s", pidfile);
 	snprintf(s->log, sizeof s->log, "%s", work_path("httpd.log"));
 	snprintf(s->program, sizeof s->program, "%s",
 		 program ? program : bin_path("examples/httpd"));

@@ -133,6 +133,9 @@ struct httpd {
  * arguments (NULL-terminated), logging to work_dir/httpd.log. Waits until it
  * serves. */
 void httpd_start(struct httpd *s, const char *program, char *const extra[]);
+/* The same with the pid file at pidfile. */
+void httpd_start_with_pidfile(struct httpd *s, const char *pidfile,
+			      const char *program, char *const extra[]);
 /* SIGHUP, then waits for a new ready generation and the old one's clean
  * exit. Returns the new pid. */
 pid_t httpd_upgrade(struct httpd *s);

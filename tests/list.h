@@ -46,4 +46,10 @@
 	X(supervisor_status_any_size_clean_text, 60) \
 	X(supervisor_env_file_rules, 60) \
 	X(supervisor_bounds_draining_generations, 60) \
-	X(supervisor_too_few_descriptors, 60)
+	X(supervisor_too_few_descriptors, 60) \
+	X(supervisor_out_of_descriptors, 60) \
+	X(httpd_out_of_descriptors, 60) \
+	X(supervisor_cannot_fork, 60) \
+	X(httpd_pidfile_on_full_disk, 60) \
+	X(supervisor_pidfile_on_full_disk, 60) \
+	X(supervisor_out_of_memory, 60)

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { REQUEST_TIMEOUT_MS = 5000, ANSWER_TIMEOUT_MS = 10000 };
+enum { REQUEST_TIMEOUT_MS = 5000, ANSWER_TIMEOUT_MS = 10000, ACCEPT_PAUSE_MS = 100 };
 
 static void drop(struct control_client *c)
 {
@@ -143,8 +143,20 @@ static int peer_allowed(int fd)
 static void accept_client(struct watch *w, uint32_t events)
 {
 	(void)events;
-	struct control_server *s = CONTAINER_OF(w, struct control_listener, watch)->server;
+	struct control_listener *l = CONTAINER_OF(w, struct control_listener, watch);
+	struct control_server *s = l->server;
 	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		       errno == ENOMEM)) {
+		/* The client stays queued; polling a socket we cannot accept
+		 * from would spin. Try again a little later. */
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
+		l->paused_until_us = ho_now_us() + ACCEPT_PAUSE_MS * 1000LL;
+		if (log_allowed(&s->accept_failures, 1, 10000))
+			say("control socket: cannot accept: %s; trying again every %d ms",
+			    strerror(errno), ACCEPT_PAUSE_MS);
+		return;
+	}
 	if (fd < 0)
 		return;
 	struct control_client *slot = NULL;
@@ -224,6 +236,17 @@ void control_server_reload_done(struct control_server *s, int ok, const char *me
 int control_server_tick(struct control_server *s)
 {
 	int64_t now = ho_now_us(), next = INT64_MAX;
+	for (int i = 0; i < 2; i++) {
+		struct control_listener *l = &s->listeners[i];
+		if (!l->paused_until_us)
+			continue;
+		if (now >= l->paused_until_us) {
+			l->paused_until_us = 0;
+			watch_set(s->epoll_fd, EPOLL_CTL_ADD, &l->watch, EPOLLIN);
+		} else if (l->paused_until_us < next) {
+			next = l->paused_until_us;
+		}
+	}
 	for (int i = 0; i < CONTROL_CLIENTS_MAX; i++) {
 		struct control_client *c = &s->clients[i];
 		if (c->watch.fd < 0 || c->waits_for_reload)

@@ -8,6 +8,7 @@
 #include "control.h"
 #include "core.h"
 #include "endpoint.h"
+#include "log.h"
 #include "status.h"
 #include "watch.h"
 
@@ -33,6 +34,7 @@ struct control_listener {
 	struct watch watch;
 	struct control_server *server;
 	struct endpoint endpoint;
+	int64_t paused_until_us;         /* out of descriptors: accept later */
 };
 
 struct control_server {
@@ -40,6 +42,7 @@ struct control_server {
 	struct core *core;
 	const struct status_view *view;
 	struct control_listener listeners[2]; /* <pidfile>.control, --control */
+	struct log_limit accept_failures;
 	struct control_client clients[CONTROL_CLIENTS_MAX];
 };
 
