@@ -77,10 +77,18 @@ struct ho_spawn {
 	int drop_privileges;        /* setgroups/setgid/setuid to these: */
 	uid_t uid;
 	gid_t gid;
+	const gid_t *groups;        /* supplementary groups (group_count) */
+	size_t group_count;
 	const char *directory;      /* chdir, or NULL */
 	int umask;                  /* -1: leave it */
+	int output_fd;              /* stdout and stderr, if > 2 (0: inherit) */
+	int parent_death_signal;    /* sent to the child when we die (0: none) */
+	/* out: on failure, the step that failed ("fork", "exec", "chdir",
+	 * "setuid"...), a static string */
+	const char *failed_step;
 };
-pid_t ho_spawn(const struct ho_spawn *spawn);
+/* On failure returns -errno and sets spawn->failed_step. */
+pid_t ho_spawn(struct ho_spawn *spawn);
 
 /* handoff.c, upgrade.c */
 int ho_watch(struct handoff *h, int fd);

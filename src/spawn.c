@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -48,34 +50,65 @@ static void reset_signals(const sigset_t *empty)
 	sigprocmask(SIG_SETMASK, empty, NULL);
 }
 
+/* What the child reports when it cannot exec: errno, and which step. */
+struct failure {
+	int error;
+	int step;
+};
+
+static const char *const step_names[] = {
+	"exec", "move descriptors", "setpgid", "set the parent death signal",
+	"redirect output", "setgroups", "setgid", "setuid", "chdir",
+};
+enum { STEP_EXEC, STEP_FDS, STEP_SETPGID, STEP_PDEATHSIG, STEP_OUTPUT,
+       STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR };
+
 /* What a supervisor asks of its children: their own process group (so
- * that a whole generation can be killed), fewer privileges, a directory. */
-static int apply_options(const struct ho_spawn *s)
+ * that a whole generation can be killed), to die with us (so that a
+ * SIGKILLed supervisor does not leave them serving for ever), their output
+ * elsewhere, fewer privileges, a directory. Returns 0 or the failed step. */
+static int apply_options(const struct ho_spawn *s, pid_t parent)
 {
 	if (s->new_process_group && setpgid(0, 0) < 0)
-		return -1;
+		return STEP_SETPGID;
+	if (s->output_fd > 2 && (dup2(s->output_fd, 1) < 0 || dup2(s->output_fd, 2) < 0))
+		return STEP_OUTPUT;
 	if (s->umask >= 0)
 		umask((mode_t)s->umask);
-	if (s->drop_privileges &&
-	    (setgroups(1, &s->gid) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0))
-		return -1;
+	if (s->drop_privileges) {
+		if (setgroups(s->groups ? s->group_count : 1, s->groups ? s->groups : &s->gid) < 0)
+			return STEP_SETGROUPS;
+		if (setgid(s->gid) < 0)
+			return STEP_SETGID;
+		if (setuid(s->uid) < 0)
+			return STEP_SETUID;
+	}
+	/* After setuid(), which clears it. */
+	if (s->parent_death_signal) {
+		if (prctl(PR_SET_PDEATHSIG, s->parent_death_signal) < 0)
+			return STEP_PDEATHSIG;
+		if (getppid() != parent) /* it died before we asked */
+			raise(s->parent_death_signal);
+	}
 	if (s->directory && chdir(s->directory) < 0)
-		return -1;
+		return STEP_CHDIR;
 	return 0;
 }
 
 static _Noreturn void child(const struct ho_spawn *s, int *scratch,
-			    int report_fd, const sigset_t *empty)
+			    int report_fd, const sigset_t *empty, pid_t parent)
 {
+	struct failure f = { 0, STEP_FDS };
 	if (s->env)
 		ho_child_env_set_pid(s->env, getpid());
 	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0 &&
-	    apply_options(s) == 0) {
+	    (f.step = apply_options(s, parent)) == 0) {
 		reset_signals(empty);
 		execve(s->path, s->argv, s->envp);
+		f.step = STEP_EXEC;
 	}
-	int err = errno;
-	ssize_t ignored = write(report_fd, &err, sizeof err);
+	f.error = errno;
+	ssize_t ignored = write(report_fd, &f, sizeof f);
 	(void)ignored;
 	_exit(127);
 }
@@ -88,12 +121,15 @@ static void reap(pid_t pid)
 
 /* Returns the child's pid once it has exec'd. On failure returns a negative
  * errno: the exec errno if the child could not exec (it is reaped). */
-pid_t ho_spawn(const struct ho_spawn *s)
+pid_t ho_spawn(struct ho_spawn *s)
 {
+	pid_t parent = getpid();
 	int *scratch = calloc(s->fd_count + 1, sizeof *scratch);
 	int report[2];
+	s->failed_step = "allocate";
 	if (!scratch)
 		return -ENOMEM;
+	s->failed_step = "create the exec-status pipe";
 	if (pipe2(report, O_CLOEXEC) < 0) {
 		int err = errno;
 		free(scratch);
@@ -105,9 +141,10 @@ pid_t ho_spawn(const struct ho_spawn *s)
 	sigfillset(&all);
 	sigemptyset(&empty);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	s->failed_step = "fork";
 	pid_t pid = fork();
 	if (pid == 0)
-		child(s, scratch, report[1], &empty);
+		child(s, scratch, report[1], &empty, parent);
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(report[1]);
@@ -116,11 +153,15 @@ pid_t ho_spawn(const struct ho_spawn *s)
 		close(report[0]);
 		return -fork_errno;
 	}
-	int exec_errno = 0;
-	ssize_t n = ho_read(report[0], &exec_errno, sizeof exec_errno);
+	struct failure f = { 0, STEP_EXEC };
+	ssize_t n = ho_read(report[0], &f, sizeof f);
 	close(report[0]);
 	if (n == 0)
 		return pid;
 	reap(pid);
-	return n == (ssize_t)sizeof exec_errno ? -exec_errno : -EIO;
+	if (n != (ssize_t)sizeof f || f.step < 0 ||
+	    f.step >= (int)(sizeof step_names / sizeof *step_names))
+		return -EIO;
+	s->failed_step = step_names[f.step];
+	return -f.error;
 }

@@ -201,7 +201,7 @@ int refused(int port)
 	return http_get("127.0.0.1", port, "/", NULL, 0) == -ECONNREFUSED;
 }
 
-static int nothing_guarded(void *arg)
+int nothing_guarded_now(void *arg)
 {
 	(void)arg;
 	return count_guarded() == 0;
@@ -211,7 +211,7 @@ static int nothing_guarded(void *arg)
  * whatever they started), and nothing listens on port. */
 void nothing_left(int port)
 {
-	if (!wait_for(nothing_guarded, NULL, 10000))
+	if (!wait_for(nothing_guarded_now, NULL, 10000))
 		FAIL("%d processes the test started are still running", count_guarded());
 	if (!refused(port))
 		FAIL("something still listens on 127.0.0.1:%d", port);

@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -404,4 +406,124 @@ void test_supervisor_too_few_descriptors(void)
 			FAIL("ulimit -n %d: the failed start left its pid file", limit);
 		nothing_left(s.port);
 	}
+}
+
+/* ------------------------------------------------- the supervisor dies */
+
+static int port_refuses(void *arg)
+{
+	return refused(*(int *)arg);
+}
+
+/* SIGKILL of the supervisor, once while serving and once in the middle of
+ * a reload: its generations are told to stop (their parent-death signal
+ * is the stop signal), drain and go, so the port is free again and a new
+ * `handoff run` on the same pid file and port starts cleanly. */
+void test_supervisor_sigkill_leaves_nothing_serving(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char script[300], go[300], text[1400];
+	snprintf(script, sizeof script, "%s", work_path("server.sh"));
+	snprintf(go, sizeof go, "%s", work_path("go"));
+	install_httpd(script, &s);
+	for (int round = 0; round < 2; round++) {
+		sup_start(&s, NULL, (char *[]){ script, NULL }, NULL);
+		struct gen g = only_generation(&s);
+		if (round == 1) {
+			/* A reload that cannot finish: generation 2 waits for go. */
+			snprintf(text, sizeof text,
+				 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do "
+				 "sleep 0.02; n=$((n+1)); done\nexec '%s' --listen %s\n", go,
+				 httpd_bin, s.address);
+			write_file_atomic(script, text, 0755);
+			kill(s.pid, SIGHUP);
+			if (!wait_file_contains(s.log, "generation 2 started", 1, 10000))
+				FAIL("no generation 2; log:\n%s", file_text(s.log));
+		}
+		ASSERT_EQ(kill(s.pid, SIGKILL), 0);
+		int status;
+		if (!wait_gone(s.pid, 10000, &status))
+			FAIL("the supervisor did not die");
+		if (!wait_gone(g.pid, 10000, &status))
+			FAIL("generation 1 (pid %d) outlived its supervisor; log:\n%s",
+			     (int)g.pid, file_text(s.log));
+		if (!wait_for(port_refuses, &s.port, 10000))
+			FAIL("the port still answers after the supervisor was killed; log:\n%s",
+			     file_text(s.log));
+		if (!wait_for(nothing_guarded_now, NULL, 10000))
+			FAIL("%d processes outlived the supervisor", count_guarded());
+		printf("  round %d: killed%s, generation 1 drained (%s), port free\n",
+		       round + 1, round ? " mid-reload" : " while serving",
+		       count_in_file(s.log, "Terminated: stopping") ? "told to stop" : "?");
+		install_httpd(script, &s);
+	}
+	/* And the next one starts on the same pid file, port and control
+	 * socket path. */
+	sup_start(&s, NULL, (char *[]){ script, NULL }, NULL);
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+/* ------------------------------------------------- users and directories */
+
+/* --user gets the user's supplementary groups (as su and systemd's User=
+ * do), not only its primary group. The group is added to a copy of
+ * /etc/group mounted over it in a mount namespace of this test's own, so
+ * the machine's is never touched. Root only. */
+void test_supervisor_user_gets_its_groups(void)
+{
+	locate();
+	if (geteuid() != 0) {
+		printf("  skipped: needs root\n");
+		return;
+	}
+	char *groups = read_file("/etc/group"), copy[300];
+	ASSERT(groups);
+	snprintf(copy, sizeof copy, "%s", work_path("group"));
+	char *text = malloc(strlen(groups) + 64);
+	sprintf(text, "%s%shandofftest:x:4242:nobody\n", groups,
+		groups[0] && groups[strlen(groups) - 1] != '\n' ? "\n" : "");
+	write_file(copy, text, 0644);
+	free(text);
+	free(groups);
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(copy, "/etc/group", NULL, MS_BIND, NULL) < 0) {
+		printf("  skipped: no private mount namespace (%s)\n", strerror(errno));
+		return;
+	}
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, (char *[]){ "--user", "nobody", NULL },
+		  (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g = only_generation(&s);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)g.pid);
+	char *status = read_file(path);
+	ASSERT(status);
+	char *line = strstr(status, "\nGroups:");
+	if (!line || !strstr(line, "4242") || !strstr(line, "65534"))
+		FAIL("generation 1 lacks nobody's groups (4242, 65534):\n%s", status);
+	line[strcspn(line + 1, "\n") + 1] = '\0';
+	printf("  generation 1 as nobody:%s\n", line + 1);
+	free(status);
+	sup_stop(&s);
+}
+
+/* A --chdir that cannot be entered is named as the reason, not the
+ * program. */
+void test_supervisor_says_which_step_failed(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	int code = handoff((char *[]){ "run", "--pidfile", s.pidfile, "--chdir",
+				       "/nonexistent/dir", "-l", s.address, "--", httpd_bin,
+				       "--listen", s.address, NULL });
+	if (code != 1 || !strstr(said.err, "--chdir /nonexistent/dir: No such file or directory"))
+		FAIL("a bad --chdir: exit %d\n%s%s", code, said.out, said.err);
+	printf("  %s", said.err);
+	nothing_left(s.port);
 }

@@ -10,6 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The user's supplementary groups, as su and systemd's User= give them
+ * (initgroups), with the primary group gid (--group replaces only that). */
+static int user_groups(struct launch *l, const char *user, char *why, size_t size)
+{
+	int n = 16;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		gid_t *groups = realloc(l->groups, (size_t)n * sizeof *groups);
+		if (!groups)
+			break;
+		l->groups = groups;
+		int want = n;
+		if (getgrouplist(user, l->gid, groups, &want) >= 0) {
+			l->group_count = want;
+			return 0;
+		}
+		n = want > n ? want : n * 2; /* it says how many there are */
+	}
+	snprintf(why, size, "--user %s: cannot list its groups", user);
+	return -ENOMEM;
+}
+
 int launch_resolve_user(struct launch *l, char *why, size_t size)
 {
 	const struct options *opt = l->opt;
@@ -39,7 +60,14 @@ int launch_resolve_user(struct launch *l, char *why, size_t size)
 		l->gid = gr->gr_gid;
 	}
 	l->drop_privileges = 1;
-	return 0;
+	return opt->user ? user_groups(l, opt->user, why, size) : 0;
+}
+
+void launch_free(struct launch *l)
+{
+	free(l->groups);
+	l->groups = NULL;
+	l->group_count = 0;
 }
 
 /* The --env-file's variables (read now) and NOTIFY_SOCKET naming us, not
@@ -72,6 +100,25 @@ static int generation_vars(const struct launch *l, char ***vars, char *why,
 	return 0;
 }
 
+/* Which step failed says what to fix: the directory, the user, or the
+ * program. */
+static void describe_failure(char *why, size_t size, const struct launch *l,
+			     const char *path, const char *step, int error)
+{
+	const struct options *opt = l->opt;
+	if (strcmp(step, "exec") == 0)
+		snprintf(why, size, "cannot start %s: %s", path, strerror(error));
+	else if (strcmp(step, "chdir") == 0)
+		snprintf(why, size, "cannot start %s: --chdir %s: %s", path,
+			 opt->directory, strerror(error));
+	else if (!strncmp(step, "set", 3) && strcmp(step, "setpgid") != 0)
+		snprintf(why, size, "cannot start %s as %s %s: %s: %s", path,
+			 opt->user ? "--user" : "--group", opt->user ? opt->user : opt->group,
+			 step, strerror(error));
+	else
+		snprintf(why, size, "cannot start %s: %s: %s", path, step, strerror(error));
+}
+
 pid_t launch_generation(const struct launch *l, unsigned number, char *why,
 			size_t size)
 {
@@ -98,12 +145,16 @@ pid_t launch_generation(const struct launch *l, unsigned number, char *why,
 			.path = path, .argv = opt->command, .envp = env.envp,
 			.fds = fds, .fd_count = count, .env = &env,
 			.new_process_group = 1, .drop_privileges = l->drop_privileges,
-			.uid = l->uid, .gid = l->gid, .directory = opt->directory,
-			.umask = opt->umask,
+			.uid = l->uid, .gid = l->gid, .groups = l->groups,
+			.group_count = (size_t)l->group_count, .directory = opt->directory,
+			.umask = opt->umask, .output_fd = l->output_fd,
+			/* If we are killed, the generations drain and go: nothing
+			 * else would ever stop them, and they hold the ports. */
+			.parent_death_signal = opt->core.stop_signal,
 		};
 		pid = ho_spawn(&sp);
 		if (pid < 0)
-			snprintf(why, size, "cannot start %s: %s", path, strerror((int)-pid));
+			describe_failure(why, size, l, path, sp.failed_step, (int)-pid);
 		ho_child_env_free(&env);
 	}
 	free(fds);

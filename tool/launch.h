@@ -18,10 +18,16 @@ struct launch {
 	int drop_privileges;        /* --user or --group given: */
 	uid_t uid;
 	gid_t gid;
+	gid_t *groups;              /* --user's supplementary groups (malloc'd) */
+	int group_count;
+	int output_fd;              /* the generations' stdout and stderr (0:
+				       ours) */
 };
 
 /* Resolves --user and --group. Returns 0 or -errno with the reason in why. */
 int launch_resolve_user(struct launch *l, char *why, size_t size);
+
+void launch_free(struct launch *l);
 
 /* Starts generation `number`; its pid, or -errno with the reason in why.
  * Matches struct core_hooks.launch, with a struct launch as ctx. */

@@ -304,6 +304,7 @@ static void finish(struct supervisor *s)
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
 	handoff_close(&s->listeners);
+	launch_free(&s->launch);
 	if (s->opt->pidfile && s->pidfile_fd >= 0)
 		ho_pidfile_remove(s->opt->pidfile, s->pidfile_fd);
 	ho_close(&s->pidfile_fd);
