@@ -59,7 +59,7 @@ static struct {
 	const char *pidfile;
 	int drain_timeout_ms, ready_timeout_ms, idle_grace_ms;
 } opt = { .drain_timeout_ms = 10000, .ready_timeout_ms = 60000,
-	  .idle_grace_ms = 100 };
+	  .idle_grace_ms = 1000 };
 
 /* ------------------------------------------------------------ state */
 
@@ -1017,7 +1017,7 @@ static void usage(FILE *to)
 	      "  --drain-timeout MS    longest drain after a handover (default 10000)\n"
 	      "  --ready-timeout MS    how long a successor may take (default 60000)\n"
 	      "  --idle-grace MS       how long a draining idle keep-alive connection\n"
-	      "                        may still send a request (default 100)\n"
+	      "                        may still send a request (default 1000)\n"
 	      "SIGHUP upgrades; SIGTERM, SIGINT, SIGQUIT drain and stop;\n"
 	      "SIGUSR2 stops at once.\n",
 	      to);
