@@ -506,12 +506,16 @@ void test_supervisor_daemon(void)
 		FAIL("no new log after SIGUSR1; old one:\n%s", file_text(rotated));
 	code = handoff((char *[]){ "reload", "--control", controlpath, NULL });
 	ASSERT_EQ(code, 0);
-	/* The supervisor, and the new generation, write to the new file. */
+	/* The supervisor, the new generation, and the one that was serving
+	 * when the log was rotated (its drain) all write to the new file. */
 	if (!wait_file_contains(s.log, "generation 4 started", 1, 10000) ||
 	    !wait_file_contains(s.log, "ok: generation 4 (pid", 1, 10000) ||
-	    !wait_file_contains(s.log, "gen 4: ready", 1, 10000))
-		FAIL("the new log lacks generation 4:\n%s", file_text(s.log));
+	    !wait_file_contains(s.log, "gen 4: ready", 1, 10000) ||
+	    !wait_file_contains(s.log, "gen 3: drained in", 1, 10000))
+		FAIL("the new log lacks generations 3 and 4:\n%s\nthe rotated one:\n%s",
+		     file_text(s.log), file_text(rotated));
 	ASSERT_EQ(count_in_file(rotated, "generation 4"), 0);
+	ASSERT_EQ(count_in_file(rotated, "gen 3: drained in"), 0);
 	link_target(s.pid, 2, target, sizeof target);
 	ASSERT_STR_EQ(target, s.log);
 

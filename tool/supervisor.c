@@ -13,6 +13,7 @@
 #include "launch.h"
 #include "log.h"
 #include "notify_in.h"
+#include "output.h"
 #include "parse.h"
 #include "status.h"
 #include "systemd.h"
@@ -34,6 +35,7 @@ struct supervisor {
 	struct launch launch;
 	struct notify_in notify;
 	struct control_server control;
+	struct output output;              /* with --log: the generations' */
 	struct status_view view;
 	struct watch signal_watch, notify_watch;
 	int epoll_fd;
@@ -250,6 +252,15 @@ static int write_pidfile(struct supervisor *s, char *why, size_t size)
 
 static int open_adapters(struct supervisor *s, char *why, size_t size)
 {
+	if (s->opt->log) {
+		int e = output_open(&s->output, s->epoll_fd);
+		if (e < 0) {
+			snprintf(why, size, "cannot make a pipe for the servers' output: %s",
+				 strerror(-e));
+			return e;
+		}
+		s->launch.output_fd = s->output.write_fd;
+	}
 	int r = notify_in_open(&s->notify, s->launch.drop_privileges ? s->launch.uid
 								     : (uid_t)-1,
 			       s->launch.gid, why, size);
@@ -301,6 +312,8 @@ static int prepare(struct supervisor *s, char *why, size_t size)
 
 static void finish(struct supervisor *s)
 {
+	output_drain(&s->output, 1);
+	output_close(&s->output);
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
 	handoff_close(&s->listeners);
@@ -330,6 +343,7 @@ int supervisor_run(const struct options *opt)
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);
+	output_init(&s->output);
 	char why[512];
 	if (prepare(s, why, sizeof why) < 0) {
 		say("%s", why);
