@@ -6,17 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ho_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > HANDOFF_NAME_MAX)
-		return 0;
-	for (const char *p = name; *p; p++)
-		if (*p == ':' || *p <= ' ' || *p > '~')
-			return 0;
-	return 1;
-}
-
 /* A path left behind by a server that died is "in use" for bind() but
  * nobody accepts on it: connect() says ECONNREFUSED. Only then is it ours
  * to remove. A live socket or a non-socket file is never touched. */

@@ -4,7 +4,7 @@
  * exec closes it (EOF); a failure writes errno into it. Between fork and
  * exec the child uses async-signal-safe calls only, because the parent may
  * have threads whose locks were copied mid-use. */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

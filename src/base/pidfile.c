@@ -5,7 +5,7 @@
  * dedicated descriptor for as long as it lives: a live holder is judged by
  * that lock, never by kill(pid, 0), because pids get reused. Removed only
  * when the path still names the very inode we wrote. */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* util.c — descriptor helpers and EINTR-safe system-call wrappers. */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

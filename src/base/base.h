@@ -1,0 +1,73 @@
+/* base.h — the private base library: system-call wrappers, fork + exec
+ * with a descriptor layout, pid files, argv[0] resolution, and the
+ * environment a child generation starts with. libhandoff and the
+ * supervisor (tool/) both build on it; it is never installed, and
+ * libhandoff.so does not export it. It knows nothing of struct handoff.
+ * Symbols carry the ho_ prefix. */
+#ifndef HO_BASE_H
+#define HO_BASE_H
+
+#include "handoff.h" /* struct handoff_address, HANDOFF_NAME_MAX */
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HO_LISTEN_FDS_START 3
+/* Bound on inherited descriptors we believe; beyond that LISTEN_FDS is
+ * treated as garbage. Generous: the benchmark hands over 1000. */
+#define HO_LISTEN_FDS_MAX 65536
+
+/* util.c: descriptors and system-call wrappers */
+int ho_set_cloexec(int fd, int on);
+int ho_move_above_stdio(int fd);
+ssize_t ho_read(int fd, void *buf, size_t size);
+ssize_t ho_write_all(int fd, const void *buf, size_t size);
+void ho_close(int *fd);
+int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);
+char *ho_format_uint(char *end, unsigned long value);
+int64_t ho_now_us(void);
+
+/* listen_env.c: the environment of a child generation */
+struct ho_child_env {
+	char **envp;          /* NULL-terminated, for execve */
+	char *listen_pid;     /* the "LISTEN_PID=" entry, digits filled in child */
+	size_t listen_pid_size;
+	size_t owned;         /* envp[0, owned) are ours to free */
+};
+/* control_fd < 0: no HANDOFF_FD. extra: NAME=VALUE entries that replace
+ * variables of the same name (NULL-terminated, may be NULL). */
+int ho_child_env_build(struct ho_child_env *env,
+		       const struct handoff_listener *listeners, size_t count,
+		       int control_fd, unsigned generation, char *const *extra);
+void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid);
+void ho_child_env_free(struct ho_child_env *env);
+int ho_name_valid(const char *name);
+
+/* spawn.c: fork + exec with a descriptor layout */
+struct ho_spawn {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const int *fds;       /* placed at 3, 4, ... in the child */
+	size_t fd_count;
+	struct ho_child_env *env;   /* LISTEN_PID filled in by the child */
+	/* optional, for a supervisor's children */
+	int new_process_group;      /* setpgid(0, 0): killable as a group */
+	int drop_privileges;        /* setgroups/setgid/setuid to these: */
+	uid_t uid;
+	gid_t gid;
+	const char *directory;      /* chdir, or NULL */
+	int umask;                  /* -1: leave it */
+};
+pid_t ho_spawn(const struct ho_spawn *spawn);
+
+/* path.c */
+char *ho_resolve_program(const char *argv0);
+
+/* pidfile.c */
+int ho_pidfile_check(const char *path, pid_t *holder);
+int ho_pidfile_write(const char *path, pid_t pid);
+void ho_pidfile_remove(const char *path, int fd);
+
+#endif
