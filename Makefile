@@ -91,7 +91,11 @@ check-exports: build/libhandoff.so
 	if [ -n "$$bad" ]; then echo "libhandoff.so exports more than handoff_*:" $$bad; exit 1; fi; \
 	echo "libhandoff.so exports handoff_* only"
 
-test: build/all build/asan/all check-exports
+# No cycle between the files of src/ (tests/file-deps.sh lists who calls whom).
+check-deps: build/all
+	@tests/file-deps.sh build/obj/src
+
+test: build/all build/asan/all check-exports check-deps
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
 
 RUNS ?= 20
@@ -111,6 +115,6 @@ bench: build/all
 clean:
 	rm -rf build
 
-.PHONY: all check-exports test test-repeat test-stress demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps test test-repeat test-stress demo bench clean build/all build/asan/all
 .SECONDARY:
 .DEFAULT_GOAL := all

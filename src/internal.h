@@ -6,6 +6,45 @@
 
 #include "base.h"
 
+/* One process's handoff state (opaque in the public header). */
+struct handoff {
+	struct handoff_config config;     /* the caller's, completed with
+					     defaults (see read_config) */
+	enum handoff_state state;
+	unsigned generation;
+	/* listeners we serve, passed on at upgrade */
+	struct handoff_listener *listeners;
+	size_t listener_count, listener_capacity;
+	/* what was inherited, fds [3, 3 + inherited_count), described once */
+	size_t inherited_count;
+	size_t first_unclaimed;           /* all before it are claimed */
+	struct ho_inherited_socket *inherited;
+	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
+	/* what to exec at upgrade */
+	char *exec_path;
+	char **exec_argv;
+	/* descriptors, -1 when closed */
+	int epoll_fd;
+	int parent_fd;      /* channel to the previous generation */
+	int child_fd;       /* channel to the successor */
+	int child_pidfd;
+	int timer_fd;
+	int signal_fd;      /* read end of the signal self-pipe */
+	int pidfile_fd;     /* holds the pid file lock */
+	pid_t child_pid;
+	int child_hung_up;  /* closed its channel; waiting for its exit */
+	pid_t parent_pid;
+	int exec_errno;     /* why exec_path could not be resolved */
+	int stopping_sent;
+	char warning[384];  /* what handoff_new ignored, see handoff_warning */
+};
+
+/* handoff.c: the listener table itself, for the supervisor (which links
+ * libhandoff statically and passes the table to ho_child_env_build). Valid
+ * until the next call that adds a listener, or handoff_free. */
+const struct handoff_listener *ho_listeners(const struct handoff *h,
+					    size_t *count);
+
 /* environ.c: the protocol between generations, incoming */
 struct ho_inherited {
 	size_t count;        /* fds [3, 3 + count) */
@@ -32,13 +71,18 @@ void ho_describe_inherited(struct ho_inherited_socket *s, int fd);
 int ho_address_matches(const struct handoff_address *have,
 		       const struct handoff_address *want, int any_port);
 
-/* handoff.c, upgrade.c */
+/* watch.c: the generation's epoll set */
+int ho_watch_open(struct handoff *h); /* creates h->epoll_fd */
 int ho_watch(struct handoff *h, int fd);
-void ho_notify(const struct handoff *h, const char *state);
+void ho_unwatch(struct handoff *h, int fd);
+
+/* upgrade.c */
 void ho_upgrade_abort(struct handoff *h);
 
 /* notify.c */
 int ho_notify_send(const char *state, int fd_to_pass);
+/* sends state unless config.flags says HANDOFF_NO_NOTIFY */
+void ho_notify(const struct handoff *h, const char *state);
 
 /* signals.c */
 int ho_signals_install(void);

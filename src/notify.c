@@ -72,6 +72,13 @@ int ho_notify_send(const char *state, int fd_to_pass)
 	return n < 0 ? -err : 1;
 }
 
+/* The library's own notifications, unless the program speaks for itself. */
+void ho_notify(const struct handoff *h, const char *state)
+{
+	if (!(h->config.flags & HANDOFF_NO_NOTIFY))
+		handoff_notify(state);
+}
+
 int handoff_notify(const char *state)
 {
 	return state ? ho_notify_send(state, -1) : -EINVAL;

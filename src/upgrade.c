@@ -150,8 +150,6 @@ static pid_t spawn_watched(struct handoff *h)
 
 int handoff_upgrade(struct handoff *h)
 {
-	if (!h->live)
-		return -EINVAL;
 	int r = upgrade_refusal(h);
 	if (r == -EAGAIN && h->state == HANDOFF_STATE_SERVING &&
 	    !parent_still_draining(h))
@@ -204,7 +202,7 @@ static int handed_over(struct handoff *h, struct handoff_event *ev)
 	forget_child(h);
 	/* Keep child_fd open until we exit (the successor watches for our EOF)
 	 * but stop listening to it. */
-	epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, h->child_fd, NULL);
+	ho_unwatch(h, h->child_fd);
 	h->state = HANDOFF_STATE_HANDED_OVER;
 	char msg[48];
 	snprintf(msg, sizeof msg, "MAINPID=%ld", (long)pid);
@@ -246,7 +244,7 @@ enum { HUNG_UP_GRACE_MS = 1000 };
 static void hung_up(struct handoff *h)
 {
 	h->child_hung_up = 1;
-	epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, h->child_fd, NULL);
+	ho_unwatch(h, h->child_fd);
 	struct itimerspec left;
 	if (timerfd_gettime(h->timer_fd, &left) == 0 &&
 	    (left.it_value.tv_sec > 0 ||
@@ -339,8 +337,6 @@ static int check_signal(struct handoff *h, struct handoff_event *ev)
 int handoff_next(struct handoff *h, struct handoff_event *ev)
 {
 	memset(ev, 0, sizeof *ev);
-	if (!h->live)
-		return -EINVAL;
 	if (h->state == HANDOFF_STATE_UPGRADING && check_child(h, ev))
 		return 1;
 	if (h->parent_fd >= 0 && check_parent(h, ev))

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct elf_image {
 	const unsigned char *data;
@@ -94,4 +95,44 @@ void test_library_exports_only_public_symbols(void)
 	/* The public API is there at all (the table was read). */
 	ASSERT(public >= 20);
 	munmap((void *)elf.data, elf.size);
+}
+
+/* struct handoff_config is read the way openat2(2) reads struct open_how:
+ * what fits in .size, the rest defaulted; an unknown non-zero tail is
+ * refused rather than ignored. */
+void test_config_extensible(void)
+{
+	char *argv[] = { self_exe, NULL };
+	struct handoff *h = (struct handoff *)1;
+	ASSERT_EQ(handoff_new(NULL, NULL, 1, argv), -EINVAL);
+	ASSERT_EQ(handoff_new(&h, NULL, 1, argv), 0); /* all defaults */
+	handoff_free(h);
+
+	struct handoff_config config = HANDOFF_CONFIG_INIT;
+	ASSERT_EQ(config.size, sizeof config);
+	ASSERT_EQ(handoff_new(&h, &config, 1, argv), 0);
+	handoff_free(h);
+	config.size = 0;
+	ASSERT_EQ(handoff_new(&h, &config, 1, argv), -EINVAL);
+	ASSERT(h == NULL);
+	config.size = HANDOFF_CONFIG_SIZE_VER1 - 1;
+	ASSERT_EQ(handoff_new(&h, &config, 1, argv), -EINVAL);
+
+	/* A program built against a newer header: its fields are read, and a
+	 * zero tail (new options left at their defaults) is accepted... */
+	struct {
+		struct handoff_config known;
+		unsigned char newer[16];
+	} bigger = { .known = { .pidfile = work_path("bigger.pid") } };
+	bigger.known.size = sizeof bigger;
+	ASSERT_EQ(handoff_new(&h, &bigger.known, 1, argv), 0);
+	ASSERT(handoff_listen(h, NULL, "127.0.0.1:0") > 2);
+	ASSERT_EQ(handoff_ready(h), 0);
+	ASSERT_EQ(read_pid(work_path("bigger.pid")), getpid());
+	handoff_free(h);
+	ASSERT(access(work_path("bigger.pid"), F_OK) < 0);
+	/* ...a request this library cannot honour is not silently dropped. */
+	bigger.newer[15] = 1;
+	ASSERT_EQ(handoff_new(&h, &bigger.known, 1, argv), -E2BIG);
+	ASSERT(h == NULL);
 }

@@ -26,7 +26,7 @@ static void bound_address(const char *log, const char *request, char *out,
 
 void test_listen_families(void)
 {
-	struct handoff h;
+	struct handoff *h;
 	char path[300], gram[300], abstract[64];
 	snprintf(path, sizeof path, "unix:%s", work_path("s.sock"));
 	snprintf(gram, sizeof gram, "unixgram:%s", work_path("g.sock"));
@@ -35,11 +35,11 @@ void test_listen_families(void)
 				    "udp:127.0.0.1:0", "udp:[::1]:0", gram };
 	const int types[] = { SOCK_STREAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM,
 			       SOCK_DGRAM, SOCK_DGRAM, SOCK_DGRAM };
-	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
-	ASSERT_EQ(handoff_upgrade(&h), -EAGAIN); /* not ready yet */
+	ASSERT_EQ(handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT_EQ(handoff_upgrade(h), -EAGAIN); /* not ready yet */
 	for (int i = 0; i < 7; i++) {
 		char name[8] = { 'l', (char)('0' + i), 0 };
-		int fd = handoff_listen(&h, name, addresses[i]);
+		int fd = handoff_listen(h, name, addresses[i]);
 		if (fd < 0)
 			FAIL("listen %s: %s", addresses[i], strerror(-fd));
 		int type = 0, acc = 0;
@@ -52,32 +52,41 @@ void test_listen_families(void)
 		ASSERT(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 		ASSERT(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	}
-	ASSERT_EQ(handoff_listen(&h, "l0", "127.0.0.1:0"), -EEXIST);
-	ASSERT_EQ(handoff_listen(&h, "a:b", "127.0.0.1:0"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, "", "127.0.0.1:0"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:99999"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, NULL, path), -EADDRINUSE);
-	ASSERT_EQ(handoff_add(&h, NULL, 1), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, "l0", "127.0.0.1:0"), -EEXIST);
+	ASSERT_EQ(handoff_listen(h, "a:b", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, "", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, NULL, "127.0.0.1:99999"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, NULL, path), -EADDRINUSE);
+	ASSERT_EQ(handoff_add(h, NULL, 1), -EINVAL);
 	int pipefd[2];
 	ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
-	ASSERT_EQ(handoff_add(&h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
+	ASSERT_EQ(handoff_add(h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	int own = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_EQ(handoff_add(&h, "own", own), 0);
+	ASSERT_EQ(handoff_add(h, "own", own), 0);
 	ASSERT(fcntl(own, F_GETFD) & FD_CLOEXEC);
-	size_t count;
-	handoff_listeners(&h, &count);
-	ASSERT_EQ(count, 8);
-	ASSERT_EQ(handoff_ready(&h), 0);
-	ASSERT_EQ(handoff_ready(&h), -EALREADY);
-	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:0"), -EBUSY);
-	handoff_close(&h);
-	handoff_close(&h); /* idempotent */
+	ASSERT_EQ(handoff_listener_count(h), 8);
+	ASSERT_STR_EQ(handoff_listener_name(h, 7), "own");
+	ASSERT_EQ(handoff_listener_fd(h, 7), own);
+	ASSERT_EQ(handoff_listener_inherited(h, 7), 0);
+	struct handoff_address a;
+	ASSERT_EQ(handoff_listener_address(h, 2, &a), 0);
+	ASSERT_EQ(a.family, AF_UNIX);
+	ASSERT(handoff_listener_name(h, 8) == NULL);
+	ASSERT_EQ(handoff_listener_fd(h, 8), -ENOENT);
+	ASSERT_EQ(handoff_listener_address(h, 8, &a), -ENOENT);
+	ASSERT_EQ(handoff_listener_inherited(h, 8), -ENOENT);
+	ASSERT_EQ(handoff_ready(h), 0);
+	ASSERT_EQ(handoff_ready(h), -EALREADY);
+	ASSERT_EQ(handoff_listen(h, NULL, "127.0.0.1:0"), -EBUSY);
+	handoff_close_listeners(h);
+	handoff_close_listeners(h); /* idempotent */
+	ASSERT_EQ(handoff_listener_fd(h, 0), -EBADF);
 	struct stat st;
 	ASSERT(stat(work_path("s.sock"), &st) < 0); /* final stop unlinks */
-	struct handoff zeroed = { 0 };
-	handoff_close(&zeroed); /* valid when zeroed */
+	handoff_free(h);
+	handoff_free(NULL); /* nothing to do */
 }
 
 void test_upgrade_passes_listeners(void)

@@ -168,14 +168,15 @@ void test_rule20_successor_signal_state(void)
 void test_rule22_descriptors_above_stdio(void)
 {
 	close(0);
-	struct handoff h;
-	struct handoff_config config = { .flags = HANDOFF_SIGNALS };
-	ASSERT_EQ(handoff_init(&h, &config, 1, (char *[]){ self_exe, NULL }), 0);
-	ASSERT(handoff_fd(&h) > 2);
-	int fd = handoff_listen(&h, "x", "127.0.0.1:0");
+	struct handoff *h;
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_SIGNALS };
+	ASSERT_EQ(handoff_new(&h, &config, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT(handoff_fd(h) > 2);
+	int fd = handoff_listen(h, "x", "127.0.0.1:0");
 	ASSERT(fd > 2);
 	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* still closed: nothing took it */
-	handoff_close(&h);
+	handoff_free(h);
 }
 
 /* Rule 6: a path a live server listens on is never taken over, even when
@@ -194,12 +195,12 @@ void test_rule06_busy_unix_path_in_use(void)
 		if (connect(c, &a.u.sa, a.length) < 0 && errno == EAGAIN)
 			break;
 	}
-	struct handoff h;
-	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	struct handoff *h;
+	ASSERT_EQ(handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
 	long start = now_ms();
-	ASSERT_EQ(handoff_listen(&h, NULL, address), -EADDRINUSE);
+	ASSERT_EQ(handoff_listen(h, NULL, address), -EADDRINUSE);
 	ASSERT(now_ms() - start < 5000);
-	handoff_close(&h);
+	handoff_free(h);
 	struct stat st;
 	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* still the server's */
 }

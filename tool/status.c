@@ -48,7 +48,7 @@ static double seconds_since(int64_t us)
 static void text(struct supervisor *s, struct out *o)
 {
 	size_t count;
-	const struct handoff_listener *l = handoff_listeners(&s->listeners, &count);
+	const struct handoff_listener *l = ho_listeners(s->listeners, &count);
 	put(o, "supervisor pid %d, up %.1f s%s\n", (int)getpid(),
 	    seconds_since(s->started_us), s->stopping ? ", stopping" : "");
 	for (size_t i = 0; i < count; i++) {
@@ -72,7 +72,7 @@ static void text(struct supervisor *s, struct out *o)
 static void json(struct supervisor *s, struct out *o)
 {
 	size_t count;
-	const struct handoff_listener *l = handoff_listeners(&s->listeners, &count);
+	const struct handoff_listener *l = ho_listeners(s->listeners, &count);
 	put(o, "{\"supervisor\":{\"pid\":%d,\"uptime_s\":%.3f,\"stopping\":%s},"
 	    "\"listeners\":[", (int)getpid(), seconds_since(s->started_us),
 	    s->stopping ? "true" : "false");

@@ -120,7 +120,7 @@ static pid_t spawn_generation(struct supervisor *s, unsigned number, char *why,
 {
 	const struct options *opt = s->opt;
 	size_t count;
-	const struct handoff_listener *l = handoff_listeners(&s->listeners, &count);
+	const struct handoff_listener *l = ho_listeners(s->listeners, &count);
 	char **vars = generation_vars(s, why, size);
 	char *path = vars ? ho_resolve_program(opt->command[0]) : NULL;
 	int *fds = calloc(count + 1, sizeof *fds);
@@ -441,7 +441,7 @@ void begin_stop(struct supervisor *s)
 	handoff_notify("STOPPING=1");
 	/* Our copies go first: once the generations close theirs, a new client
 	 * is refused at once rather than queued where nobody will accept. */
-	handoff_close_listeners(&s->listeners);
+	handoff_close_listeners(s->listeners);
 	say("stopping: %d generation(s) drain for up to %lld ms", s->gen_count,
 	    (long long)s->opt->drain_timeout_ms);
 	for (int i = 0; i < s->gen_count; i++) {
@@ -567,8 +567,9 @@ static int resolve_user(struct supervisor *s)
 
 static int open_listeners(struct supervisor *s)
 {
-	struct handoff_config config = { .flags = HANDOFF_NO_NOTIFY };
-	int r = handoff_init(&s->listeners, &config, 0, NULL);
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_NO_NOTIFY };
+	int r = handoff_new(&s->listeners, &config, 0, NULL);
 	if (r < 0) {
 		say("cannot initialize: %s", strerror(-r));
 		return -1;
@@ -577,15 +578,15 @@ static int open_listeners(struct supervisor *s)
 		const char *spec = s->opt->listen[i];
 		char name[HANDOFF_NAME_MAX + 2];
 		const char *address = split_listen_spec(spec, name, sizeof name);
-		int fd = handoff_listen(&s->listeners, name[0] ? name : NULL, address);
+		int fd = handoff_listen(s->listeners, name[0] ? name : NULL, address);
 		if (fd < 0) {
 			say("cannot listen on %s: %s", spec, strerror(-fd));
 			return -1;
 		}
 	}
-	if (handoff_warning(&s->listeners))
-		say("%s", handoff_warning(&s->listeners));
-	return handoff_ready(&s->listeners) < 0 ? -1 : 0;
+	if (handoff_warning(s->listeners))
+		say("%s", handoff_warning(s->listeners));
+	return handoff_ready(s->listeners) < 0 ? -1 : 0;
 }
 
 static int check_pidfile(struct supervisor *s)
@@ -637,7 +638,8 @@ static int prepare(struct supervisor *s)
 static void finish(struct supervisor *s)
 {
 	control_close_all(s);
-	handoff_close(&s->listeners);
+	handoff_free(s->listeners);
+	s->listeners = NULL;
 	if (s->opt->pidfile)
 		ho_pidfile_remove(s->opt->pidfile, s->pidfile_fd);
 	ho_close(&s->pidfile_fd);

@@ -56,7 +56,7 @@ struct control_client {
 
 struct supervisor {
 	const struct options *opt;
-	struct handoff listeners;          /* bound or socket-activated */
+	struct handoff *listeners;         /* bound or socket-activated */
 	struct generation gens[MAX_GENERATIONS];
 	int gen_count;
 	unsigned next_number;

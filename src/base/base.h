@@ -28,6 +28,21 @@ int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);
 char *ho_format_uint(char *end, unsigned long value);
 int64_t ho_now_us(void);
 
+/* One listening socket as libhandoff and the supervisor keep it. Private
+ * since libhandoff.so.1 (applications read handoff_listener_*()); the name
+ * stayed so that ho_child_env_build() keeps its signature. */
+struct handoff_listener {
+	int fd;                              /* -1 once closed */
+	int inherited;                       /* 1 if it came from the parent */
+	int owns_path;                       /* Unix path ours to unlink at the
+						final stop: we bound it, or a
+						handoff parent did */
+	struct handoff_address address;      /* as bound (port 0 resolved) */
+	char name[HANDOFF_NAME_MAX + 1];     /* "" when unnamed */
+	dev_t path_dev;                      /* Unix path sockets: the inode */
+	ino_t path_ino;                      /*   the path named at bind time */
+};
+
 /* listen_env.c: the environment of a child generation */
 struct ho_child_env {
 	char **envp;          /* NULL-terminated, for execve */
