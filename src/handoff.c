@@ -391,11 +391,8 @@ static void tell_parent_ready(struct handoff *h)
 	char msg[96];
 	int n = snprintf(msg, sizeof msg, "handoff %d ready pid=%ld generation=%u\n",
 			 HANDOFF_PROTOCOL_VERSION, (long)getpid(), h->generation);
-	ssize_t r;
-	do
-		r = send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
 	/* A parent that is gone cannot drain; nothing else to do. */
+	ho_send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
 
 int handoff_ready(struct handoff *h)

@@ -21,13 +21,13 @@ static int remove_stale_unix_path(const struct handoff_address *a)
 	int probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return -errno;
-	int r;
-	do
-		r = connect(probe, &a->u.sa, a->length);
-	while (r < 0 && errno == EINTR);
+	/* Not retried on EINTR: an interrupted connect goes on in the
+	 * background, and a retry would say EALREADY. Either way someone
+	 * answered, so the path is in use. */
+	int r = connect(probe, &a->u.sa, a->length);
 	int saved = errno;
 	close(probe);
-	if (r == 0 || saved == EAGAIN || saved == EINPROGRESS)
+	if (r == 0 || saved == EAGAIN || saved == EINPROGRESS || saved == EINTR)
 		return -EADDRINUSE;
 	if (saved != ECONNREFUSED)
 		return -saved;

@@ -42,12 +42,6 @@ static int arm_timer(int ms)
 	return ho_move_above_stdio(fd);
 }
 
-static void reap(pid_t pid, int *status)
-{
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
-}
-
 /* Forgets the successor: it has been reaped or has taken over. */
 static void forget_child(struct handoff *h)
 {
@@ -61,13 +55,10 @@ static void forget_child(struct handoff *h)
 static int parent_still_draining(struct handoff *h)
 {
 	char byte;
-	ssize_t n;
 	if (h->parent_fd < 0)
 		return 0;
-	do
-		n = recv(h->parent_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
-	while (n < 0 && errno == EINTR);
-	return !(n == 0 || (n < 0 && errno != EAGAIN));
+	ssize_t n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+	return !(n == 0 || (n < 0 && n != -EAGAIN));
 }
 
 static int upgrade_refusal(struct handoff *h)
@@ -173,7 +164,7 @@ void ho_upgrade_abort(struct handoff *h)
 {
 	if (h->child_pid > 0) {
 		kill(h->child_pid, SIGKILL);
-		reap(h->child_pid, NULL);
+		ho_waitpid(h->child_pid, NULL, 0);
 	}
 	forget_child(h);
 	ho_close(&h->child_fd);
@@ -261,11 +252,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 {
 	char msg[256];
 	int status;
-	ssize_t n;
-	do
-		n = recv(h->child_fd, msg, sizeof msg - 1, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	int recv_errno = n < 0 ? errno : 0;
+	ssize_t n = ho_recv(h->child_fd, msg, sizeof msg - 1, MSG_DONTWAIT);
 	if (n > 0) {
 		msg[n] = '\0';
 		if (is_ready_message(msg))
@@ -273,7 +260,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 	}
 	if (exited(h, &status))
 		return fail(h, ev, -ECHILD, status);
-	if (!h->child_hung_up && (n == 0 || (n < 0 && recv_errno != EAGAIN)))
+	if (!h->child_hung_up && (n == 0 || (n < 0 && n != -EAGAIN)))
 		hung_up(h);
 	uint64_t expirations;
 	if (ho_read(h->timer_fd, &expirations, sizeof expirations) > 0)
@@ -284,11 +271,8 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 static int check_parent(struct handoff *h, struct handoff_event *ev)
 {
 	char byte;
-	ssize_t n;
-	do
-		n = recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
+	ssize_t n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
+	if (n == -EAGAIN)
 		return 0;
 	if (n > 0)
 		return 0; /* nothing is defined parent-to-child yet: skip */
@@ -346,8 +330,7 @@ int handoff_next(struct handoff *h, struct handoff_event *ev)
 	/* Nothing pending: let epoll re-evaluate its ready list, or the
 	 * descriptor would keep polling readable for sources already drained. */
 	struct epoll_event drained[8];
-	while (epoll_wait(h->epoll_fd, drained, 8, 0) < 0 && errno == EINTR)
-		;
+	ho_epoll_wait(h->epoll_fd, drained, 8, 0);
 	return 0;
 }
 
@@ -362,8 +345,9 @@ int handoff_wait(struct handoff *h, struct handoff_event *ev, int timeout_ms)
 		if (timeout_ms >= 0 && left <= 0)
 			return 0;
 		struct epoll_event ready;
-		if (epoll_wait(h->epoll_fd, &ready, 1, (int)left) < 0 && errno != EINTR)
-			return -errno;
+		r = ho_epoll_wait(h->epoll_fd, &ready, 1, (int)left);
+		if (r < 0)
+			return r;
 	}
 }
 

@@ -27,6 +27,7 @@
 	X(rule15_httpd_idle_keepalive_drain, 30) \
 	X(rule18_notify_barrier, 30)      \
 	X(rule20_successor_signal_state, 30) \
+	X(rule21_eintr_wrappers_keep_errno, 20) \
 	X(rule22_descriptors_above_stdio, 20) \
 	X(supervisor_socket_activation, 30) \
 	X(supervisor_options, 30)         \

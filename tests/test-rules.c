@@ -1,6 +1,7 @@
 /* test-rules.c — the rules of shared/LESSONS.md that the broader tests do
  * not already pin down, one test each (the rule's number in the name). */
 #include "harness.h"
+#include "base.h" /* the EINTR wrappers */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +9,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,4 +206,56 @@ void test_rule06_busy_unix_path_in_use(void)
 	handoff_free(h);
 	struct stat st;
 	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* still the server's */
+}
+
+/* Rule 21: the library's system calls survive EINTR, and a call that was
+ * interrupted and retried leaves errno as the caller had it. A timer
+ * without SA_RESTART interrupts a wait and a waitpid; the fifth tick
+ * releases the child, so nothing here depends on a sleep. */
+static volatile sig_atomic_t ticks, release_fd = -1;
+
+static void on_tick(int sig)
+{
+	(void)sig;
+	if (++ticks == 5 && release_fd >= 0)
+		close(release_fd);
+}
+
+void test_rule21_eintr_wrappers_keep_errno(void)
+{
+	struct sigaction sa = { .sa_handler = on_tick }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGALRM, &sa, NULL), 0);
+	struct itimerval every = { { 0, 20000 }, { 0, 20000 } };
+	ASSERT_EQ(setitimer(ITIMER_REAL, &every, NULL), 0);
+
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+	errno = 4242;
+	long start = now_ms();
+	ASSERT_EQ(ho_epoll_wait(epfd, &ev, 1, 300), 0); /* not -EINTR */
+	ASSERT(now_ms() - start >= 290);               /* the time left, kept */
+	ASSERT(ticks > 0);
+	ASSERT_EQ(errno, 4242);
+	close(epfd);
+
+	int p[2];
+	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+	ticks = 0;
+	pid_t child = fork();
+	if (child == 0) {
+		char byte;
+		close(p[1]);
+		_exit(read(p[0], &byte, 1) == 0 ? 0 : 1); /* EOF at the fifth tick */
+	}
+	close(p[0]);
+	release_fd = p[1];
+	int status = -1;
+	errno = 4242;
+	ASSERT_EQ(ho_waitpid(child, &status, 0), child);
+	ASSERT_EQ(errno, 4242);
+	ASSERT(ticks >= 5);
+	ASSERT_EQ(status, 0);
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
 }

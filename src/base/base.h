@@ -18,11 +18,9 @@
  * treated as garbage. Generous: the benchmark hands over 1000. */
 #define HO_LISTEN_FDS_MAX 65536
 
-/* util.c: descriptors and system-call wrappers */
+/* util.c: descriptors, numbers, the clock */
 int ho_set_cloexec(int fd, int on);
 int ho_move_above_stdio(int fd);
-ssize_t ho_read(int fd, void *buf, size_t size);
-ssize_t ho_write_all(int fd, const void *buf, size_t size);
 void ho_close(int *fd);
 int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);
 char *ho_format_uint(char *end, unsigned long value);
@@ -42,6 +40,22 @@ struct handoff_listener {
 	dev_t path_dev;                      /* Unix path sockets: the inode */
 	ino_t path_ino;                      /*   the path named at bind time */
 };
+
+/* nointr.c: system calls retried on EINTR. Each returns the call's result
+ * or a negative errno, and leaves errno untouched when it succeeds. The
+ * waits restart with the time left (timeout_ms -1: forever). */
+struct epoll_event;
+struct msghdr;
+struct pollfd;
+ssize_t ho_read(int fd, void *buf, size_t size);
+ssize_t ho_pread(int fd, void *buf, size_t size, off_t offset);
+ssize_t ho_write_all(int fd, const void *buf, size_t size); /* all, or error */
+ssize_t ho_recv(int fd, void *buf, size_t size, int flags);
+ssize_t ho_send(int fd, const void *buf, size_t size, int flags);
+ssize_t ho_sendmsg(int fd, const struct msghdr *msg, int flags);
+pid_t ho_waitpid(pid_t pid, int *status, int options);
+int ho_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout_ms);
+int ho_poll(struct pollfd *fds, unsigned long count, int timeout_ms);
 
 /* listen_env.c: the environment of a child generation */
 struct ho_child_env {

@@ -19,10 +19,7 @@
 static int read_pid(int fd, pid_t *pid)
 {
 	char buf[24];
-	ssize_t n;
-	do
-		n = pread(fd, buf, sizeof buf - 1, 0);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = ho_pread(fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return -EINVAL;
 	buf[n] = '\0';

@@ -80,12 +80,6 @@ static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 	_exit(127);
 }
 
-static void reap(pid_t pid)
-{
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
 /* Returns the child's pid once it has exec'd. On failure returns a negative
  * errno: the exec errno if the child could not exec (it is reaped). */
 pid_t ho_spawn(const struct ho_spawn *s)
@@ -121,6 +115,6 @@ pid_t ho_spawn(const struct ho_spawn *s)
 	close(report[0]);
 	if (n == 0)
 		return pid;
-	reap(pid);
+	ho_waitpid(pid, NULL, 0);
 	return n == (ssize_t)sizeof exec_errno ? -exec_errno : -EIO;
 }

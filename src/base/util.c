@@ -1,4 +1,5 @@
-/* util.c — descriptor helpers and EINTR-safe system-call wrappers. */
+/* util.c — descriptor helpers, numbers, the clock. The EINTR wrappers
+ * are in nointr.c. */
 #include "base.h"
 
 #include <errno.h>
@@ -29,31 +30,6 @@ int ho_move_above_stdio(int fd)
 	int saved = errno;
 	close(fd);
 	return moved < 0 ? -saved : moved;
-}
-
-ssize_t ho_read(int fd, void *buf, size_t size)
-{
-	ssize_t n;
-	do
-		n = read(fd, buf, size);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-ssize_t ho_write_all(int fd, const void *buf, size_t size)
-{
-	const char *p = buf;
-	size_t left = size;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		left -= (size_t)n;
-	}
-	return (ssize_t)size;
 }
 
 /* close() is not retried on EINTR: on Linux the descriptor is gone either
