@@ -1209,6 +1209,11 @@ int main(int argc, char *argv[])
 	}
 	for (size_t i = 0; i < opt.listen_count; i++)
 		open_listener(opt.listen[i]);
+	/* What the library ignored or overrode (a malformed LISTEN_FDS, a
+	 * service manager's address instead of ours) is worth a line. */
+	const char *warning = handoff_warning(h);
+	if (warning)
+		say("warning: %s", warning);
 	watch(handoff_fd(h), &handoff_source);
 	err = handoff_ready(h); /* from here our parent, if any, drains */
 	if (err < 0) {

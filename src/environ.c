@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct raw_environ {
@@ -104,6 +105,19 @@ static int take_listen_fds(struct ho_inherited *in, struct raw_environ *raw,
 	return 1;
 }
 
+/* The channel to a handoff parent is its end of a Unix SOCK_SEQPACKET
+ * pair. Anything else at that number (a stray HANDOFF_FD left in the
+ * environment, naming a file, /dev/null or nothing) did not come from one:
+ * it is ignored like any other malformed inherited value, never adopted. */
+static int is_channel(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t type_len = sizeof type, domain_len = sizeof domain;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
+	       getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) == 0 &&
+	       type == SOCK_SEQPACKET && domain == AF_UNIX;
+}
+
 /* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD only from
  * a handoff parent, and must lie past the listeners. */
 static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
@@ -122,6 +136,11 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 	     fd < HO_LISTEN_FDS_START + in->count ||
 	     ho_set_cloexec((int)fd, 1) < 0)) {
 		warn(warning, size, "HANDOFF_FD", raw->handoff_fd, "bad descriptor");
+		return;
+	}
+	if (raw->handoff_fd && !is_channel((int)fd)) {
+		warn(warning, size, "HANDOFF_FD", raw->handoff_fd,
+		     "not a handoff channel");
 		return;
 	}
 	if (raw->handoff_generation)

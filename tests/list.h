@@ -16,6 +16,7 @@
 	X(pidfile_rules, 30)              \
 	X(notify_messages, 30)            \
 	X(httpd_bad_input, 20)            \
+	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_upgrade_under_load, 120)  \
 	X(httpd_failed_upgrades, 120)     \
 	X(httpd_sighup_burst, 120)        \

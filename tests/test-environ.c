@@ -1,6 +1,9 @@
 /* test-environ.c — systemd's socket-activation protocol, good and bad. */
 #include "harness.h"
 
+#include <errno.h>
+#include <stdarg.h>
+
 #include <fcntl.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -142,6 +145,23 @@ void test_environ_bad_input(void)
 		      (char *[]){ "HANDOFF_FD=3", "HANDOFF_GENERATION=7", NULL });
 	expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=3");
 	free(out);
+
+	/* A stray HANDOFF_FD naming a regular file or /dev/null: ignored with a
+	 * warning, like any malformed inherited value; start-up goes on. */
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	const int *strays[] = { &file, &devnull };
+	for (int i = 0; i < 2; i++) {
+		int pair[] = { sock, *strays[i] };
+		out = inherit(spec, pair, 2, 1,
+			      (char *[]){ "LISTEN_FDS=1", "HANDOFF_FD=4",
+					  "HANDOFF_GENERATION=7", NULL });
+		expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=4: "
+			    "not a handoff channel");
+		expect(out, "-> fd=3 inherited=1 ");
+		expect(out, "ready 0,");
+		free(out);
+	}
+	close(devnull);
 	close(sock);
 	close(file);
 }

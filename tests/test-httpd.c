@@ -57,6 +57,22 @@ void test_httpd_bad_input(void)
 	close(busy);
 }
 
+/* What the library ignored at start-up reaches the log. */
+void test_httpd_logs_handoff_warning(void)
+{
+	char *out = work_path("warning.out");
+	struct spawn_options o = { .output = out, .listen_fds = 1,
+				   .env = (char *[]){ "LISTEN_FDS=abc", NULL } };
+	pid_t pid = spawn((char *[]){ bin_path("examples/httpd"), "--listen",
+				      "127.0.0.1:0", NULL }, &o);
+	expect_in_file(out, "ready on");
+	expect_in_file(out, "warning: ignored LISTEN_FDS=abc: not a number");
+	kill(pid, SIGTERM);
+	int status;
+	ASSERT(wait_exit(pid, 10000, &status));
+	ASSERT_EQ(status, 0);
+}
+
 void test_httpd_upgrade_under_load(void)
 {
 	struct httpd s;
