@@ -203,13 +203,23 @@ static int handed_over(struct handoff *h, struct handoff_event *ev)
 }
 
 /* "handoff <version> ready ...": any version may say ready, so that a newer
- * successor can take over from us; other words are for newer parents. */
+ * successor can take over from us; other words are for newer parents. The
+ * message comes from another program: the version is parsed with a checked
+ * parser (sscanf's %u takes "-1" and is undefined on overflow). */
 static int is_ready_message(const char *msg)
 {
-	unsigned version;
-	char verb[16];
-	return sscanf(msg, "handoff %u %15s", &version, verb) == 2 &&
-	       version >= 1 && strcmp(verb, "ready") == 0;
+	static const char prefix[] = "handoff ";
+	unsigned long version;
+	if (strncmp(msg, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	const char *number = msg + sizeof prefix - 1;
+	size_t digits = strcspn(number, " \n");
+	if (number[digits] != ' ' ||
+	    ho_parse_uint_n(number, digits, UINT32_MAX, &version) < 0 || version < 1)
+		return 0;
+	const char *verb = number + digits + 1;
+	size_t length = strcspn(verb, " \n");
+	return length == 5 && memcmp(verb, "ready", 5) == 0;
 }
 
 static int exited(struct handoff *h, int *status)

@@ -83,14 +83,23 @@ void test_rule12_newer_protocol_version(void)
 	ASSERT(wait_exit(s.pid, 10000, &status));
 	ASSERT_EQ(status, 0);
 
-	write_file(script, "#!/bin/sh\nprintf 'hello\\n' >&$HANDOFF_FD\nexec sleep 30\n",
-		   0755);
-	unlink(s.log);
-	server_start(&s, "127.0.0.1:0",
-		     (char *[]){ env, "HELPER_READY_TIMEOUT_MS=300", NULL });
-	kill(s.pid, SIGHUP);
-	expect_in_file(s.log, "was not ready in time");
-	server_stop(&s);
+	/* Not the protocol: a greeting, a negative or an overflowing version
+	 * (which sscanf's %u would have read as a huge one). */
+	const char *garbled[] = { "hello", "handoff -1 ready",
+				  "handoff 99999999999999999999 ready",
+				  "handoff 0 ready", "handoff 1 readyish" };
+	for (int i = 0; i < 5; i++) {
+		char text[200];
+		snprintf(text, sizeof text, "#!/bin/sh\nprintf '%s\\n' >&$HANDOFF_FD\n"
+			 "exec sleep 30\n", garbled[i]);
+		write_file(script, text, 0755);
+		unlink(s.log);
+		server_start(&s, "127.0.0.1:0",
+			     (char *[]){ env, "HELPER_READY_TIMEOUT_MS=300", NULL });
+		kill(s.pid, SIGHUP);
+		expect_in_file(s.log, "was not ready in time");
+		server_stop(&s);
+	}
 }
 
 /* Rule 18: BARRIER=1 returns once the manager has closed the fd it got. */

@@ -23,6 +23,8 @@ int ho_set_cloexec(int fd, int on);
 int ho_move_above_stdio(int fd);
 void ho_close(int *fd);
 int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);
+int ho_parse_uint_n(const char *text, size_t length, unsigned long max,
+		    unsigned long *out);
 char *ho_format_uint(char *end, unsigned long value);
 int64_t ho_now_us(void);
 

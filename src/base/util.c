@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,10 +48,17 @@ void ho_close(int *fd)
 /* Strict decimal: digits only, no sign, no spaces, no overflow, <= max. */
 int ho_parse_uint(const char *text, unsigned long max, unsigned long *out)
 {
+	return text ? ho_parse_uint_n(text, strlen(text), max, out) : -EINVAL;
+}
+
+/* The same for the first length bytes of text (a word inside a message). */
+int ho_parse_uint_n(const char *text, size_t length, unsigned long max,
+		    unsigned long *out)
+{
 	unsigned long value = 0;
-	if (!text || !*text)
+	if (length == 0)
 		return -EINVAL;
-	for (const char *p = text; *p; p++) {
+	for (const char *p = text; p < text + length; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		unsigned digit = (unsigned)(*p - '0');
