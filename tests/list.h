@@ -6,6 +6,7 @@
 	X(address_format_roundtrip, 10)   \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
+	X(environ_out_of_memory, 10)      \
 	X(listen_families, 20)            \
 	X(listen_match_by_name, 20)       \
 	X(upgrade_passes_listeners, 30)   \

@@ -6,6 +6,7 @@
 #include "base.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,20 @@ static char *listen_fdnames(const struct handoff_listener *listeners,
 	return s;
 }
 
+/* vasprintf into *slot, which is NULL on failure: vasprintf leaves it
+ * undefined then, and the cleanup frees every slot up to the failed one. */
+__attribute__((format(printf, 2, 3)))
+static int format_entry(char **slot, const char *format, ...)
+{
+	char *text;
+	va_list ap;
+	va_start(ap, format);
+	int n = vasprintf(&text, format, ap);
+	va_end(ap);
+	*slot = n < 0 ? NULL : text;
+	return n < 0 ? -1 : 0;
+}
+
 /* Builds the successor's environment: ours minus stale protocol variables,
  * plus the new ones. LISTEN_PID is left blank: only the child knows its pid,
  * and it fills it in with ho_child_env_set_pid() before exec. The strings we
@@ -92,10 +107,10 @@ int ho_child_env_build(struct ho_child_env *env,
 		goto fail;
 	strcpy(env->listen_pid, "LISTEN_PID=");
 	*out++ = env->listen_pid;
-	if (asprintf(out++, "LISTEN_FDS=%zu", count) < 0 ||
-	    asprintf(out++, "HANDOFF_GENERATION=%u", generation) < 0 ||
+	if (format_entry(out++, "LISTEN_FDS=%zu", count) < 0 ||
+	    format_entry(out++, "HANDOFF_GENERATION=%u", generation) < 0 ||
 	    !(*out++ = listen_fdnames(listeners, count)) ||
-	    (control_fd >= 0 && asprintf(out++, "HANDOFF_FD=%d", control_fd) < 0))
+	    (control_fd >= 0 && format_entry(out++, "HANDOFF_FD=%d", control_fd) < 0))
 		goto fail;
 	env->owned = (size_t)(out - env->envp);
 	for (size_t i = 0; i < n_extra; i++)
