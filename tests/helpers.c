@@ -70,14 +70,14 @@ static void claim_listeners(struct handoff *h, const char *spec)
 	free(copy);
 }
 
-static void list_open_fds(void)
+static void list_open_fds(const char *prefix)
 {
 	char buf[512] = "";
 	for (int fd = 3; fd < 64; fd++)
 		if (fcntl(fd, F_GETFD) >= 0)
 			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d",
 				 buf[0] ? "," : "", fd);
-	say("open=%s", buf);
+	say("%sopen=%s", prefix, buf);
 }
 
 /* Starts like a server, reports what it inherited, exits. */
@@ -100,7 +100,7 @@ int helper_inherit(const char *spec)
 	r = handoff_ready(h);
 	warning = handoff_warning(h);
 	say("ready %d, warning=%s", r, warning ? warning : "none");
-	list_open_fds();
+	list_open_fds("");
 	handoff_free(h);
 	return 0;
 }
@@ -137,7 +137,9 @@ static int finish(struct handoff *h, int code)
  * and reports every event. HELPER_PIDFILE, HELPER_READY_TIMEOUT_MS,
  * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE,
  * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
- * HELPER_DIRTY_SIGNALS and HELPER_REAL_ARGV adjust it. */
+ * HELPER_DIRTY_SIGNALS, HELPER_STRAY_FD (generation 1 holds that fd without
+ * close-on-exec, as if inherited from a shell), HELPER_LIST_FDS and
+ * HELPER_REAL_ARGV adjust it. */
 /* The signal state this process was started with (rule 20). Signals 32 and
  * 33 are glibc's own (thread cancellation, set*id): its sigaction() refuses
  * to touch them, in a parent as in a child, and it manages them itself in
@@ -189,6 +191,14 @@ int helper_server(const char *spec)
 		handoff_set_exec(h, exec, (char *[]){ (char *)exec, NULL });
 	if (env_int("HELPER_DIRTY_SIGNALS", 0))
 		dirty_signal_state();
+	int stray = env_int("HELPER_STRAY_FD", 0);
+	if (stray > 2 && handoff_generation(h) == 1) {
+		int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: on purpose */
+		if (fd >= 0 && fd != stray) {
+			dup2(fd, stray);
+			close(fd);
+		}
+	}
 	const char *next_spec = getenv("HELPER_NEXT_SPEC");
 	claim_listeners(h, next_spec && handoff_generation(h) > 1 ? next_spec : spec);
 	if (env_int("HELPER_FAIL_BEFORE_READY", 0) && handoff_generation(h) > 1) {
@@ -199,6 +209,11 @@ int helper_server(const char *spec)
 	r = handoff_ready(h);
 	say("ready generation=%u pid=%d result=%d", handoff_generation(h),
 	    (int)getpid(), r);
+	if (env_int("HELPER_LIST_FDS", 0)) {
+		char prefix[32];
+		snprintf(prefix, sizeof prefix, "generation %u ", handoff_generation(h));
+		list_open_fds(prefix);
+	}
 	if (r < 0)
 		return 1;
 	if (env_int("HELPER_EARLY_UPGRADE", 0) && handoff_generation(h) == 2) {

@@ -12,6 +12,7 @@
 	X(upgrade_passes_listeners, 30)   \
 	X(upgrade_changes_port_set, 30)   \
 	X(upgrade_one_at_a_time, 30)      \
+	X(upgrade_closes_stray_descriptors, 30) \
 	X(no_descriptor_leaks, 30)        \
 	X(unix_path_lifecycle, 30)        \
 	X(pidfile_rules, 30)              \

@@ -2,10 +2,12 @@
  * sd_notify, through the library-based helper server. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -141,6 +143,38 @@ void test_upgrade_changes_port_set(void)
 	/* No copy of a's or d's socket survives anywhere: the ports bind again. */
 	close(listen_on(a));
 	close(listen_on(d));
+	server_stop(&s);
+}
+
+/* The descriptors of a generation's "open=" line, as text. */
+static void open_fds_of(const char *log, unsigned generation, char *out,
+			size_t size)
+{
+	char key[48];
+	snprintf(key, sizeof key, "generation %u open=", generation);
+	expect_in_file(log, key);
+	char *text = read_file(log), *p = text ? strstr(text, key) : NULL;
+	snprintf(out, size, ",%.*s,", p ? (int)strcspn(p + strlen(key), "\n") : 0,
+		 p ? p + strlen(key) : "");
+	free(text);
+}
+
+/* A descriptor the server inherited without close-on-exec (from a shell,
+ * an IDE, a service manager) does not leak into its successor, which gets
+ * stdio, its listeners and the channel only. */
+void test_upgrade_closes_stray_descriptors(void)
+{
+	struct server s;
+	server_start(&s, "127.0.0.1:0",
+		     (char *[]){ "HELPER_STRAY_FD=50", "HELPER_LIST_FDS=1", NULL });
+	server_upgrade(&s, 2);
+	char first[256], second[256];
+	open_fds_of(s.log, 1, first, sizeof first);
+	open_fds_of(s.log, 2, second, sizeof second);
+	if (!strstr(first, ",50,"))
+		FAIL("generation 1 does not hold the stray fd 50: open=%s", first);
+	if (strstr(second, ",50,"))
+		FAIL("the stray fd 50 leaked into generation 2: open=%s", second);
 	server_stop(&s);
 }
 

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +40,37 @@ static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
 		if (dup2(scratch[i], HO_LISTEN_FDS_START + (int)i) < 0)
 			return -1;
 	return 0;
+}
+
+/* Closes [first, last], with close_range(2) where the kernel has it (5.9),
+ * else one by one up to the descriptor limit. Async-signal-safe. */
+static void close_span(unsigned first, unsigned last)
+{
+	if (first > last || syscall(SYS_close_range, first, last, 0) == 0)
+		return;
+	struct rlimit limit;
+	unsigned end = last;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur > 0 &&
+	    limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur - 1 < end)
+		end = (unsigned)(limit.rlim_cur - 1); /* no fd is above it */
+	else if (end > 1u << 20)
+		end = 1u << 20;
+	for (unsigned fd = first; fd <= end; fd++)
+		close((int)fd);
+}
+
+/* Descriptors the process inherited without close-on-exec (from a shell,
+ * an IDE, a service manager) must not reach the program we exec: it gets
+ * stdio and the layout at 3, 4, ..., nothing else. Everything above the
+ * layout goes, except the exec-status pipe, which is close-on-exec itself
+ * and still needed if execve fails. */
+static void close_the_rest(size_t count, int report_fd)
+{
+	unsigned floor = HO_LISTEN_FDS_START + (unsigned)count;
+	unsigned keep = (unsigned)report_fd; /* >= floor: place_fds saw to it */
+	if (keep > floor)
+		close_span(floor, keep - 1);
+	close_span(keep + 1, ~0U);
 }
 
 static void reset_signals(const sigset_t *empty)
@@ -71,6 +104,7 @@ static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 		ho_child_env_set_pid(s->env, getpid());
 	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0 &&
 	    apply_options(s) == 0) {
+		close_the_rest(s->fd_count, report_fd);
 		reset_signals(empty);
 		execve(s->path, s->argv, s->envp);
 	}
