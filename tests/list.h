@@ -16,6 +16,8 @@
 	X(no_descriptor_leaks, 30)        \
 	X(unix_path_lifecycle, 30)        \
 	X(pidfile_rules, 30)              \
+	X(pidfile_temp_unpredictable, 30) \
+	X(pidfile_lock_not_takeable_by_readers, 30) \
 	X(notify_messages, 30)            \
 	X(httpd_bad_input, 20)            \
 	X(httpd_logs_handoff_warning, 20) \

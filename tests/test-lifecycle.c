@@ -293,6 +293,90 @@ void test_pidfile_rules(void)
 	expect_in_file(o.output, "init error No such file or directory");
 }
 
+/* The temporary pid file's name cannot be guessed: something already at
+ * "<pidfile>.<pid>.tmp" (here a directory, made once the pid is known and
+ * before the server starts) neither stops the server nor gets used. */
+void test_pidfile_temp_unpredictable(void)
+{
+	char *pidfile = strdup(work_path("squat.pid"));
+	char *script = strdup(work_path("gated.sh"));
+	char *log = strdup(work_path("squat.log"));
+	char env_pidfile[300], env_runner[600], squat[340], want[96];
+	snprintf(env_pidfile, sizeof env_pidfile, "HELPER_PIDFILE=%s", pidfile);
+	snprintf(env_runner, sizeof env_runner, "RUNNER=%s", self_exe);
+	write_file(script, "#!/bin/sh\nread go <&3\nexec 3<&-\n"
+		   "exec \"$RUNNER\" --helper server 127.0.0.1:0\n", 0755);
+	int gate[2];
+	ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
+	struct spawn_options o = { .output = log, .fds = &gate[0], .fd_count = 1,
+				   .env = (char *[]){ env_pidfile, env_runner, NULL } };
+	pid_t pid = spawn((char *[]){ script, NULL }, &o);
+	close(gate[0]);
+	snprintf(squat, sizeof squat, "%s.%d.tmp", pidfile, (int)pid);
+	ASSERT_EQ(mkdir(squat, 0755), 0);
+	ASSERT_EQ(write(gate[1], "go\n", 3), 3);
+	close(gate[1]);
+	snprintf(want, sizeof want, "ready generation=1 pid=%d result=0", (int)pid);
+	expect_in_file(log, want);
+	ASSERT_EQ(read_pid(pidfile), pid);
+	struct stat st;
+	ASSERT_EQ(stat(squat, &st), 0);
+	ASSERT(S_ISDIR(st.st_mode));
+	ASSERT_EQ(st.st_nlink, 2); /* empty: nothing was written into it */
+	ASSERT_EQ(stat(pidfile, &st), 0);
+	ASSERT_EQ(st.st_mode & 0777, 0644);
+	kill(pid, SIGTERM);
+	int status;
+	ASSERT(wait_exit(pid, 10000, &status));
+	/* Nothing but what the test made is left: no temporary file. */
+	DIR *dir = opendir(work_path("."));
+	char extra[512] = "";
+	for (struct dirent *e; dir && (e = readdir(dir));)
+		if (strncmp(e->d_name, "squat.pid.", 10) == 0 &&
+		    strcmp(e->d_name + 10, squat + strlen(pidfile) + 1) != 0)
+			snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+				 " %s", e->d_name);
+	if (dir)
+		closedir(dir);
+	if (extra[0])
+		FAIL("left behind:%s", extra);
+	free(pidfile);
+	free(script);
+	free(log);
+}
+
+/* Liveness is judged by a lock that only the pid file's owner can take: a
+ * stranger who can read the 0644 file and locks it (flock, a POSIX or an
+ * OFD read lock, all possible on a read-only descriptor) neither makes a
+ * stale pid file look alive nor keeps a new instance from starting. */
+void test_pidfile_lock_not_takeable_by_readers(void)
+{
+	char env[300];
+	char *pidfile = work_path("locked.pid");
+	snprintf(env, sizeof env, "HELPER_PIDFILE=%s", pidfile);
+	write_file(pidfile, "999999\n", 0644); /* stale */
+	int stranger = open(pidfile, O_RDONLY | O_CLOEXEC);
+	ASSERT(stranger >= 0);
+	ASSERT_EQ(flock(stranger, LOCK_EX | LOCK_NB), 0);
+	struct flock read_lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	ASSERT_EQ(fcntl(stranger, F_OFD_SETLK, &read_lock), 0);
+	struct flock write_lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	ASSERT_EQ(fcntl(stranger, F_OFD_SETLK, &write_lock), -1);
+	ASSERT_EQ(errno, EBADF); /* a write lock needs a writable descriptor */
+
+	struct server s;
+	server_start(&s, "127.0.0.1:0", (char *[]){ env, NULL });
+	ASSERT_EQ(read_pid(pidfile), s.pid);
+	/* The live holder's file: a reader's read lock is refused now. */
+	int reader = open(pidfile, O_RDONLY | O_CLOEXEC);
+	ASSERT_EQ(fcntl(reader, F_OFD_SETLK, &read_lock), -1);
+	ASSERT(errno == EAGAIN || errno == EACCES);
+	close(reader);
+	close(stranger);
+	server_stop(&s);
+	ASSERT(access(pidfile, F_OK) < 0);
+}
+
 /* Appends "pid:message|" for each notification until one holds until. */
 static void collect(int fd, char *log, size_t size, const char *until)
 {
