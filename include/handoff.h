@@ -104,24 +104,28 @@ struct handoff_address {
  * Returns 0, or -EINVAL for a malformed address (bad port, bad IP literal,
  * unknown scheme, empty or too long Unix path, unresolvable host name).
  * Thread-safe. */
-HANDOFF_EXPORT int handoff_address_parse(struct handoff_address *address, const char *text);
+HANDOFF_EXPORT
+int handoff_address_parse(struct handoff_address *address, const char *text);
 
 /* Writes the textual form of *address into buf (at most size bytes, NUL
  * included); parsing the result gives back an equal address.
  * Returns the length written, or -ENOSPC if buf is too small, -EINVAL for an
  * unsupported family. Thread-safe. */
-HANDOFF_EXPORT int handoff_address_format(const struct handoff_address *address, char *buf,
+HANDOFF_EXPORT
+int handoff_address_format(const struct handoff_address *address, char *buf,
 			   size_t size);
 
 /* Returns 1 if a and b name the same endpoint (family, type, address, port),
  * else 0. Thread-safe. */
-HANDOFF_EXPORT int handoff_address_equal(const struct handoff_address *a,
+HANDOFF_EXPORT
+int handoff_address_equal(const struct handoff_address *a,
 			  const struct handoff_address *b);
 
 /* Fills *address with what socket fd is bound to (getsockname, SO_TYPE).
  * Returns 0, -ENOTSOCK if fd is not a socket, -EAFNOSUPPORT for a family
  * other than IPv4, IPv6 and Unix, or another negative errno. Thread-safe. */
-HANDOFF_EXPORT int handoff_address_of_socket(struct handoff_address *address, int fd);
+HANDOFF_EXPORT
+int handoff_address_of_socket(struct handoff_address *address, int fd);
 
 /* ------------------------------------------------------------ the handoff */
 
@@ -216,12 +220,13 @@ struct handoff_event {
  * config may be NULL (all defaults); see struct handoff_config for size.
  * Returns 0 with *h set, or, with *h set to NULL: -EINVAL (h is NULL, or
  * config->size is below HANDOFF_CONFIG_SIZE_VER1), -E2BIG (config->size is
- * larger than this library knows and a field it does not know is not zero),
+ * larger than this library knows and a field it does not know is not zero,
+ * or larger than 4096),
  * -EBUSY if config->pidfile is locked by a live process (another instance
  * runs), -ELOOP if it is a symlink, -ENOMEM, or another negative errno. */
-HANDOFF_EXPORT int handoff_new(struct handoff **h,
-			       const struct handoff_config *config,
-			       int argc, char *argv[]);
+HANDOFF_EXPORT
+int handoff_new(struct handoff **h, const struct handoff_config *config,
+		int argc, char *argv[]);
 
 /* Returns a listening socket for address (see handoff_address_parse): the
  * inherited one that matches, else a new one (SO_REUSEADDR, backlog
@@ -244,25 +249,29 @@ HANDOFF_EXPORT int handoff_new(struct handoff **h,
  * Returns the descriptor (owned by the library until handoff_free), or
  * -EINVAL (bad address or name), -EEXIST (name already used), -EBUSY (called
  * after handoff_ready), -EADDRINUSE, or the errno of socket/bind/listen. */
-HANDOFF_EXPORT int handoff_listen(struct handoff *h, const char *name, const char *address);
+HANDOFF_EXPORT
+int handoff_listen(struct handoff *h, const char *name, const char *address);
 
 /* Claims an inherited socket without creating one: by name if name is not
  * NULL, by address if address is not NULL, by both if both are given.
  * Returns the descriptor, -ENOENT if nothing matches, -EINVAL, -EEXIST. */
-HANDOFF_EXPORT int handoff_inherited(struct handoff *h, const char *name,
+HANDOFF_EXPORT
+int handoff_inherited(struct handoff *h, const char *name,
 		      const char *address);
 
 /* Registers a socket the application created itself so that it is passed on
  * at upgrade. The library takes ownership (closes it in handoff_free) and
  * sets close-on-exec. Returns 0, -ENOTSOCK, -EINVAL, -EEXIST, -ENOMEM. */
-HANDOFF_EXPORT int handoff_add(struct handoff *h, const char *name, int fd);
+HANDOFF_EXPORT
+int handoff_add(struct handoff *h, const char *name, int fd);
 
 /* Declares this generation ready: closes inherited sockets nobody claimed,
  * writes the pid file (temp file + rename, locked), tells the parent (which
  * then drains), and sends "READY=1\nMAINPID=<pid>" to $NOTIFY_SOCKET if set.
  * Returns 0, -EALREADY if called twice, or the pid file's errno (nothing
  * is reported to the parent then, so it keeps serving). */
-HANDOFF_EXPORT int handoff_ready(struct handoff *h);
+HANDOFF_EXPORT
+int handoff_ready(struct handoff *h);
 
 /* Starts the next generation: fork, then exec of the resolved path with the
  * original argv (or what handoff_set_exec set) and the listeners at fds
@@ -277,30 +286,36 @@ HANDOFF_EXPORT int handoff_ready(struct handoff *h);
  * drains (one generation starting at a time); -EALREADY after handing over;
  * the exec errno (e.g. -ENOENT, -EACCES, -ENOEXEC) if exec failed, the child
  * then reaped. */
-HANDOFF_EXPORT int handoff_upgrade(struct handoff *h);
+HANDOFF_EXPORT
+int handoff_upgrade(struct handoff *h);
 
 /* Replaces what the next upgrade execs. path must be absolute or contain a
  * '/'; argv is NULL-terminated and is copied. Returns 0, -EINVAL, -ENOMEM. */
-HANDOFF_EXPORT int handoff_set_exec(struct handoff *h, const char *path, char *const argv[]);
+HANDOFF_EXPORT
+int handoff_set_exec(struct handoff *h, const char *path, char *const argv[]);
 
 /* Returns a descriptor that polls readable whenever handoff_next() may have
  * an event: add it to your poll/epoll/libuv loop. Valid until handoff_free. */
-HANDOFF_EXPORT int handoff_fd(const struct handoff *h);
+HANDOFF_EXPORT
+int handoff_fd(const struct handoff *h);
 
 /* Takes the next event without blocking. Returns 1 and fills *event, 0 if
  * none is pending, or a negative errno. Call it until it returns 0 each time
  * handoff_fd() polls readable. */
-HANDOFF_EXPORT int handoff_next(struct handoff *h, struct handoff_event *event);
+HANDOFF_EXPORT
+int handoff_next(struct handoff *h, struct handoff_event *event);
 
 /* Blocking convenience: waits up to timeout_ms (-1: forever) for the next
  * event. Returns 1 with *event filled, 0 on timeout, or a negative errno. */
-HANDOFF_EXPORT int handoff_wait(struct handoff *h, struct handoff_event *event,
+HANDOFF_EXPORT
+int handoff_wait(struct handoff *h, struct handoff_event *event,
 		 int timeout_ms);
 
 /* Writes a sentence describing any event (e.g. "successor 1234 was killed by
  * signal 11 (Segmentation fault) before it was ready") into buf. Returns buf.
  * Thread-safe. */
-HANDOFF_EXPORT const char *handoff_event_describe(const struct handoff_event *event,
+HANDOFF_EXPORT
+const char *handoff_event_describe(const struct handoff_event *event,
 				   char *buf, size_t size);
 
 /* Closes this generation's copies of every listener: call it on DRAIN or
@@ -309,7 +324,8 @@ HANDOFF_EXPORT const char *handoff_event_describe(const struct handoff_event *ev
  * if the path still names the inode bound; paths systemd or a supervisor
  * passed in are theirs) and STOPPING=1 is sent to $NOTIFY_SOCKET. Never
  * calls shutdown() on a listener. Idempotent. */
-HANDOFF_EXPORT void handoff_close_listeners(struct handoff *h);
+HANDOFF_EXPORT
+void handoff_close_listeners(struct handoff *h);
 
 /* The final call: closes everything (listeners included, as above),
  * removes the pid file if it still names this process and we did not hand
@@ -317,43 +333,49 @@ HANDOFF_EXPORT void handoff_close_listeners(struct handoff *h);
  * again. After a handover one descriptor is deliberately left open until
  * the process exits: its EOF is how the successor learns that we are gone.
  * h may be NULL (nothing happens). */
-HANDOFF_EXPORT void handoff_free(struct handoff *h);
+HANDOFF_EXPORT
+void handoff_free(struct handoff *h);
 
 /* Returns the generation number: 1 for a process started by hand, parent's
  * plus one for a successor. */
-HANDOFF_EXPORT unsigned handoff_generation(const struct handoff *h);
+HANDOFF_EXPORT
+unsigned handoff_generation(const struct handoff *h);
 
 /* Returns why handoff_new ignored inherited state ("ignored LISTEN_FDS=abc:
  * not a number in range"), or NULL if it ignored nothing. Worth logging. */
-HANDOFF_EXPORT const char *handoff_warning(const struct handoff *h);
+HANDOFF_EXPORT
+const char *handoff_warning(const struct handoff *h);
 
 /* Returns the current state. */
-HANDOFF_EXPORT enum handoff_state handoff_state(const struct handoff *h);
+HANDOFF_EXPORT
+enum handoff_state handoff_state(const struct handoff *h);
 
 /* The listeners, by index from 0 to handoff_listener_count() - 1, in the
  * order they were claimed (handoff_listen, handoff_inherited, handoff_add);
  * a successor receives them at fds 3, 4, ... in that order. */
-HANDOFF_EXPORT size_t handoff_listener_count(const struct handoff *h);
+HANDOFF_EXPORT
+size_t handoff_listener_count(const struct handoff *h);
 
 /* Returns listener index's descriptor, -EBADF once handoff_close_listeners()
  * closed it, or -ENOENT if there is no such index. */
-HANDOFF_EXPORT int handoff_listener_fd(const struct handoff *h, size_t index);
+HANDOFF_EXPORT
+int handoff_listener_fd(const struct handoff *h, size_t index);
 
 /* Returns listener index's name ("" when unnamed), valid until
  * handoff_free, or NULL if there is no such index. */
-HANDOFF_EXPORT const char *handoff_listener_name(const struct handoff *h,
-						 size_t index);
+HANDOFF_EXPORT
+const char *handoff_listener_name(const struct handoff *h, size_t index);
 
 /* Fills *address with what listener index is bound to (port 0 resolved).
  * Returns 0, or -ENOENT if there is no such index. */
-HANDOFF_EXPORT int handoff_listener_address(const struct handoff *h,
-					    size_t index,
-					    struct handoff_address *address);
+HANDOFF_EXPORT
+int handoff_listener_address(const struct handoff *h, size_t index,
+			     struct handoff_address *address);
 
 /* Returns 1 if listener index came from the parent or the service manager,
  * 0 if it was created or added here, -ENOENT if there is no such index. */
-HANDOFF_EXPORT int handoff_listener_inherited(const struct handoff *h,
-					      size_t index);
+HANDOFF_EXPORT
+int handoff_listener_inherited(const struct handoff *h, size_t index);
 
 /* ------------------------------------------------------------- sd_notify */
 
@@ -362,13 +384,15 @@ HANDOFF_EXPORT int handoff_listener_inherited(const struct handoff *h,
  * Never blocks: if the manager's queue is full the message is dropped.
  * Returns 1 if sent, 0 if NOTIFY_SOCKET is unset, or a negative errno
  * (-EAGAIN: dropped). Thread-safe. */
-HANDOFF_EXPORT int handoff_notify(const char *state);
+HANDOFF_EXPORT
+int handoff_notify(const char *state);
 
 /* Like handoff_notify(), then waits up to timeout_ms for the service manager
  * to have processed everything this process sent (BARRIER=1 protocol): use it
  * before exiting right after a notification that matters. Returns 1, 0 if
  * NOTIFY_SOCKET is unset, -ETIMEDOUT, or a negative errno. Thread-safe. */
-HANDOFF_EXPORT int handoff_notify_barrier(const char *state, int timeout_ms);
+HANDOFF_EXPORT
+int handoff_notify_barrier(const char *state, int timeout_ms);
 
 #ifdef __cplusplus
 }

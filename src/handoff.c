@@ -123,12 +123,16 @@ static int setup_events(struct handoff *h)
  * built against a newer header passes a larger size, accepted as long as
  * every field we do not know is zero, since a non-zero one is a request we
  * cannot honour. */
+enum { HO_CONFIG_SIZE_MAX = 4096 }; /* openat2(2) stops at a page too */
+
 static int read_config(struct handoff_config *out, const struct handoff_config *in)
 {
 	*out = (struct handoff_config){ .size = sizeof *out };
-	if (in && in->size < HANDOFF_CONFIG_SIZE_VER1)
-		return -EINVAL;
 	if (in) {
+		if (in->size < HANDOFF_CONFIG_SIZE_VER1)
+			return -EINVAL;
+		if (in->size > HO_CONFIG_SIZE_MAX) /* garbage, not a newer header */
+			return -E2BIG;
 		size_t known = in->size < sizeof *out ? in->size : sizeof *out;
 		const unsigned char *bytes = (const unsigned char *)in;
 		for (size_t i = known; i < in->size; i++)

@@ -135,4 +135,6 @@ void test_config_extensible(void)
 	bigger.newer[15] = 1;
 	ASSERT_EQ(handoff_new(&h, &bigger.known, 1, argv), -E2BIG);
 	ASSERT(h == NULL);
+	config.size = (size_t)1 << 40; /* not a size: never read that far */
+	ASSERT_EQ(handoff_new(&h, &config, 1, argv), -E2BIG);
 }
