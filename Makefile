@@ -93,7 +93,8 @@ check-exports: build/libhandoff.so
 
 # No cycle between the files of src/ (tests/file-deps.sh lists who calls whom).
 check-deps: build/all
-	@tests/file-deps.sh build/obj/src
+	@out=$$(tests/file-deps.sh build/obj/src 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "src/ has no file cycle (tests/file-deps.sh lists the calls)"
 
 test: build/all build/asan/all check-exports check-deps
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
