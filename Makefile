@@ -13,33 +13,58 @@ CPPFLAGS += -Iinclude
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC  := $(wildcard src/*.c)
-LIB_HEADERS  := $(wildcard include/*.h src/*.h)
+BASE_SRC := $(wildcard src/base/*.c)
+LIB_HEADERS  := $(wildcard include/*.h src/*.h src/base/*.h)
 TEST_HEADERS := $(wildcard tests/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
 KIT_SRC  := tests/harness.c tests/helpers.c tests/program.c
 TEST_SRC := $(filter-out tests/demo.c,$(wildcard tests/*.c))
 BENCH_SRC := $(filter-out bench/loadgen.c,$(wildcard bench/*.c)) $(KIT_SRC)
+# Private headers: the base library's for everything in-tree, the
+# library's own for the library (and, for now, the supervisor and tests).
+PRIVATE  := -Isrc -Isrc/base
+# The library's objects: position-independent (they also go into the .so)
+# and hidden unless marked HANDOFF_EXPORT; src/libhandoff.sym says the same.
+LIB_CFLAGS := -fPIC -fvisibility=hidden
+SONAME   := libhandoff.so.1
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
-$(1)/obj/%.o: %.c $$(LIB_HEADERS) | $(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -fPIC -c $$< -o $$@
+$(1)/obj/src/%.o: src/%.c $$(LIB_HEADERS) | $(1)/obj/src/base
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) $$(LIB_CFLAGS) -c $$< -o $$@
+
+$(1)/obj/examples/%.o: examples/%.c include/handoff.h | $(1)/obj/examples
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -c $$< -o $$@
 
 $(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -Itests -c $$< -o $$@
 
 $(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(wildcard bench/*.h) | $(1)/obj/bench
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -Itests -c $$< -o $$@
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -Itests -c $$< -o $$@
 
 $(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) $$(wildcard tool/*.h) | $(1)/obj/tool
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -Isrc -c $$< -o $$@
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -c $$< -o $$@
 
-$(1)/handoff: $$(TOOL_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a
+# The supervisor links the library statically, and the base library for
+# the helpers it shares with it.
+$(1)/handoff: $$(TOOL_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a $(1)/libhandoff-base.a
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
-$(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
+# Private, never installed: what the library and the supervisor share.
+$(1)/libhandoff-base.a: $$(BASE_SRC:%.c=$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
+
+# Self-contained: the library's objects and the base objects it uses.
+$(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o) $$(BASE_SRC:%.c=$(1)/obj/%.o)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/$$(SONAME): $$(LIB_SRC:%.c=$(1)/obj/%.o) $$(BASE_SRC:%.c=$(1)/obj/%.o) src/libhandoff.sym
+	$$(CC) -shared $$(CFLAGS) $(2) -Wl,-soname,$$(SONAME) \
+		-Wl,--version-script=src/libhandoff.sym $$(filter %.o,$$^) -o $$@
+
+$(1)/libhandoff.so: $(1)/$$(SONAME)
+	ln -sf $$(SONAME) $$@
 
 $(1)/examples/%: $(1)/obj/examples/%.o $(1)/libhandoff.a | $(1)/examples
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
@@ -56,21 +81,34 @@ $(1)/tests/demo: $$(KIT_SRC:%.c=$(1)/obj/%.o) $(1)/obj/tests/demo.o $(1)/libhand
 $(1)/bench/run-bench: $$(BENCH_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/bench
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
-$(1)/obj/src $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
+$(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
 	mkdir -p $$@
 
-$(1)/all: $(1)/libhandoff.a $(1)/handoff $(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests $(1)/tests/demo $(1)/bench/run-bench
+$(1)/all: $(1)/libhandoff.a $(1)/libhandoff.so $(1)/libhandoff-base.a $(1)/handoff \
+	$(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests \
+	$(1)/tests/demo $(1)/bench/run-bench
 endef
 
 $(eval $(call variant,build,))
 $(eval $(call variant,build/asan,$(SAN)))
 
-all: build/all build/libhandoff.so
+all: build/all
 
-build/libhandoff.so: $(LIB_SRC:%.c=build/obj/%.o)
-	$(CC) -shared $(CFLAGS) $^ -o $@
+# What libhandoff.so exports: handoff_* only (the suite checks it too, in
+# library_exports_only_public_symbols, without nm).
+check-exports: build/libhandoff.so
+	@bad=$$(nm -D --defined-only $< | awk '$$3 !~ /^handoff_/ && $$2 != "A" { print $$3 }'); \
+	if [ -n "$$bad" ]; then echo "libhandoff.so exports more than handoff_*:" $$bad; exit 1; fi; \
+	echo "libhandoff.so exports handoff_* only"
 
-test: build/all build/asan/all
+# No cycle between the files of src/, nor of tool/ (tests/file-deps.sh
+# lists who calls whom).
+check-deps: build/all
+	@for d in src tool; do \
+		out=$$(tests/file-deps.sh $$d 2>&1) || { echo "$$out"; exit 1; }; \
+	done; echo "src/ and tool/ have no file cycle (tests/file-deps.sh lists the calls)"
+
+test: build/all build/asan/all check-exports check-deps
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
 
 RUNS ?= 20
@@ -90,6 +128,6 @@ bench: build/all
 clean:
 	rm -rf build
 
-.PHONY: all test test-repeat test-stress demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps test test-repeat test-stress demo bench clean build/all build/asan/all
 .SECONDARY:
 .DEFAULT_GOAL := all

@@ -58,20 +58,21 @@ static int handle_events(struct handoff *h, int *stop_now)
 int main(int argc, char *argv[])
 {
 	const char *address = argc > 1 ? argv[1] : "127.0.0.1:7000";
-	struct handoff h;
-	struct handoff_config config = { .flags = HANDOFF_SIGNALS };
-	int err = handoff_init(&h, &config, argc, argv);
-	int listener = err < 0 ? err : handoff_listen(&h, NULL, address);
-	err = listener < 0 ? listener : handoff_ready(&h); /* the parent drains now */
+	struct handoff *h;
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_SIGNALS };
+	int err = handoff_new(&h, &config, argc, argv);
+	int listener = err < 0 ? err : handoff_listen(h, NULL, address);
+	err = listener < 0 ? listener : handoff_ready(h); /* the parent drains now */
 	if (err < 0) {
 		fprintf(stderr, "echo: cannot serve on %s: %s\n", address, strerror(-err));
 		return 1;
 	}
 	fprintf(stderr, "echo[%d]: generation %u ready on %s\n", (int)getpid(),
-		handoff_generation(&h), address);
+		handoff_generation(h), address);
 	for (int i = 0; i < 2 + MAX_CLIENTS; i++)
 		fds[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
-	fds[1].fd = handoff_fd(&h);
+	fds[1].fd = handoff_fd(h);
 	int draining = 0, stop_now = 0;
 	while (!stop_now && (!draining || (clients > 0 && draining < DRAIN_POLLS))) {
 		/* poll() skips a negative fd: when full, new clients wait queued. */
@@ -82,8 +83,8 @@ int main(int argc, char *argv[])
 		}
 		if (fds[0].revents)
 			accept_client(listener);
-		if (fds[1].revents && handle_events(&h, &stop_now) && !draining) {
-			handoff_close_listeners(&h); /* the successor accepts from now */
+		if (fds[1].revents && handle_events(h, &stop_now) && !draining) {
+			handoff_close_listeners(h); /* the successor accepts from now */
 			draining = 1;
 		}
 		for (int i = 2; i < 2 + MAX_CLIENTS; i++)
@@ -91,6 +92,6 @@ int main(int argc, char *argv[])
 				echo(&fds[i]);
 	}
 	fprintf(stderr, "echo[%d]: exiting, %d clients left\n", (int)getpid(), clients);
-	handoff_close(&h);
+	handoff_free(h);
 	return 0;
 }

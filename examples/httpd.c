@@ -105,7 +105,7 @@ struct conn {
 	size_t out_len, out_off;
 };
 
-static struct handoff h;
+static struct handoff *h;
 static unsigned generation;
 static int epfd = -1;
 static struct source handoff_source = { SOURCE_HANDOFF };
@@ -132,7 +132,7 @@ static int64_t now_ms(void)
 }
 
 /* Several generations append to one log file and tests parse it: each line
- * is built first and written with a single write(). Before handoff_init()
+ * is built first and written with a single write(). Before handoff_new()
  * the generation is not known yet and shows as 0. */
 __attribute__((format(printf, 1, 2)))
 static void say(const char *fmt, ...)
@@ -860,7 +860,7 @@ static void listeners_close(void)
 		listeners[i].fd = -1;
 	}
 	accept_paused = false;
-	handoff_close_listeners(&h);
+	handoff_close_listeners(h);
 }
 
 /* ------------------------------------------------------------ drain */
@@ -918,7 +918,7 @@ static void handoff_events(void)
 	struct handoff_event ev;
 	char text[256];
 	int r;
-	while ((r = handoff_next(&h, &ev)) > 0) {
+	while ((r = handoff_next(h, &ev)) > 0) {
 		switch (ev.type) {
 		case HANDOFF_EVENT_UPGRADE_STARTED:
 			say("upgrade started: successor pid %d", (int)ev.pid);
@@ -940,7 +940,7 @@ static void handoff_events(void)
 			break;
 		case HANDOFF_EVENT_STOP_NOW:
 			say("%s: stopping now", strsignal(ev.signal));
-			handoff_close(&h);
+			handoff_free(h);
 			exit(0);
 		case HANDOFF_EVENT_NONE:
 			break;
@@ -999,7 +999,7 @@ static int serve(void)
 		if (draining && conn_count == 0)
 			break;
 	}
-	handoff_close(&h);
+	handoff_free(h);
 	say("drained in %lld ms, exiting", (long long)(now_ms() - drain_start));
 	return 0;
 }
@@ -1089,7 +1089,7 @@ static void parse_options(int argc, char *argv[])
 	int c;
 	opterr = 0; /* our own messages: one line each, with our prefix */
 	/* '+': stop at the first operand instead of permuting argv, which
-	 * handoff_init() copies for the next generation. */
+	 * handoff_new() copies for the next generation. */
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'l': add_listen(optarg); break;
@@ -1140,14 +1140,14 @@ static void watch(int fd, struct source *source)
 	}
 }
 
-/* On failure here, exit without handoff_close(): before handoff_ready()
+/* On failure here, exit without handoff_free(): before handoff_ready()
  * our parent, if any, still serves these sockets, and closing would be a
  * final stop (unlinking Unix socket paths). */
 static void open_listener(const char *spec)
 {
 	char name[HANDOFF_NAME_MAX + 1];
 	const char *address = listen_address(spec, name, sizeof name);
-	int fd = handoff_listen(&h, name[0] ? name : NULL, address);
+	int fd = handoff_listen(h, name[0] ? name : NULL, address);
 	if (fd < 0) {
 		say("cannot listen on %s: %s", spec, strerror(-fd));
 		exit(1);
@@ -1168,16 +1168,17 @@ static void open_listener(const char *spec)
 
 static void log_ready(void)
 {
-	size_t count, used = 0;
-	const struct handoff_listener *l = handoff_listeners(&h, &count);
+	size_t count = handoff_listener_count(h), used = 0;
 	char list[LOG_MAX - 128] = "";
 	for (size_t i = 0; i < count && used < sizeof list; i++) {
 		char text[HANDOFF_ADDRESS_TEXT_MAX];
-		if (handoff_address_format(&l[i].address, text, sizeof text) < 0)
-			snprintf(text, sizeof text, "fd %d", l[i].fd);
+		struct handoff_address a;
+		if (handoff_listener_address(h, i, &a) < 0 ||
+		    handoff_address_format(&a, text, sizeof text) < 0)
+			snprintf(text, sizeof text, "fd %d", handoff_listener_fd(h, i));
 		used += (size_t)snprintf(list + used, sizeof list - used, "%s%s (%s)",
 					 i ? ", " : "", text,
-					 l[i].inherited ? "inherited" : "new");
+					 handoff_listener_inherited(h, i) == 1 ? "inherited" : "new");
 	}
 	say("ready on %s", list);
 }
@@ -1188,18 +1189,19 @@ int main(int argc, char *argv[])
 	parse_options(argc, argv);
 	ignore_sigpipe();
 	struct handoff_config config = {
+		.size = sizeof config,
 		.flags = HANDOFF_SIGNALS,
 		.ready_timeout_ms = opt.ready_timeout_ms,
 		.pidfile = opt.pidfile,
 	};
-	int err = handoff_init(&h, &config, argc, argv);
+	int err = handoff_new(&h, &config, argc, argv);
 	if (err < 0) {
-		say("handoff_init: %s%s", strerror(-err),
+		say("handoff_new: %s%s", strerror(-err),
 		    err == -EBUSY ? " (another instance holds the pid file)" : "");
 		return 1;
 	}
-	generation = handoff_generation(&h);
-	/* After handoff_init: inherited sockets sit at 3, 4, ... */
+	generation = handoff_generation(h);
+	/* After handoff_new: inherited sockets sit at 3, 4, ... */
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
 		say("epoll_create1: %s", strerror(errno));
@@ -1207,8 +1209,13 @@ int main(int argc, char *argv[])
 	}
 	for (size_t i = 0; i < opt.listen_count; i++)
 		open_listener(opt.listen[i]);
-	watch(handoff_fd(&h), &handoff_source);
-	err = handoff_ready(&h); /* from here our parent, if any, drains */
+	/* What the library ignored or overrode (a malformed LISTEN_FDS, a
+	 * service manager's address instead of ours) is worth a line. */
+	const char *warning = handoff_warning(h);
+	if (warning)
+		say("warning: %s", warning);
+	watch(handoff_fd(h), &handoff_source);
+	err = handoff_ready(h); /* from here our parent, if any, drains */
 	if (err < 0) {
 		say("handoff_ready: %s", strerror(-err));
 		return 1;

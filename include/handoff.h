@@ -20,14 +20,19 @@
  * - Every descriptor the library opens is close-on-exec and above 2; only the
  *   listeners are passed to a successor, and only in the successor.
  * - Nothing is thread-safe on one struct handoff: call the functions on it
- *   from one thread at a time. handoff_init() must run before the program
+ *   from one thread at a time. handoff_new() must run before the program
  *   starts threads (it edits the environment). Functions that take no struct
  *   handoff are thread-safe. None is async-signal-safe unless it says so.
- * - Allocation: struct handoff lives where the caller puts it; the library
- *   allocates only its listener table and its copy of argv, both freed by
- *   handoff_close().
+ * - Binary compatibility (libhandoff.so.1): struct handoff is opaque,
+ *   allocated by handoff_new() and released by handoff_free(), so its
+ *   fields may change freely. struct handoff_config is extensible: it
+ *   starts with its own size, so a program built against this header keeps
+ *   working with a newer library, and a newer program with an older library
+ *   as long as it leaves the fields the library does not know zero.
+ *   Listeners are read by index through handoff_listener_*(). The other
+ *   public types (addresses, events) are plain data that will not change.
  *
- * Environment read by handoff_init() (and removed from the environment):
+ * Environment read by handoff_new() (and removed from the environment):
  *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket-activation protocol
  *   HANDOFF_FD                                set by a handoff parent
  *   HANDOFF_GENERATION                        set by a handoff parent or
@@ -48,6 +53,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* What libhandoff.so exports: the functions marked so, all named handoff_*.
+ * The library is built with -fvisibility=hidden, so nothing else is. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HANDOFF_EXPORT __attribute__((visibility("default")))
+#else
+#define HANDOFF_EXPORT
 #endif
 
 /* Version of the messages exchanged between generations. A generation
@@ -91,23 +104,27 @@ struct handoff_address {
  * Returns 0, or -EINVAL for a malformed address (bad port, bad IP literal,
  * unknown scheme, empty or too long Unix path, unresolvable host name).
  * Thread-safe. */
+HANDOFF_EXPORT
 int handoff_address_parse(struct handoff_address *address, const char *text);
 
 /* Writes the textual form of *address into buf (at most size bytes, NUL
  * included); parsing the result gives back an equal address.
  * Returns the length written, or -ENOSPC if buf is too small, -EINVAL for an
  * unsupported family. Thread-safe. */
+HANDOFF_EXPORT
 int handoff_address_format(const struct handoff_address *address, char *buf,
 			   size_t size);
 
 /* Returns 1 if a and b name the same endpoint (family, type, address, port),
  * else 0. Thread-safe. */
+HANDOFF_EXPORT
 int handoff_address_equal(const struct handoff_address *a,
 			  const struct handoff_address *b);
 
 /* Fills *address with what socket fd is bound to (getsockname, SO_TYPE).
  * Returns 0, -ENOTSOCK if fd is not a socket, -EAFNOSUPPORT for a family
  * other than IPv4, IPv6 and Unix, or another negative errno. Thread-safe. */
+HANDOFF_EXPORT
 int handoff_address_of_socket(struct handoff_address *address, int fd);
 
 /* ------------------------------------------------------------ the handoff */
@@ -123,7 +140,19 @@ enum handoff_flags {
 	HANDOFF_NO_NOTIFY = 1u << 1,
 };
 
-struct handoff_config {          /* valid when zeroed */
+/* Options for handoff_new(). An extensible struct, like the kernel's
+ * clone3(2) and openat2(2) arguments: set size to sizeof the struct you
+ * were compiled with, and zero everything you do not set (an initializer
+ * does both):
+ *
+ *   struct handoff_config config = { .size = sizeof config,
+ *                                    .flags = HANDOFF_SIGNALS };
+ *   struct handoff_config config = HANDOFF_CONFIG_INIT;  (all defaults)
+ *
+ * New fields are only ever appended, and zero always means "the default",
+ * so the library reads the fields that fit in size and defaults the rest. */
+struct handoff_config {
+	size_t size;             /* sizeof(struct handoff_config) */
 	unsigned flags;          /* enum handoff_flags */
 	int ready_timeout_ms;    /* how long a successor may take to be ready;
 				    0 means 60000 */
@@ -132,61 +161,22 @@ struct handoff_config {          /* valid when zeroed */
 				    must outlive the struct handoff. */
 };
 
-struct ho_inherited_socket; /* private */
+#define HANDOFF_CONFIG_INIT { .size = sizeof(struct handoff_config) }
 
-/* One listening socket. Read-only for the application. */
-struct handoff_listener {
-	int fd;
-	int inherited;                       /* 1 if it came from the parent */
-	int owns_path;                       /* Unix path ours to unlink at the
-						final stop: we bound it, or a
-						handoff parent did */
-	struct handoff_address address;      /* as bound (port 0 resolved) */
-	char name[HANDOFF_NAME_MAX + 1];     /* "" when unnamed */
-	dev_t path_dev;                      /* Unix path sockets: the inode */
-	ino_t path_ino;                      /*   the path named at bind time */
-};
+/* The size of the first version of struct handoff_config: the smallest
+ * size handoff_new() accepts. */
+#define HANDOFF_CONFIG_SIZE_VER1 \
+	(offsetof(struct handoff_config, pidfile) + sizeof(const char *))
+
+/* One process's handoff state: opaque, from handoff_new() to handoff_free(). */
+struct handoff;
 
 enum handoff_state {
 	HANDOFF_STATE_STARTING = 0, /* handoff_ready() not called yet */
 	HANDOFF_STATE_SERVING,      /* ready; may upgrade */
 	HANDOFF_STATE_UPGRADING,    /* a successor is starting */
 	HANDOFF_STATE_HANDED_OVER,  /* the successor is ready; we drain */
-	HANDOFF_STATE_CLOSED,
-};
-
-/* All fields are private; read them through the functions below. A zeroed
- * struct handoff is valid for handoff_close() (it does nothing). */
-struct handoff {
-	int live;                         /* set by handoff_init */
-	struct handoff_config config;
-	enum handoff_state state;
-	unsigned generation;
-	/* listeners we serve, passed on at upgrade */
-	struct handoff_listener *listeners;
-	size_t listener_count, listener_capacity;
-	/* what was inherited, fds [3, 3 + inherited_count), described once */
-	size_t inherited_count;
-	size_t first_unclaimed;           /* all before it are claimed */
-	struct ho_inherited_socket *inherited;
-	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
-	/* what to exec at upgrade */
-	char *exec_path;
-	char **exec_argv;
-	/* descriptors, -1 when closed */
-	int epoll_fd;
-	int parent_fd;      /* channel to the previous generation */
-	int child_fd;       /* channel to the successor */
-	int child_pidfd;
-	int timer_fd;
-	int signal_fd;      /* read end of the signal self-pipe */
-	int pidfile_fd;     /* holds the pid file lock */
-	pid_t child_pid;
-	int child_hung_up;  /* closed its channel; waiting for its exit */
-	pid_t parent_pid;
-	int exec_errno;     /* why exec_path could not be resolved */
-	int stopping_sent;
-	char warning[384];  /* what handoff_init ignored, see handoff_warning */
+	HANDOFF_STATE_CLOSED,       /* (not reported since handoff_free) */
 };
 
 /* Event types, delivered by handoff_next(). */
@@ -205,7 +195,7 @@ enum handoff_event_type {
 	HANDOFF_EVENT_DRAIN,
 	/* SIGTERM, SIGINT or SIGQUIT (signal): stop gracefully. */
 	HANDOFF_EVENT_STOP,
-	/* SIGUSR2: stop now (handoff_close(), then exit). */
+	/* SIGUSR2: stop now (handoff_free(), then exit). */
 	HANDOFF_EVENT_STOP_NOW,
 	/* The previous generation (pid) has exited; upgrades are allowed. */
 	HANDOFF_EVENT_PARENT_EXITED,
@@ -219,18 +209,24 @@ struct handoff_event {
 	int signal;     /* the signal behind STOP / STOP_NOW / UPGRADE_* */
 };
 
-/* Initializes *h: copies argv and resolves argv[0] through PATH (so an
+/* Creates this process's handoff state in *h: copies argv and resolves
+ * argv[0] through PATH (so an
  * upgrade execs the file now at that path, not /proc/self/exe), reads and
  * removes LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, HANDOFF_FD and
  * HANDOFF_GENERATION, checks each inherited descriptor is a socket, installs
  * the signal handlers if asked. LISTEN_PID naming another process means "no
  * inherited sockets", as systemd specifies; malformed values are ignored the
- * same way (the fds are left alone). config may be NULL.
- * Returns 0, -EBUSY if config->pidfile is locked by a live process (another
- * instance runs), -ELOOP if it is a symlink, -ENOMEM, or another negative
- * errno. On failure *h needs no handoff_close(). */
-int handoff_init(struct handoff *h, const struct handoff_config *config,
-		 int argc, char *argv[]);
+ * same way (the fds are left alone), and handoff_warning() says why.
+ * config may be NULL (all defaults); see struct handoff_config for size.
+ * Returns 0 with *h set, or, with *h set to NULL: -EINVAL (h is NULL, or
+ * config->size is below HANDOFF_CONFIG_SIZE_VER1), -E2BIG (config->size is
+ * larger than this library knows and a field it does not know is not zero,
+ * or larger than 4096),
+ * -EBUSY if config->pidfile is locked by a live process (another instance
+ * runs), -ELOOP if it is a symlink, -ENOMEM, or another negative errno. */
+HANDOFF_EXPORT
+int handoff_new(struct handoff **h, const struct handoff_config *config,
+		int argc, char *argv[]);
 
 /* Returns a listening socket for address (see handoff_address_parse): the
  * inherited one that matches, else a new one (SO_REUSEADDR, backlog
@@ -250,20 +246,23 @@ int handoff_init(struct handoff *h, const struct handoff_config *config,
  * Before handoff_ready() a generation owns nothing it inherited: closing
  * then (a failed start) never unlinks a path the parent still serves.
  * name may be NULL; it must not contain ':' or control characters.
- * Returns the descriptor (owned by the library until handoff_close), or
+ * Returns the descriptor (owned by the library until handoff_free), or
  * -EINVAL (bad address or name), -EEXIST (name already used), -EBUSY (called
  * after handoff_ready), -EADDRINUSE, or the errno of socket/bind/listen. */
+HANDOFF_EXPORT
 int handoff_listen(struct handoff *h, const char *name, const char *address);
 
 /* Claims an inherited socket without creating one: by name if name is not
  * NULL, by address if address is not NULL, by both if both are given.
  * Returns the descriptor, -ENOENT if nothing matches, -EINVAL, -EEXIST. */
+HANDOFF_EXPORT
 int handoff_inherited(struct handoff *h, const char *name,
 		      const char *address);
 
 /* Registers a socket the application created itself so that it is passed on
- * at upgrade. The library takes ownership (closes it in handoff_close) and
+ * at upgrade. The library takes ownership (closes it in handoff_free) and
  * sets close-on-exec. Returns 0, -ENOTSOCK, -EINVAL, -EEXIST, -ENOMEM. */
+HANDOFF_EXPORT
 int handoff_add(struct handoff *h, const char *name, int fd);
 
 /* Declares this generation ready: closes inherited sockets nobody claimed,
@@ -271,6 +270,7 @@ int handoff_add(struct handoff *h, const char *name, int fd);
  * then drains), and sends "READY=1\nMAINPID=<pid>" to $NOTIFY_SOCKET if set.
  * Returns 0, -EALREADY if called twice, or the pid file's errno (nothing
  * is reported to the parent then, so it keeps serving). */
+HANDOFF_EXPORT
 int handoff_ready(struct handoff *h);
 
 /* Starts the next generation: fork, then exec of the resolved path with the
@@ -286,29 +286,35 @@ int handoff_ready(struct handoff *h);
  * drains (one generation starting at a time); -EALREADY after handing over;
  * the exec errno (e.g. -ENOENT, -EACCES, -ENOEXEC) if exec failed, the child
  * then reaped. */
+HANDOFF_EXPORT
 int handoff_upgrade(struct handoff *h);
 
 /* Replaces what the next upgrade execs. path must be absolute or contain a
  * '/'; argv is NULL-terminated and is copied. Returns 0, -EINVAL, -ENOMEM. */
+HANDOFF_EXPORT
 int handoff_set_exec(struct handoff *h, const char *path, char *const argv[]);
 
 /* Returns a descriptor that polls readable whenever handoff_next() may have
- * an event: add it to your poll/epoll/libuv loop. Valid until handoff_close. */
+ * an event: add it to your poll/epoll/libuv loop. Valid until handoff_free. */
+HANDOFF_EXPORT
 int handoff_fd(const struct handoff *h);
 
 /* Takes the next event without blocking. Returns 1 and fills *event, 0 if
  * none is pending, or a negative errno. Call it until it returns 0 each time
  * handoff_fd() polls readable. */
+HANDOFF_EXPORT
 int handoff_next(struct handoff *h, struct handoff_event *event);
 
 /* Blocking convenience: waits up to timeout_ms (-1: forever) for the next
  * event. Returns 1 with *event filled, 0 on timeout, or a negative errno. */
+HANDOFF_EXPORT
 int handoff_wait(struct handoff *h, struct handoff_event *event,
 		 int timeout_ms);
 
 /* Writes a sentence describing any event (e.g. "successor 1234 was killed by
  * signal 11 (Segmentation fault) before it was ready") into buf. Returns buf.
  * Thread-safe. */
+HANDOFF_EXPORT
 const char *handoff_event_describe(const struct handoff_event *event,
 				   char *buf, size_t size);
 
@@ -318,30 +324,58 @@ const char *handoff_event_describe(const struct handoff_event *event,
  * if the path still names the inode bound; paths systemd or a supervisor
  * passed in are theirs) and STOPPING=1 is sent to $NOTIFY_SOCKET. Never
  * calls shutdown() on a listener. Idempotent. */
+HANDOFF_EXPORT
 void handoff_close_listeners(struct handoff *h);
 
-/* Releases everything (listeners included, as above); removes the pid file
- * if it still names this process and we did not hand over. After a handover
- * one descriptor is deliberately left open until the process exits: its EOF
- * is how the successor learns that we are gone. *h is zeroed afterwards
- * (handoff_generation() then returns 0). Idempotent. */
-void handoff_close(struct handoff *h);
+/* The final call: closes everything (listeners included, as above),
+ * removes the pid file if it still names this process and we did not hand
+ * over, restores the signal handlers, and frees h, which must not be used
+ * again. After a handover one descriptor is deliberately left open until
+ * the process exits: its EOF is how the successor learns that we are gone.
+ * h may be NULL (nothing happens). */
+HANDOFF_EXPORT
+void handoff_free(struct handoff *h);
 
 /* Returns the generation number: 1 for a process started by hand, parent's
  * plus one for a successor. */
+HANDOFF_EXPORT
 unsigned handoff_generation(const struct handoff *h);
 
-/* Returns why handoff_init ignored inherited state ("ignored LISTEN_FDS=abc:
+/* Returns why handoff_new ignored inherited state ("ignored LISTEN_FDS=abc:
  * not a number in range"), or NULL if it ignored nothing. Worth logging. */
+HANDOFF_EXPORT
 const char *handoff_warning(const struct handoff *h);
 
 /* Returns the current state. */
+HANDOFF_EXPORT
 enum handoff_state handoff_state(const struct handoff *h);
 
-/* Returns the listener table and its length. Valid until the next call that
- * adds a listener or handoff_close. */
-const struct handoff_listener *handoff_listeners(const struct handoff *h,
-						 size_t *count);
+/* The listeners, by index from 0 to handoff_listener_count() - 1, in the
+ * order they were claimed (handoff_listen, handoff_inherited, handoff_add);
+ * a successor receives them at fds 3, 4, ... in that order. */
+HANDOFF_EXPORT
+size_t handoff_listener_count(const struct handoff *h);
+
+/* Returns listener index's descriptor, -EBADF once handoff_close_listeners()
+ * closed it, or -ENOENT if there is no such index. */
+HANDOFF_EXPORT
+int handoff_listener_fd(const struct handoff *h, size_t index);
+
+/* Returns listener index's name ("" when unnamed), valid until
+ * handoff_free, or NULL if there is no such index. */
+HANDOFF_EXPORT
+const char *handoff_listener_name(const struct handoff *h, size_t index);
+
+/* Fills *address with what listener index is bound to (port 0 resolved).
+ * Returns 0, or -ENOENT if there is no such index. */
+HANDOFF_EXPORT
+int handoff_listener_address(const struct handoff *h, size_t index,
+			     struct handoff_address *address);
+
+/* Returns 1 if listener index came from the parent or the service manager,
+ * 0 if it was created or added here, -ENOENT if there is no such index. */
+HANDOFF_EXPORT
+int handoff_listener_inherited(const struct handoff *h, size_t index);
 
 /* ------------------------------------------------------------- sd_notify */
 
@@ -350,12 +384,14 @@ const struct handoff_listener *handoff_listeners(const struct handoff *h,
  * Never blocks: if the manager's queue is full the message is dropped.
  * Returns 1 if sent, 0 if NOTIFY_SOCKET is unset, or a negative errno
  * (-EAGAIN: dropped). Thread-safe. */
+HANDOFF_EXPORT
 int handoff_notify(const char *state);
 
 /* Like handoff_notify(), then waits up to timeout_ms for the service manager
  * to have processed everything this process sent (BARRIER=1 protocol): use it
  * before exiting right after a notification that matters. Returns 1, 0 if
  * NOTIFY_SOCKET is unset, -ETIMEDOUT, or a negative errno. Thread-safe. */
+HANDOFF_EXPORT
 int handoff_notify_barrier(const char *state, int timeout_ms);
 
 #ifdef __cplusplus

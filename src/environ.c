@@ -1,5 +1,6 @@
-/* environ.c — the protocol between generations: systemd's LISTEN_FDS,
- * LISTEN_PID, LISTEN_FDNAMES plus our HANDOFF_FD and HANDOFF_GENERATION.
+/* environ.c — the protocol between generations, incoming side: systemd's
+ * LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES plus our HANDOFF_FD and
+ * HANDOFF_GENERATION. (The outgoing side is base/listen_env.c.)
  *
  * Reading is forgiving in the way sd_listen_fds(3) is: anything not meant
  * for this process, or malformed, means "nothing inherited", never a crash
@@ -12,20 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
-
-extern char **environ;
 
 struct raw_environ {
 	char *listen_pid, *listen_fds, *listen_fdnames;
 	char *handoff_fd, *handoff_generation;
 };
-
-static const char *const protocol_variables[] = {
-	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"HANDOFF_FD", "HANDOFF_GENERATION",
-};
-enum { VARIABLE_COUNT = 5 };
 
 static char *take(const char *name, int *oom)
 {
@@ -111,6 +105,19 @@ static int take_listen_fds(struct ho_inherited *in, struct raw_environ *raw,
 	return 1;
 }
 
+/* The channel to a handoff parent is its end of a Unix SOCK_SEQPACKET
+ * pair. Anything else at that number (a stray HANDOFF_FD left in the
+ * environment, naming a file, /dev/null or nothing) did not come from one:
+ * it is ignored like any other malformed inherited value, never adopted. */
+static int is_channel(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t type_len = sizeof type, domain_len = sizeof domain;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
+	       getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) == 0 &&
+	       type == SOCK_SEQPACKET && domain == AF_UNIX;
+}
+
 /* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD only from
  * a handoff parent, and must lie past the listeners. */
 static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
@@ -129,6 +136,11 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 	     fd < HO_LISTEN_FDS_START + in->count ||
 	     ho_set_cloexec((int)fd, 1) < 0)) {
 		warn(warning, size, "HANDOFF_FD", raw->handoff_fd, "bad descriptor");
+		return;
+	}
+	if (raw->handoff_fd && !is_channel((int)fd)) {
+		warn(warning, size, "HANDOFF_FD", raw->handoff_fd,
+		     "not a handoff channel");
 		return;
 	}
 	if (raw->handoff_generation)
@@ -159,110 +171,4 @@ int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 		ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 1);
 	raw_free(&raw);
 	return oom ? -ENOMEM : 0;
-}
-
-/* ------------------------------------------------------------ outgoing */
-
-static int same_name(const char *entry, const char *name_eq_value)
-{
-	size_t n = strcspn(name_eq_value, "=");
-	return strncmp(entry, name_eq_value, n) == 0 && entry[n] == '=';
-}
-
-/* Dropped from the inherited environment: stale protocol variables, and
- * whatever the caller replaces. */
-static int is_replaced(const char *entry, char *const *extra)
-{
-	for (int i = 0; i < VARIABLE_COUNT; i++) {
-		size_t n = strlen(protocol_variables[i]);
-		if (strncmp(entry, protocol_variables[i], n) == 0 && entry[n] == '=')
-			return 1;
-	}
-	for (char *const *e = extra; e && *e; e++)
-		if (same_name(entry, *e))
-			return 1;
-	return 0;
-}
-
-static char *listen_fdnames(const struct handoff_listener *listeners,
-			    size_t count)
-{
-	size_t size = sizeof "LISTEN_FDNAMES=";
-	for (size_t i = 0; i < count; i++)
-		size += (listeners[i].name[0] ? strlen(listeners[i].name)
-					      : strlen("unknown")) + 1;
-	char *s = malloc(size), *p = s;
-	if (!s)
-		return NULL;
-	p = stpcpy(p, "LISTEN_FDNAMES=");
-	for (size_t i = 0; i < count; i++) {
-		if (i > 0)
-			*p++ = ':';
-		p = stpcpy(p, listeners[i].name[0] ? listeners[i].name : "unknown");
-	}
-	return s;
-}
-
-/* Builds the successor's environment: ours minus stale protocol variables,
- * plus the new ones. LISTEN_PID is left blank: only the child knows its pid,
- * and it fills it in with ho_child_env_set_pid() before exec. The strings we
- * allocate come first in envp; ho_child_env_free() frees exactly those. */
-int ho_child_env_build(struct ho_child_env *env,
-		       const struct handoff_listener *listeners, size_t count,
-		       int control_fd, unsigned generation, char *const *extra)
-{
-	size_t n = 0, n_extra = 0;
-	while (environ[n])
-		n++;
-	while (extra && extra[n_extra])
-		n_extra++;
-	*env = (struct ho_child_env){ 0 };
-	env->envp = calloc(n + n_extra + VARIABLE_COUNT + 1, sizeof *env->envp);
-	env->listen_pid_size = sizeof "LISTEN_PID=" + 20;
-	env->listen_pid = calloc(1, env->listen_pid_size);
-	char **out = env->envp;
-	if (!env->envp || !env->listen_pid)
-		goto fail;
-	strcpy(env->listen_pid, "LISTEN_PID=");
-	*out++ = env->listen_pid;
-	if (asprintf(out++, "LISTEN_FDS=%zu", count) < 0 ||
-	    asprintf(out++, "HANDOFF_GENERATION=%u", generation) < 0 ||
-	    !(*out++ = listen_fdnames(listeners, count)) ||
-	    (control_fd >= 0 && asprintf(out++, "HANDOFF_FD=%d", control_fd) < 0))
-		goto fail;
-	env->owned = (size_t)(out - env->envp);
-	for (size_t i = 0; i < n_extra; i++)
-		*out++ = extra[i];
-	for (size_t i = 0; i < n; i++)
-		if (!is_replaced(environ[i], extra))
-			*out++ = environ[i];
-	*out = NULL;
-	return 0;
-fail:
-	if (env->envp)
-		env->owned = (size_t)(out - env->envp);
-	ho_child_env_free(env);
-	return -ENOMEM;
-}
-
-/* Async-signal-safe: runs in the child between fork and exec. */
-void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid)
-{
-	char digits[24];
-	char *end = digits + sizeof digits;
-	char *p = ho_format_uint(end, (unsigned long)pid);
-	char *dst = env->listen_pid + sizeof "LISTEN_PID=" - 1;
-	while (p < end)
-		*dst++ = *p++;
-	*dst = '\0';
-}
-
-void ho_child_env_free(struct ho_child_env *env)
-{
-	for (size_t i = 0; env->envp && i < env->owned; i++)
-		free(env->envp[i]);
-	if (!env->envp)
-		free(env->listen_pid);
-	free(env->envp);
-	*env = (struct ho_child_env){ 0 };
 }

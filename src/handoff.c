@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,7 +46,7 @@ static int copy_argv(struct handoff *h, int argc, char *argv[])
 
 int handoff_set_exec(struct handoff *h, const char *path, char *const argv[])
 {
-	if (!h->live || !path || !strchr(path, '/') || !argv || !argv[0])
+	if (!path || !strchr(path, '/') || !argv || !argv[0])
 		return -EINVAL;
 	char *resolved = ho_resolve_program(path); /* made absolute, now */
 	if (!resolved)
@@ -66,12 +65,6 @@ int handoff_set_exec(struct handoff *h, const char *path, char *const argv[])
 	h->exec_argv = copy;
 	h->exec_errno = 0;
 	return 0;
-}
-
-int ho_watch(struct handoff *h, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-	return epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 static int take_inheritance(struct handoff *h)
@@ -112,34 +105,56 @@ static int check_pidfile(struct handoff *h)
 
 static int setup_events(struct handoff *h)
 {
-	h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (h->epoll_fd < 0)
-		return -errno;
-	h->epoll_fd = ho_move_above_stdio(h->epoll_fd);
-	if (h->epoll_fd < 0)
-		return h->epoll_fd;
+	int r = ho_watch_open(h);
+	if (r < 0)
+		return r;
 	if (!(h->config.flags & HANDOFF_SIGNALS))
 		return 0;
-	int r = ho_signals_install();
+	r = ho_signals_install();
 	if (r < 0)
 		return r;
 	h->signal_fd = ho_signals_fd();
 	return ho_watch(h, h->signal_fd);
 }
 
-int handoff_init(struct handoff *h, const struct handoff_config *config,
+/* struct handoff_config is extensible, the way clone3(2) and openat2(2)
+ * read theirs: a program built against an older header passes a smaller
+ * size, and the fields it does not know keep their defaults (zero); one
+ * built against a newer header passes a larger size, accepted as long as
+ * every field we do not know is zero, since a non-zero one is a request we
+ * cannot honour. */
+enum { HO_CONFIG_SIZE_MAX = 4096 }; /* openat2(2) stops at a page too */
+
+static int read_config(struct handoff_config *out, const struct handoff_config *in)
+{
+	*out = (struct handoff_config){ .size = sizeof *out };
+	if (in) {
+		if (in->size < HANDOFF_CONFIG_SIZE_VER1)
+			return -EINVAL;
+		if (in->size > HO_CONFIG_SIZE_MAX) /* garbage, not a newer header */
+			return -E2BIG;
+		size_t known = in->size < sizeof *out ? in->size : sizeof *out;
+		const unsigned char *bytes = (const unsigned char *)in;
+		for (size_t i = known; i < in->size; i++)
+			if (bytes[i])
+				return -E2BIG;
+		memcpy(out, in, known);
+		out->size = sizeof *out;
+	}
+	if (out->ready_timeout_ms <= 0)
+		out->ready_timeout_ms = 60000;
+	return 0;
+}
+
+static int start(struct handoff *h, const struct handoff_config *config,
 		 int argc, char *argv[])
 {
-	memset(h, 0, sizeof *h);
-	reset_descriptors(h);
-	h->live = 1;
-	if (config)
-		h->config = *config;
-	if (h->config.ready_timeout_ms <= 0)
-		h->config.ready_timeout_ms = 60000;
+	int r = read_config(&h->config, config);
+	if (r < 0)
+		return r;
 	/* Inherited descriptors first: anything we open before looking at
 	 * them could take the number of one that was not passed after all. */
-	int r = take_inheritance(h);
+	r = take_inheritance(h);
 	if (r == 0)
 		r = copy_argv(h, argc, argv);
 	if (r == 0)
@@ -148,9 +163,26 @@ int handoff_init(struct handoff *h, const struct handoff_config *config,
 		r = ho_watch(h, h->parent_fd);
 	if (r == 0)
 		r = check_pidfile(h);
-	if (r < 0)
-		handoff_close(h);
 	return r;
+}
+
+int handoff_new(struct handoff **out, const struct handoff_config *config,
+		int argc, char *argv[])
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	struct handoff *h = calloc(1, sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	reset_descriptors(h);
+	int r = start(h, config, argc, argv);
+	if (r < 0) {
+		handoff_free(h);
+		return r;
+	}
+	*out = h;
+	return 0;
 }
 
 /* ------------------------------------------------------------ listeners */
@@ -276,7 +308,7 @@ static int claim_inherited(struct handoff *h, const char *name,
 
 static int check_request(const struct handoff *h, const char *name)
 {
-	if (!h->live || h->state != HANDOFF_STATE_STARTING)
+	if (h->state != HANDOFF_STATE_STARTING)
 		return -EBUSY;
 	if (name && !ho_name_valid(name))
 		return -EINVAL;
@@ -341,13 +373,6 @@ int handoff_add(struct handoff *h, const char *name, int fd)
 	return r < 0 ? r : append_listener(h, fd, 0, &have, name);
 }
 
-/* The library's own notifications, unless the program speaks for itself. */
-void ho_notify(const struct handoff *h, const char *state)
-{
-	if (!(h->config.flags & HANDOFF_NO_NOTIFY))
-		handoff_notify(state);
-}
-
 /* ----------------------------------------------------------------- ready */
 
 /* Sockets the previous generation passed that this version does not use:
@@ -370,16 +395,13 @@ static void tell_parent_ready(struct handoff *h)
 	char msg[96];
 	int n = snprintf(msg, sizeof msg, "handoff %d ready pid=%ld generation=%u\n",
 			 HANDOFF_PROTOCOL_VERSION, (long)getpid(), h->generation);
-	ssize_t r;
-	do
-		r = send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
 	/* A parent that is gone cannot drain; nothing else to do. */
+	ho_send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
 
 int handoff_ready(struct handoff *h)
 {
-	if (!h->live || h->state != HANDOFF_STATE_STARTING)
+	if (h->state != HANDOFF_STATE_STARTING)
 		return -EALREADY;
 	if (h->config.pidfile) {
 		int fd = ho_pidfile_write(h->config.pidfile, getpid());
@@ -418,8 +440,6 @@ static void unlink_if_ours(const struct handoff *h, const struct handoff_listene
 
 void handoff_close_listeners(struct handoff *h)
 {
-	if (!h->live)
-		return;
 	/* A final stop while a successor starts: the successor must not go
 	 * on serving from paths we are about to unlink. */
 	if (h->state == HANDOFF_STATE_UPGRADING)
@@ -439,9 +459,9 @@ void handoff_close_listeners(struct handoff *h)
 	}
 }
 
-void handoff_close(struct handoff *h)
+void handoff_free(struct handoff *h)
 {
-	if (!h->live)
+	if (!h)
 		return;
 	handoff_close_listeners(h);
 	free(h->inherited); /* never got ready: the fds are left alone */
@@ -465,8 +485,7 @@ void handoff_close(struct handoff *h)
 	free(h->listeners);
 	free(h->exec_path);
 	free_argv(h->exec_argv);
-	memset(h, 0, sizeof *h);
-	h->state = HANDOFF_STATE_CLOSED;
+	free(h);
 }
 
 /* --------------------------------------------------------------- getters */
@@ -486,14 +505,53 @@ const char *handoff_warning(const struct handoff *h)
 	return h->warning[0] ? h->warning : NULL;
 }
 
-const struct handoff_listener *handoff_listeners(const struct handoff *h,
-						 size_t *count)
+int handoff_fd(const struct handoff *h)
+{
+	return h->epoll_fd;
+}
+
+const struct handoff_listener *ho_listeners(const struct handoff *h,
+					    size_t *count)
 {
 	*count = h->listener_count;
 	return h->listeners;
 }
 
-int handoff_fd(const struct handoff *h)
+size_t handoff_listener_count(const struct handoff *h)
 {
-	return h->live ? h->epoll_fd : -EBADF;
+	return h->listener_count;
+}
+
+static const struct handoff_listener *listener_at(const struct handoff *h,
+						  size_t index)
+{
+	return index < h->listener_count ? &h->listeners[index] : NULL;
+}
+
+int handoff_listener_fd(const struct handoff *h, size_t index)
+{
+	const struct handoff_listener *l = listener_at(h, index);
+	return !l ? -ENOENT : l->fd < 0 ? -EBADF : l->fd;
+}
+
+const char *handoff_listener_name(const struct handoff *h, size_t index)
+{
+	const struct handoff_listener *l = listener_at(h, index);
+	return l ? l->name : NULL;
+}
+
+int handoff_listener_address(const struct handoff *h, size_t index,
+			     struct handoff_address *address)
+{
+	const struct handoff_listener *l = listener_at(h, index);
+	if (!l)
+		return -ENOENT;
+	*address = l->address;
+	return 0;
+}
+
+int handoff_listener_inherited(const struct handoff *h, size_t index)
+{
+	const struct handoff_listener *l = listener_at(h, index);
+	return l ? l->inherited : -ENOENT;
 }

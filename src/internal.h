@@ -1,29 +1,51 @@
-/* internal.h — what the library's files share; not installed.
- * Internal symbols carry the ho_ prefix; public ones handoff_. */
+/* internal.h — what libhandoff's files share; not installed. Builds on
+ * the private base library (base/base.h). Internal symbols carry the ho_
+ * prefix and are hidden; public ones are handoff_. */
 #ifndef HO_INTERNAL_H
 #define HO_INTERNAL_H
 
-#include "handoff.h"
+#include "base.h"
 
-#include <signal.h>
-#include <stdint.h>
+/* One process's handoff state (opaque in the public header). */
+struct handoff {
+	struct handoff_config config;     /* the caller's, completed with
+					     defaults (see read_config) */
+	enum handoff_state state;
+	unsigned generation;
+	/* listeners we serve, passed on at upgrade */
+	struct handoff_listener *listeners;
+	size_t listener_count, listener_capacity;
+	/* what was inherited, fds [3, 3 + inherited_count), described once */
+	size_t inherited_count;
+	size_t first_unclaimed;           /* all before it are claimed */
+	struct ho_inherited_socket *inherited;
+	char *inherited_names;            /* copy of LISTEN_FDNAMES, or NULL */
+	/* what to exec at upgrade */
+	char *exec_path;
+	char **exec_argv;
+	/* descriptors, -1 when closed */
+	int epoll_fd;
+	int parent_fd;      /* channel to the previous generation */
+	int child_fd;       /* channel to the successor */
+	int child_pidfd;
+	int timer_fd;
+	int signal_fd;      /* read end of the signal self-pipe */
+	int pidfile_fd;     /* holds the pid file lock */
+	pid_t child_pid;
+	int child_hung_up;  /* closed its channel; waiting for its exit */
+	pid_t parent_pid;
+	int exec_errno;     /* why exec_path could not be resolved */
+	int stopping_sent;
+	char warning[384];  /* what handoff_new ignored, see handoff_warning */
+};
 
-#define HO_LISTEN_FDS_START 3
-/* Bound on inherited descriptors we believe; beyond that LISTEN_FDS is
- * treated as garbage. Generous: the benchmark hands over 1000. */
-#define HO_LISTEN_FDS_MAX 65536
+/* handoff.c: the listener table itself, for the supervisor (which links
+ * libhandoff statically and passes the table to ho_child_env_build). Valid
+ * until the next call that adds a listener, or handoff_free. */
+const struct handoff_listener *ho_listeners(const struct handoff *h,
+					    size_t *count);
 
-/* util.c: descriptors and system-call wrappers */
-int ho_set_cloexec(int fd, int on);
-int ho_move_above_stdio(int fd);
-ssize_t ho_read(int fd, void *buf, size_t size);
-ssize_t ho_write_all(int fd, const void *buf, size_t size);
-void ho_close(int *fd);
-int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);
-char *ho_format_uint(char *end, unsigned long value);
-int64_t ho_now_us(void);
-
-/* environ.c: the protocol between generations, in and out */
+/* environ.c: the protocol between generations, incoming */
 struct ho_inherited {
 	size_t count;        /* fds [3, 3 + count) */
 	char *names;         /* LISTEN_FDNAMES copy, ':'-separated, or NULL */
@@ -31,20 +53,6 @@ struct ho_inherited {
 	unsigned generation; /* HANDOFF_GENERATION, or 1 */
 };
 int ho_environ_take(struct ho_inherited *in, char *warning, size_t size);
-
-struct ho_child_env {
-	char **envp;          /* NULL-terminated, for execve */
-	char *listen_pid;     /* the "LISTEN_PID=" entry, digits filled in child */
-	size_t listen_pid_size;
-	size_t owned;         /* envp[0, owned) are ours to free */
-};
-/* control_fd < 0: no HANDOFF_FD. extra: NAME=VALUE entries that replace
- * variables of the same name (NULL-terminated, may be NULL). */
-int ho_child_env_build(struct ho_child_env *env,
-		       const struct handoff_listener *listeners, size_t count,
-		       int control_fd, unsigned generation, char *const *extra);
-void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid);
-void ho_child_env_free(struct ho_child_env *env);
 
 /* An inherited descriptor, described once at start-up so that matching
  * a thousand listeners costs no system call per comparison. */
@@ -62,53 +70,23 @@ int ho_listener_open(const struct handoff_address *address);
 void ho_describe_inherited(struct ho_inherited_socket *s, int fd);
 int ho_address_matches(const struct handoff_address *have,
 		       const struct handoff_address *want, int any_port);
-int ho_name_valid(const char *name);
 
-/* spawn.c: fork + exec with a descriptor layout */
-struct ho_spawn {
-	const char *path;
-	char *const *argv;
-	char *const *envp;
-	const int *fds;       /* placed at 3, 4, ... in the child */
-	size_t fd_count;
-	struct ho_child_env *env;   /* LISTEN_PID filled in by the child */
-	/* optional, for a supervisor's children */
-	int new_process_group;      /* setpgid(0, 0): killable as a group */
-	int drop_privileges;        /* setgroups/setgid/setuid to these: */
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;        /* supplementary groups (group_count) */
-	size_t group_count;
-	const char *directory;      /* chdir, or NULL */
-	int umask;                  /* -1: leave it */
-	int output_fd;              /* stdout and stderr, if > 2 (0: inherit) */
-	int parent_death_signal;    /* sent to the child when we die (0: none) */
-	/* out: on failure, the step that failed ("fork", "exec", "chdir",
-	 * "setuid"...), a static string */
-	const char *failed_step;
-};
-/* On failure returns -errno and sets spawn->failed_step. */
-pid_t ho_spawn(struct ho_spawn *spawn);
-
-/* handoff.c, upgrade.c */
+/* watch.c: the generation's epoll set */
+int ho_watch_open(struct handoff *h); /* creates h->epoll_fd */
 int ho_watch(struct handoff *h, int fd);
-void ho_notify(const struct handoff *h, const char *state);
-void ho_upgrade_abort(struct handoff *h);
+void ho_unwatch(struct handoff *h, int fd);
 
-/* path.c */
-char *ho_resolve_program(const char *argv0);
+/* upgrade.c */
+void ho_upgrade_abort(struct handoff *h);
 
 /* notify.c */
 int ho_notify_send(const char *state, int fd_to_pass);
+/* sends state unless config.flags says HANDOFF_NO_NOTIFY */
+void ho_notify(const struct handoff *h, const char *state);
 
 /* signals.c */
 int ho_signals_install(void);
 void ho_signals_uninstall(void);
 int ho_signals_fd(void);
-
-/* pidfile.c */
-int ho_pidfile_check(const char *path, pid_t *holder);
-int ho_pidfile_write(const char *path, pid_t pid);
-void ho_pidfile_remove(const char *path, int fd);
 
 #endif

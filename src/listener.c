@@ -6,17 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ho_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > HANDOFF_NAME_MAX)
-		return 0;
-	for (const char *p = name; *p; p++)
-		if (*p == ':' || *p <= ' ' || *p > '~')
-			return 0;
-	return 1;
-}
-
 /* A path left behind by a server that died is "in use" for bind() but
  * nobody accepts on it: connect() says ECONNREFUSED. Only then is it ours
  * to remove. A live socket or a non-socket file is never touched. */
@@ -32,13 +21,13 @@ static int remove_stale_unix_path(const struct handoff_address *a)
 	int probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return -errno;
-	int r;
-	do
-		r = connect(probe, &a->u.sa, a->length);
-	while (r < 0 && errno == EINTR);
+	/* Not retried on EINTR: an interrupted connect goes on in the
+	 * background, and a retry would say EALREADY. Either way someone
+	 * answered, so the path is in use. */
+	int r = connect(probe, &a->u.sa, a->length);
 	int saved = errno;
 	close(probe);
-	if (r == 0 || saved == EAGAIN || saved == EINPROGRESS)
+	if (r == 0 || saved == EAGAIN || saved == EINPROGRESS || saved == EINTR)
 		return -EADDRINUSE;
 	if (saved != ECONNREFUSED)
 		return -saved;

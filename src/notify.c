@@ -63,13 +63,16 @@ int ho_notify_send(const char *state, int fd_to_pass)
 	/* Never block: a service manager that reads slowly must not stall the
 	 * server's (or the supervisor's) event loop. A full queue loses this
 	 * one message, and says so (-EAGAIN). */
-	ssize_t n;
-	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	int err = errno;
-	close(fd);
-	return n < 0 ? -err : 1;
+	ssize_t n = ho_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ho_close(&fd);
+	return n < 0 ? (int)n : 1;
+}
+
+/* The library's own notifications, unless the program speaks for itself. */
+void ho_notify(const struct handoff *h, const char *state)
+{
+	if (!(h->config.flags & HANDOFF_NO_NOTIFY))
+		handoff_notify(state);
 }
 
 int handoff_notify(const char *state)
@@ -93,15 +96,8 @@ int handoff_notify_barrier(const char *state, int timeout_ms)
 	close(pipefd[1]);
 	if (r > 0) {
 		struct pollfd p = { .fd = pipefd[0], .events = 0 };
-		int64_t deadline = ho_now_us() + (int64_t)timeout_ms * 1000;
-		for (;;) {
-			int64_t left = (deadline - ho_now_us() + 999) / 1000;
-			int n = poll(&p, 1, left > 0 ? (int)left : 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			r = n < 0 ? -errno : n == 0 ? -ETIMEDOUT : 1;
-			break;
-		}
+		int n = ho_poll(&p, 1, timeout_ms > 0 ? timeout_ms : 0);
+		r = n < 0 ? n : n == 0 ? -ETIMEDOUT : 1;
 	}
 	close(pipefd[0]);
 	return r;

@@ -42,12 +42,6 @@ static int arm_timer(int ms)
 	return ho_move_above_stdio(fd);
 }
 
-static void reap(pid_t pid, int *status)
-{
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
-}
-
 /* Forgets the successor: it has been reaped or has taken over. */
 static void forget_child(struct handoff *h)
 {
@@ -61,13 +55,10 @@ static void forget_child(struct handoff *h)
 static int parent_still_draining(struct handoff *h)
 {
 	char byte;
-	ssize_t n;
 	if (h->parent_fd < 0)
 		return 0;
-	do
-		n = recv(h->parent_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
-	while (n < 0 && errno == EINTR);
-	return !(n == 0 || (n < 0 && errno != EAGAIN));
+	ssize_t n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+	return !(n == 0 || (n < 0 && n != -EAGAIN));
 }
 
 static int upgrade_refusal(struct handoff *h)
@@ -150,8 +141,6 @@ static pid_t spawn_watched(struct handoff *h)
 
 int handoff_upgrade(struct handoff *h)
 {
-	if (!h->live)
-		return -EINVAL;
 	int r = upgrade_refusal(h);
 	if (r == -EAGAIN && h->state == HANDOFF_STATE_SERVING &&
 	    !parent_still_draining(h))
@@ -175,7 +164,7 @@ void ho_upgrade_abort(struct handoff *h)
 {
 	if (h->child_pid > 0) {
 		kill(h->child_pid, SIGKILL);
-		reap(h->child_pid, NULL);
+		ho_waitpid(h->child_pid, NULL, 0);
 	}
 	forget_child(h);
 	ho_close(&h->child_fd);
@@ -204,7 +193,7 @@ static int handed_over(struct handoff *h, struct handoff_event *ev)
 	forget_child(h);
 	/* Keep child_fd open until we exit (the successor watches for our EOF)
 	 * but stop listening to it. */
-	epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, h->child_fd, NULL);
+	ho_unwatch(h, h->child_fd);
 	h->state = HANDOFF_STATE_HANDED_OVER;
 	char msg[48];
 	snprintf(msg, sizeof msg, "MAINPID=%ld", (long)pid);
@@ -214,13 +203,23 @@ static int handed_over(struct handoff *h, struct handoff_event *ev)
 }
 
 /* "handoff <version> ready ...": any version may say ready, so that a newer
- * successor can take over from us; other words are for newer parents. */
+ * successor can take over from us; other words are for newer parents. The
+ * message comes from another program: the version is parsed with a checked
+ * parser (sscanf's %u takes "-1" and is undefined on overflow). */
 static int is_ready_message(const char *msg)
 {
-	unsigned version;
-	char verb[16];
-	return sscanf(msg, "handoff %u %15s", &version, verb) == 2 &&
-	       version >= 1 && strcmp(verb, "ready") == 0;
+	static const char prefix[] = "handoff ";
+	unsigned long version;
+	if (strncmp(msg, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	const char *number = msg + sizeof prefix - 1;
+	size_t digits = strcspn(number, " \n");
+	if (number[digits] != ' ' ||
+	    ho_parse_uint_n(number, digits, UINT32_MAX, &version) < 0 || version < 1)
+		return 0;
+	const char *verb = number + digits + 1;
+	size_t length = strcspn(verb, " \n");
+	return length == 5 && memcmp(verb, "ready", 5) == 0;
 }
 
 static int exited(struct handoff *h, int *status)
@@ -246,7 +245,7 @@ enum { HUNG_UP_GRACE_MS = 1000 };
 static void hung_up(struct handoff *h)
 {
 	h->child_hung_up = 1;
-	epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, h->child_fd, NULL);
+	ho_unwatch(h, h->child_fd);
 	struct itimerspec left;
 	if (timerfd_gettime(h->timer_fd, &left) == 0 &&
 	    (left.it_value.tv_sec > 0 ||
@@ -263,11 +262,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 {
 	char msg[256];
 	int status;
-	ssize_t n;
-	do
-		n = recv(h->child_fd, msg, sizeof msg - 1, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	int recv_errno = n < 0 ? errno : 0;
+	ssize_t n = ho_recv(h->child_fd, msg, sizeof msg - 1, MSG_DONTWAIT);
 	if (n > 0) {
 		msg[n] = '\0';
 		if (is_ready_message(msg))
@@ -275,7 +270,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 	}
 	if (exited(h, &status))
 		return fail(h, ev, -ECHILD, status);
-	if (!h->child_hung_up && (n == 0 || (n < 0 && recv_errno != EAGAIN)))
+	if (!h->child_hung_up && (n == 0 || (n < 0 && n != -EAGAIN)))
 		hung_up(h);
 	uint64_t expirations;
 	if (ho_read(h->timer_fd, &expirations, sizeof expirations) > 0)
@@ -286,11 +281,8 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 static int check_parent(struct handoff *h, struct handoff_event *ev)
 {
 	char byte;
-	ssize_t n;
-	do
-		n = recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
+	ssize_t n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
+	if (n == -EAGAIN)
 		return 0;
 	if (n > 0)
 		return 0; /* nothing is defined parent-to-child yet: skip */
@@ -339,8 +331,6 @@ static int check_signal(struct handoff *h, struct handoff_event *ev)
 int handoff_next(struct handoff *h, struct handoff_event *ev)
 {
 	memset(ev, 0, sizeof *ev);
-	if (!h->live)
-		return -EINVAL;
 	if (h->state == HANDOFF_STATE_UPGRADING && check_child(h, ev))
 		return 1;
 	if (h->parent_fd >= 0 && check_parent(h, ev))
@@ -350,8 +340,7 @@ int handoff_next(struct handoff *h, struct handoff_event *ev)
 	/* Nothing pending: let epoll re-evaluate its ready list, or the
 	 * descriptor would keep polling readable for sources already drained. */
 	struct epoll_event drained[8];
-	while (epoll_wait(h->epoll_fd, drained, 8, 0) < 0 && errno == EINTR)
-		;
+	ho_epoll_wait(h->epoll_fd, drained, 8, 0);
 	return 0;
 }
 
@@ -366,8 +355,9 @@ int handoff_wait(struct handoff *h, struct handoff_event *ev, int timeout_ms)
 		if (timeout_ms >= 0 && left <= 0)
 			return 0;
 		struct epoll_event ready;
-		if (epoll_wait(h->epoll_fd, &ready, 1, (int)left) < 0 && errno != EINTR)
-			return -errno;
+		r = ho_epoll_wait(h->epoll_fd, &ready, 1, (int)left);
+		if (r < 0)
+			return r;
 	}
 }
 

@@ -4,6 +4,7 @@
  * Listener requests come as one argument: "name=addr;addr;..." ("-" for
  * none). A request prefixed with '?' uses handoff_inherited (no creation). */
 #include "harness.h"
+#include "internal.h" /* inherited_count: what the library believed */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -54,53 +55,53 @@ static void claim_listeners(struct handoff *h, const char *spec)
 			addr = NULL;
 		int fd = only_inherited ? handoff_inherited(h, name, addr)
 					: handoff_listen(h, name, addr);
-		size_t count;
-		const struct handoff_listener *l = handoff_listeners(h, &count);
+		size_t last = handoff_listener_count(h) - 1;
 		char bound[HANDOFF_ADDRESS_TEXT_MAX] = "";
-		if (fd >= 0)
-			handoff_address_format(&l[count - 1].address, bound, sizeof bound);
+		struct handoff_address a;
+		if (fd >= 0 && handoff_listener_address(h, last, &a) == 0)
+			handoff_address_format(&a, bound, sizeof bound);
 		if (fd < 0)
 			say("listen %s -> error %s", addr ? addr : name, strerror(-fd));
 		else
 			say("listen %s -> fd=%d inherited=%d bound=%s nonblock=%d",
-			    addr ? addr : name, fd, l[count - 1].inherited, bound,
+			    addr ? addr : name, fd, handoff_listener_inherited(h, last), bound,
 			    (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
 	}
 	free(copy);
 }
 
-static void list_open_fds(void)
+static void list_open_fds(const char *prefix)
 {
 	char buf[512] = "";
 	for (int fd = 3; fd < 64; fd++)
 		if (fcntl(fd, F_GETFD) >= 0)
 			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d",
 				 buf[0] ? "," : "", fd);
-	say("open=%s", buf);
+	say("%sopen=%s", prefix, buf);
 }
 
 /* Starts like a server, reports what it inherited, exits. */
 int helper_inherit(const char *spec)
 {
-	struct handoff h;
-	int r = handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL });
+	struct handoff *h;
+	int r = handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL });
 	if (r < 0) {
 		say("init error %s", strerror(-r));
 		return 1;
 	}
-	const char *warning = handoff_warning(&h);
-	say("generation=%u inherited=%zu warning=%s", handoff_generation(&h),
-	    h.inherited_count, warning ? warning : "none");
+	const char *warning = handoff_warning(h);
+	say("generation=%u inherited=%zu warning=%s", handoff_generation(h),
+	    h->inherited_count, warning ? warning : "none");
 	say("env LISTEN_FDS=%s LISTEN_PID=%s LISTEN_FDNAMES=%s",
 	    getenv("LISTEN_FDS") ? "set" : "unset",
 	    getenv("LISTEN_PID") ? "set" : "unset",
 	    getenv("LISTEN_FDNAMES") ? "set" : "unset");
-	claim_listeners(&h, spec);
-	r = handoff_ready(&h);
-	warning = handoff_warning(&h);
+	claim_listeners(h, spec);
+	r = handoff_ready(h);
+	warning = handoff_warning(h);
 	say("ready %d, warning=%s", r, warning ? warning : "none");
-	list_open_fds();
-	handoff_close(&h);
+	list_open_fds("");
+	handoff_free(h);
 	return 0;
 }
 
@@ -128,7 +129,7 @@ static int finish(struct handoff *h, int code)
 	if (pause > 0)
 		pause_ms(pause);
 	say("exit pid=%d", (int)getpid());
-	handoff_close(h);
+	handoff_free(h);
 	return code;
 }
 
@@ -136,7 +137,9 @@ static int finish(struct handoff *h, int code)
  * and reports every event. HELPER_PIDFILE, HELPER_READY_TIMEOUT_MS,
  * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE,
  * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
- * HELPER_DIRTY_SIGNALS and HELPER_REAL_ARGV adjust it. */
+ * HELPER_DIRTY_SIGNALS, HELPER_STRAY_FD (generation 1 holds that fd without
+ * close-on-exec, as if inherited from a shell), HELPER_LIST_FDS and
+ * HELPER_REAL_ARGV adjust it. */
 /* The signal state this process was started with (rule 20). Signals 32 and
  * 33 are glibc's own (thread cancellation, set*id): its sigaction() refuses
  * to touch them, in a parent as in a child, and it manages them itself in
@@ -168,50 +171,64 @@ static void dirty_signal_state(void)
 
 int helper_server(const char *spec)
 {
-	struct handoff h;
+	struct handoff *h;
 	report_signal_state();
 	struct handoff_config config = {
+		.size = sizeof config,
 		.flags = HANDOFF_SIGNALS,
 		.pidfile = getenv("HELPER_PIDFILE"),
 		.ready_timeout_ms = env_int("HELPER_READY_TIMEOUT_MS", 0),
 	};
 	char *argv[] = { self_exe, "--helper", "server", (char *)spec, NULL };
 	int real = env_int("HELPER_REAL_ARGV", 0);
-	int r = handoff_init(&h, &config, real ? runner_argc : 4, real ? runner_argv : argv);
+	int r = handoff_new(&h, &config, real ? runner_argc : 4, real ? runner_argv : argv);
 	if (r < 0) {
 		say("init error %s", strerror(-r));
 		return 1;
 	}
 	const char *exec = getenv("HELPER_EXEC");
 	if (exec)
-		handoff_set_exec(&h, exec, (char *[]){ (char *)exec, NULL });
+		handoff_set_exec(h, exec, (char *[]){ (char *)exec, NULL });
 	if (env_int("HELPER_DIRTY_SIGNALS", 0))
 		dirty_signal_state();
+	int stray = env_int("HELPER_STRAY_FD", 0);
+	if (stray > 2 && handoff_generation(h) == 1) {
+		int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: on purpose */
+		if (fd >= 0 && fd != stray) {
+			dup2(fd, stray);
+			close(fd);
+		}
+	}
 	const char *next_spec = getenv("HELPER_NEXT_SPEC");
-	claim_listeners(&h, next_spec && handoff_generation(&h) > 1 ? next_spec : spec);
-	if (env_int("HELPER_FAIL_BEFORE_READY", 0) && handoff_generation(&h) > 1) {
+	claim_listeners(h, next_spec && handoff_generation(h) > 1 ? next_spec : spec);
+	if (env_int("HELPER_FAIL_BEFORE_READY", 0) && handoff_generation(h) > 1) {
 		say("failing before ready");
-		handoff_close(&h); /* must leave the parent's paths alone */
+		handoff_free(h); /* must leave the parent's paths alone */
 		return 1;
 	}
-	r = handoff_ready(&h);
-	say("ready generation=%u pid=%d result=%d", handoff_generation(&h),
+	r = handoff_ready(h);
+	say("ready generation=%u pid=%d result=%d", handoff_generation(h),
 	    (int)getpid(), r);
+	if (env_int("HELPER_LIST_FDS", 0)) {
+		char prefix[32];
+		snprintf(prefix, sizeof prefix, "generation %u ", handoff_generation(h));
+		list_open_fds(prefix);
+	}
 	if (r < 0)
 		return 1;
-	if (env_int("HELPER_EARLY_UPGRADE", 0) && handoff_generation(&h) == 2) {
-		r = handoff_upgrade(&h);
+	if (env_int("HELPER_EARLY_UPGRADE", 0) && handoff_generation(h) == 2) {
+		r = handoff_upgrade(h);
 		say("early upgrade -> %d (%s)", r, r < 0 ? strerror(-r) : "started");
 	}
 	for (int rounds = 0; rounds < 100000; rounds++) {
 		struct handoff_event ev;
-		r = handoff_wait(&h, &ev, 60000);
+		r = handoff_wait(h, &ev, 60000);
 		if (r <= 0)
-			return finish(&h, r < 0 ? 1 : 0);
-		report_event(&h, &ev);
+			return finish(h, r < 0 ? 1 : 0);
+		report_event(h, &ev);
 		if (ev.type == HANDOFF_EVENT_DRAIN || ev.type == HANDOFF_EVENT_STOP ||
 		    ev.type == HANDOFF_EVENT_STOP_NOW)
-			return finish(&h, 0);
+			return finish(h, 0);
 	}
-	return finish(&h, 0);
+	return finish(h, 0);
 }

@@ -1,19 +1,26 @@
 /* list.h — every test with its timeout in seconds. */
 #define TESTS(X)                          \
+	X(library_exports_only_public_symbols, 10) \
+	X(config_extensible, 10)          \
 	X(address_parse, 10)              \
 	X(address_format_roundtrip, 10)   \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
+	X(environ_out_of_memory, 10)      \
 	X(listen_families, 20)            \
 	X(listen_match_by_name, 20)       \
 	X(upgrade_passes_listeners, 30)   \
 	X(upgrade_changes_port_set, 30)   \
 	X(upgrade_one_at_a_time, 30)      \
+	X(upgrade_closes_stray_descriptors, 30) \
 	X(no_descriptor_leaks, 30)        \
 	X(unix_path_lifecycle, 30)        \
 	X(pidfile_rules, 30)              \
+	X(pidfile_temp_unpredictable, 30) \
+	X(pidfile_lock_not_takeable_by_readers, 30) \
 	X(notify_messages, 30)            \
 	X(httpd_bad_input, 20)            \
+	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_upgrade_under_load, 120)  \
 	X(httpd_failed_upgrades, 120)     \
 	X(httpd_sighup_burst, 120)        \
@@ -25,6 +32,7 @@
 	X(httpd_drains_idle_keepalive_without_resets, 30) \
 	X(notify_barrier_waits_for_the_manager, 30)      \
 	X(successor_starts_with_default_signals, 30) \
+	X(eintr_wrappers_keep_errno, 20) \
 	X(descriptors_stay_above_stdio, 20) \
 	X(supervisor_socket_activation, 30) \
 	X(supervisor_options, 30)         \

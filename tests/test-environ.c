@@ -1,6 +1,9 @@
 /* test-environ.c — systemd's socket-activation protocol, good and bad. */
 #include "harness.h"
 
+#include <errno.h>
+#include <stdarg.h>
+
 #include <fcntl.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -142,6 +145,23 @@ void test_environ_bad_input(void)
 		      (char *[]){ "HANDOFF_FD=3", "HANDOFF_GENERATION=7", NULL });
 	expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=3");
 	free(out);
+
+	/* A stray HANDOFF_FD naming a regular file or /dev/null: ignored with a
+	 * warning, like any malformed inherited value; start-up goes on. */
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	const int *strays[] = { &file, &devnull };
+	for (int i = 0; i < 2; i++) {
+		int pair[] = { sock, *strays[i] };
+		out = inherit(spec, pair, 2, 1,
+			      (char *[]){ "LISTEN_FDS=1", "HANDOFF_FD=4",
+					  "HANDOFF_GENERATION=7", NULL });
+		expect(out, "generation=1 inherited=1 warning=ignored HANDOFF_FD=4: "
+			    "not a handoff channel");
+		expect(out, "-> fd=3 inherited=1 ");
+		expect(out, "ready 0,");
+		free(out);
+	}
+	close(devnull);
 	close(sock);
 	close(file);
 }
@@ -176,4 +196,56 @@ void test_listen_match_by_name(void)
 	free(out);
 	for (int i = 0; i < 4; i++)
 		close(fds[i]);
+}
+
+/* Fault injection for the next test: the runner's own vasprintf and
+ * asprintf (they take precedence over libc's for the statically linked
+ * library). They behave like libc's until asprintf_failures_after reaches
+ * zero; then they fail and, as libc allows, leave *strp undefined: here a
+ * pointer that was never allocated, which free() would crash on. */
+static int asprintf_failures_after = -1;
+static char never_allocated[8];
+
+int vasprintf(char **strp, const char *format, va_list ap)
+{
+	if (asprintf_failures_after >= 0 && asprintf_failures_after-- == 0) {
+		*strp = never_allocated;
+		return -1;
+	}
+	va_list copy;
+	va_copy(copy, ap);
+	int n = vsnprintf(NULL, 0, format, copy);
+	va_end(copy);
+	char *text = n < 0 ? NULL : malloc((size_t)n + 1);
+	if (!text)
+		return -1;
+	vsnprintf(text, (size_t)n + 1, format, ap);
+	*strp = text;
+	return n;
+}
+
+int asprintf(char **strp, const char *format, ...)
+{
+	va_list ap;
+	va_start(ap, format);
+	int n = vasprintf(strp, format, ap);
+	va_end(ap);
+	return n;
+}
+
+/* Out of memory while building the successor's environment: the upgrade
+ * fails with -ENOMEM, frees only what it allocated, and the next one works. */
+void test_environ_out_of_memory(void)
+{
+	struct handoff *h;
+	ASSERT_EQ(handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT(handoff_listen(h, NULL, "127.0.0.1:0") > 2);
+	ASSERT_EQ(handoff_ready(h), 0);
+	for (int which = 0; which < 3; which++) {
+		asprintf_failures_after = which; /* LISTEN_FDS, GENERATION, FD */
+		ASSERT_EQ(handoff_upgrade(h), -ENOMEM);
+		ASSERT_EQ(handoff_state(h), HANDOFF_STATE_SERVING);
+	}
+	asprintf_failures_after = -1;
+	handoff_free(h);
 }

@@ -2,10 +2,12 @@
  * sd_notify, through the library-based helper server. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -26,7 +28,7 @@ static void bound_address(const char *log, const char *request, char *out,
 
 void test_listen_families(void)
 {
-	struct handoff h;
+	struct handoff *h;
 	char path[300], gram[300], abstract[64];
 	snprintf(path, sizeof path, "unix:%s", work_path("s.sock"));
 	snprintf(gram, sizeof gram, "unixgram:%s", work_path("g.sock"));
@@ -35,11 +37,11 @@ void test_listen_families(void)
 				    "udp:127.0.0.1:0", "udp:[::1]:0", gram };
 	const int types[] = { SOCK_STREAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM,
 			       SOCK_DGRAM, SOCK_DGRAM, SOCK_DGRAM };
-	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
-	ASSERT_EQ(handoff_upgrade(&h), -EAGAIN); /* not ready yet */
+	ASSERT_EQ(handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT_EQ(handoff_upgrade(h), -EAGAIN); /* not ready yet */
 	for (int i = 0; i < 7; i++) {
 		char name[8] = { 'l', (char)('0' + i), 0 };
-		int fd = handoff_listen(&h, name, addresses[i]);
+		int fd = handoff_listen(h, name, addresses[i]);
 		if (fd < 0)
 			FAIL("listen %s: %s", addresses[i], strerror(-fd));
 		int type = 0, acc = 0;
@@ -52,32 +54,41 @@ void test_listen_families(void)
 		ASSERT(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 		ASSERT(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	}
-	ASSERT_EQ(handoff_listen(&h, "l0", "127.0.0.1:0"), -EEXIST);
-	ASSERT_EQ(handoff_listen(&h, "a:b", "127.0.0.1:0"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, "", "127.0.0.1:0"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:99999"), -EINVAL);
-	ASSERT_EQ(handoff_listen(&h, NULL, path), -EADDRINUSE);
-	ASSERT_EQ(handoff_add(&h, NULL, 1), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, "l0", "127.0.0.1:0"), -EEXIST);
+	ASSERT_EQ(handoff_listen(h, "a:b", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, "", "127.0.0.1:0"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, NULL, "127.0.0.1:99999"), -EINVAL);
+	ASSERT_EQ(handoff_listen(h, NULL, path), -EADDRINUSE);
+	ASSERT_EQ(handoff_add(h, NULL, 1), -EINVAL);
 	int pipefd[2];
 	ASSERT_EQ(pipe2(pipefd, O_CLOEXEC), 0);
-	ASSERT_EQ(handoff_add(&h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
+	ASSERT_EQ(handoff_add(h, NULL, pipefd[0] > 2 ? pipefd[0] : 99), -ENOTSOCK);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	int own = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_EQ(handoff_add(&h, "own", own), 0);
+	ASSERT_EQ(handoff_add(h, "own", own), 0);
 	ASSERT(fcntl(own, F_GETFD) & FD_CLOEXEC);
-	size_t count;
-	handoff_listeners(&h, &count);
-	ASSERT_EQ(count, 8);
-	ASSERT_EQ(handoff_ready(&h), 0);
-	ASSERT_EQ(handoff_ready(&h), -EALREADY);
-	ASSERT_EQ(handoff_listen(&h, NULL, "127.0.0.1:0"), -EBUSY);
-	handoff_close(&h);
-	handoff_close(&h); /* idempotent */
+	ASSERT_EQ(handoff_listener_count(h), 8);
+	ASSERT_STR_EQ(handoff_listener_name(h, 7), "own");
+	ASSERT_EQ(handoff_listener_fd(h, 7), own);
+	ASSERT_EQ(handoff_listener_inherited(h, 7), 0);
+	struct handoff_address a;
+	ASSERT_EQ(handoff_listener_address(h, 2, &a), 0);
+	ASSERT_EQ(a.family, AF_UNIX);
+	ASSERT(handoff_listener_name(h, 8) == NULL);
+	ASSERT_EQ(handoff_listener_fd(h, 8), -ENOENT);
+	ASSERT_EQ(handoff_listener_address(h, 8, &a), -ENOENT);
+	ASSERT_EQ(handoff_listener_inherited(h, 8), -ENOENT);
+	ASSERT_EQ(handoff_ready(h), 0);
+	ASSERT_EQ(handoff_ready(h), -EALREADY);
+	ASSERT_EQ(handoff_listen(h, NULL, "127.0.0.1:0"), -EBUSY);
+	handoff_close_listeners(h);
+	handoff_close_listeners(h); /* idempotent */
+	ASSERT_EQ(handoff_listener_fd(h, 0), -EBADF);
 	struct stat st;
 	ASSERT(stat(work_path("s.sock"), &st) < 0); /* final stop unlinks */
-	struct handoff zeroed = { 0 };
-	handoff_close(&zeroed); /* valid when zeroed */
+	handoff_free(h);
+	handoff_free(NULL); /* nothing to do */
 }
 
 void test_upgrade_passes_listeners(void)
@@ -132,6 +143,38 @@ void test_upgrade_changes_port_set(void)
 	/* No copy of a's or d's socket survives anywhere: the ports bind again. */
 	close(listen_on(a));
 	close(listen_on(d));
+	server_stop(&s);
+}
+
+/* The descriptors of a generation's "open=" line, as text. */
+static void open_fds_of(const char *log, unsigned generation, char *out,
+			size_t size)
+{
+	char key[48];
+	snprintf(key, sizeof key, "generation %u open=", generation);
+	expect_in_file(log, key);
+	char *text = read_file(log), *p = text ? strstr(text, key) : NULL;
+	snprintf(out, size, ",%.*s,", p ? (int)strcspn(p + strlen(key), "\n") : 0,
+		 p ? p + strlen(key) : "");
+	free(text);
+}
+
+/* A descriptor the server inherited without close-on-exec (from a shell,
+ * an IDE, a service manager) does not leak into its successor, which gets
+ * stdio, its listeners and the channel only. */
+void test_upgrade_closes_stray_descriptors(void)
+{
+	struct server s;
+	server_start(&s, "127.0.0.1:0",
+		     (char *[]){ "HELPER_STRAY_FD=50", "HELPER_LIST_FDS=1", NULL });
+	server_upgrade(&s, 2);
+	char first[256], second[256];
+	open_fds_of(s.log, 1, first, sizeof first);
+	open_fds_of(s.log, 2, second, sizeof second);
+	if (!strstr(first, ",50,"))
+		FAIL("generation 1 does not hold the stray fd 50: open=%s", first);
+	if (strstr(second, ",50,"))
+		FAIL("the stray fd 50 leaked into generation 2: open=%s", second);
 	server_stop(&s);
 }
 
@@ -248,6 +291,90 @@ void test_pidfile_rules(void)
 	ASSERT(wait_exit(spawn_helper("server", "127.0.0.1:0", &o), 10000, &status));
 	ASSERT_EQ(WEXITSTATUS(status), 1);
 	expect_in_file(o.output, "init error No such file or directory");
+}
+
+/* The temporary pid file's name cannot be guessed: something already at
+ * "<pidfile>.<pid>.tmp" (here a directory, made once the pid is known and
+ * before the server starts) neither stops the server nor gets used. */
+void test_pidfile_temp_unpredictable(void)
+{
+	char *pidfile = strdup(work_path("squat.pid"));
+	char *script = strdup(work_path("gated.sh"));
+	char *log = strdup(work_path("squat.log"));
+	char env_pidfile[300], env_runner[600], squat[340], want[96];
+	snprintf(env_pidfile, sizeof env_pidfile, "HELPER_PIDFILE=%s", pidfile);
+	snprintf(env_runner, sizeof env_runner, "RUNNER=%s", self_exe);
+	write_file(script, "#!/bin/sh\nread go <&3\nexec 3<&-\n"
+		   "exec \"$RUNNER\" --helper server 127.0.0.1:0\n", 0755);
+	int gate[2];
+	ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
+	struct spawn_options o = { .output = log, .fds = &gate[0], .fd_count = 1,
+				   .env = (char *[]){ env_pidfile, env_runner, NULL } };
+	pid_t pid = spawn((char *[]){ script, NULL }, &o);
+	close(gate[0]);
+	snprintf(squat, sizeof squat, "%s.%d.tmp", pidfile, (int)pid);
+	ASSERT_EQ(mkdir(squat, 0755), 0);
+	ASSERT_EQ(write(gate[1], "go\n", 3), 3);
+	close(gate[1]);
+	snprintf(want, sizeof want, "ready generation=1 pid=%d result=0", (int)pid);
+	expect_in_file(log, want);
+	ASSERT_EQ(read_pid(pidfile), pid);
+	struct stat st;
+	ASSERT_EQ(stat(squat, &st), 0);
+	ASSERT(S_ISDIR(st.st_mode));
+	ASSERT_EQ(st.st_nlink, 2); /* empty: nothing was written into it */
+	ASSERT_EQ(stat(pidfile, &st), 0);
+	ASSERT_EQ(st.st_mode & 0777, 0644);
+	kill(pid, SIGTERM);
+	int status;
+	ASSERT(wait_exit(pid, 10000, &status));
+	/* Nothing but what the test made is left: no temporary file. */
+	DIR *dir = opendir(work_path("."));
+	char extra[512] = "";
+	for (struct dirent *e; dir && (e = readdir(dir));)
+		if (strncmp(e->d_name, "squat.pid.", 10) == 0 &&
+		    strcmp(e->d_name + 10, squat + strlen(pidfile) + 1) != 0)
+			snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+				 " %s", e->d_name);
+	if (dir)
+		closedir(dir);
+	if (extra[0])
+		FAIL("left behind:%s", extra);
+	free(pidfile);
+	free(script);
+	free(log);
+}
+
+/* Liveness is judged by a lock that only the pid file's owner can take: a
+ * stranger who can read the 0644 file and locks it (flock, a POSIX or an
+ * OFD read lock, all possible on a read-only descriptor) neither makes a
+ * stale pid file look alive nor keeps a new instance from starting. */
+void test_pidfile_lock_not_takeable_by_readers(void)
+{
+	char env[300];
+	char *pidfile = work_path("locked.pid");
+	snprintf(env, sizeof env, "HELPER_PIDFILE=%s", pidfile);
+	write_file(pidfile, "999999\n", 0644); /* stale */
+	int stranger = open(pidfile, O_RDONLY | O_CLOEXEC);
+	ASSERT(stranger >= 0);
+	ASSERT_EQ(flock(stranger, LOCK_EX | LOCK_NB), 0);
+	struct flock read_lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	ASSERT_EQ(fcntl(stranger, F_OFD_SETLK, &read_lock), 0);
+	struct flock write_lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	ASSERT_EQ(fcntl(stranger, F_OFD_SETLK, &write_lock), -1);
+	ASSERT_EQ(errno, EBADF); /* a write lock needs a writable descriptor */
+
+	struct server s;
+	server_start(&s, "127.0.0.1:0", (char *[]){ env, NULL });
+	ASSERT_EQ(read_pid(pidfile), s.pid);
+	/* The live holder's file: a reader's read lock is refused now. */
+	int reader = open(pidfile, O_RDONLY | O_CLOEXEC);
+	ASSERT_EQ(fcntl(reader, F_OFD_SETLK, &read_lock), -1);
+	ASSERT(errno == EAGAIN || errno == EACCES);
+	close(reader);
+	close(stranger);
+	server_stop(&s);
+	ASSERT(access(pidfile, F_OK) < 0);
 }
 
 /* Appends "pid:message|" for each notification until one holds until. */

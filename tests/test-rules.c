@@ -2,6 +2,7 @@
  * tests do not already pin down, one test each, named after the behaviour
  * (docs/design.md maps each to its lesson). */
 #include "harness.h"
+#include "base.h" /* the EINTR wrappers */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,14 +84,23 @@ void test_newer_successor_protocol_is_accepted(void)
 	ASSERT(wait_exit(s.pid, 10000, &status));
 	ASSERT_EQ(status, 0);
 
-	write_file(script, "#!/bin/sh\nprintf 'hello\\n' >&$HANDOFF_FD\nexec sleep 30\n",
-		   0755);
-	unlink(s.log);
-	server_start(&s, "127.0.0.1:0",
-		     (char *[]){ env, "HELPER_READY_TIMEOUT_MS=300", NULL });
-	kill(s.pid, SIGHUP);
-	expect_in_file(s.log, "was not ready in time");
-	server_stop(&s);
+	/* Not the protocol: a greeting, a negative or an overflowing version
+	 * (which sscanf's %u would have read as a huge one). */
+	const char *garbled[] = { "hello", "handoff -1 ready",
+				  "handoff 99999999999999999999 ready",
+				  "handoff 0 ready", "handoff 1 readyish" };
+	for (int i = 0; i < 5; i++) {
+		char text[200];
+		snprintf(text, sizeof text, "#!/bin/sh\nprintf '%s\\n' >&$HANDOFF_FD\n"
+			 "exec sleep 30\n", garbled[i]);
+		write_file(script, text, 0755);
+		unlink(s.log);
+		server_start(&s, "127.0.0.1:0",
+			     (char *[]){ env, "HELPER_READY_TIMEOUT_MS=300", NULL });
+		kill(s.pid, SIGHUP);
+		expect_in_file(s.log, "was not ready in time");
+		server_stop(&s);
+	}
 }
 
 /* BARRIER=1 returns once the manager has closed the fd it got. */
@@ -169,14 +181,15 @@ void test_successor_starts_with_default_signals(void)
 void test_descriptors_stay_above_stdio(void)
 {
 	close(0);
-	struct handoff h;
-	struct handoff_config config = { .flags = HANDOFF_SIGNALS };
-	ASSERT_EQ(handoff_init(&h, &config, 1, (char *[]){ self_exe, NULL }), 0);
-	ASSERT(handoff_fd(&h) > 2);
-	int fd = handoff_listen(&h, "x", "127.0.0.1:0");
+	struct handoff *h;
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_SIGNALS };
+	ASSERT_EQ(handoff_new(&h, &config, 1, (char *[]){ self_exe, NULL }), 0);
+	ASSERT(handoff_fd(h) > 2);
+	int fd = handoff_listen(h, "x", "127.0.0.1:0");
 	ASSERT(fd > 2);
-	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* Still closed: nothing took it */
-	handoff_close(&h);
+	ASSERT_EQ(fcntl(0, F_GETFD), -1); /* still closed: nothing took it */
+	handoff_free(h);
 }
 
 /* A path a live server listens on is never taken over, even when
@@ -195,12 +208,64 @@ void test_busy_unix_path_is_never_taken_over(void)
 		if (connect(c, &a.u.sa, a.length) < 0 && errno == EAGAIN)
 			break;
 	}
-	struct handoff h;
-	ASSERT_EQ(handoff_init(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
+	struct handoff *h;
+	ASSERT_EQ(handoff_new(&h, NULL, 1, (char *[]){ self_exe, NULL }), 0);
 	long start = now_ms();
-	ASSERT_EQ(handoff_listen(&h, NULL, address), -EADDRINUSE);
+	ASSERT_EQ(handoff_listen(h, NULL, address), -EADDRINUSE);
 	ASSERT(now_ms() - start < 5000);
-	handoff_close(&h);
+	handoff_free(h);
 	struct stat st;
 	ASSERT_EQ(stat(work_path("busy.sock"), &st), 0); /* Still the server's */
+}
+
+/* The library's system calls survive EINTR, and a call that was
+ * interrupted and retried leaves errno as the caller had it. A timer
+ * without SA_RESTART interrupts a wait and a waitpid; the fifth tick
+ * releases the child, so nothing here depends on a sleep. */
+static volatile sig_atomic_t ticks, release_fd = -1;
+
+static void on_tick(int sig)
+{
+	(void)sig;
+	if (++ticks == 5 && release_fd >= 0)
+		close(release_fd);
+}
+
+void test_eintr_wrappers_keep_errno(void)
+{
+	struct sigaction sa = { .sa_handler = on_tick }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGALRM, &sa, NULL), 0);
+	struct itimerval every = { { 0, 20000 }, { 0, 20000 } };
+	ASSERT_EQ(setitimer(ITIMER_REAL, &every, NULL), 0);
+
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+	errno = 4242;
+	long start = now_ms();
+	ASSERT_EQ(ho_epoll_wait(epfd, &ev, 1, 300), 0); /* not -EINTR */
+	ASSERT(now_ms() - start >= 290);               /* the time left, kept */
+	ASSERT(ticks > 0);
+	ASSERT_EQ(errno, 4242);
+	close(epfd);
+
+	int p[2];
+	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+	ticks = 0;
+	pid_t child = fork();
+	if (child == 0) {
+		char byte;
+		close(p[1]);
+		_exit(read(p[0], &byte, 1) == 0 ? 0 : 1); /* EOF at the fifth tick */
+	}
+	close(p[0]);
+	release_fd = p[1];
+	int status = -1;
+	errno = 4242;
+	ASSERT_EQ(ho_waitpid(child, &status, 0), child);
+	ASSERT_EQ(errno, 4242);
+	ASSERT(ticks >= 5);
+	ASSERT_EQ(status, 0);
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
 }

@@ -124,7 +124,7 @@ pid_t launch_generation(const struct launch *l, unsigned number, char *why,
 {
 	const struct options *opt = l->opt;
 	size_t count;
-	const struct handoff_listener *ls = handoff_listeners(l->listeners, &count);
+	const struct handoff_listener *ls = ho_listeners(l->listeners, &count);
 	char **vars = NULL, *path = NULL;
 	int *fds = NULL;
 	struct ho_child_env env;

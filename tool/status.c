@@ -56,6 +56,18 @@ static void put_json_string(struct out *o, const char *s)
 	put(o, "\"");
 }
 
+/* Listener i's address as text into addr; returns its name ("" if none). */
+static const char *listener_address(const struct handoff *h, size_t i, char *addr,
+				    size_t size)
+{
+	struct handoff_address a;
+	addr[0] = '\0';
+	if (handoff_listener_address(h, i, &a) == 0)
+		handoff_address_format(&a, addr, size);
+	const char *name = handoff_listener_name(h, i);
+	return name ? name : "";
+}
+
 static double seconds_since(int64_t us)
 {
 	return (double)(ho_now_us() - us) / 1e6;
@@ -69,15 +81,13 @@ static double seconds_until(int64_t us)
 static void text(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
-	size_t count;
-	const struct handoff_listener *l = handoff_listeners(v->listeners, &count);
 	put(o, "supervisor pid %d, up %.1f s%s\n", (int)getpid(),
 	    seconds_since(v->started_us), c->stopping ? ", stopping" : "");
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < handoff_listener_count(v->listeners); i++) {
 		char addr[HANDOFF_ADDRESS_TEXT_MAX];
-		handoff_address_format(&l[i].address, addr, sizeof addr);
-		put(o, "listener %s%s%s%s\n", l[i].name, l[i].name[0] ? "=" : "", addr,
-		    l[i].inherited ? " (from systemd)" : "");
+		const char *name = listener_address(v->listeners, i, addr, sizeof addr);
+		put(o, "listener %s%s%s%s\n", name, name[0] ? "=" : "", addr,
+		    handoff_listener_inherited(v->listeners, i) ? " (from systemd)" : "");
 	}
 	for (int i = 0; i < c->count; i++) {
 		const struct generation *g = &c->gens[i];
@@ -112,21 +122,20 @@ static void put_json_outcome(struct out *o, const char *outcome)
 static void json(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
-	size_t count;
-	const struct handoff_listener *l = handoff_listeners(v->listeners, &count);
 	put(o, "{\"supervisor\":{\"pid\":%d,\"uptime_s\":%.3f,\"stopping\":%s,"
 	    "\"notify_socket\":", (int)getpid(), seconds_since(v->started_us),
 	    c->stopping ? "true" : "false");
 	put_json_string(o, v->notify_socket);
 	put(o, "},\"listeners\":[");
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < handoff_listener_count(v->listeners); i++) {
 		char addr[HANDOFF_ADDRESS_TEXT_MAX];
-		handoff_address_format(&l[i].address, addr, sizeof addr);
+		const char *name = listener_address(v->listeners, i, addr, sizeof addr);
 		put(o, "%s{\"name\":", i ? "," : "");
-		put_json_string(o, l[i].name);
+		put_json_string(o, name);
 		put(o, ",\"address\":");
 		put_json_string(o, addr);
-		put(o, ",\"from_systemd\":%s}", l[i].inherited ? "true" : "false");
+		put(o, ",\"from_systemd\":%s}",
+		    handoff_listener_inherited(v->listeners, i) ? "true" : "false");
 	}
 	put(o, "],\"generations\":[");
 	for (int i = 0; i < c->count; i++) {

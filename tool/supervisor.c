@@ -31,7 +31,7 @@
 struct supervisor {
 	const struct options *opt;
 	struct core core;
-	struct handoff listeners;          /* bound or socket-activated */
+	struct handoff *listeners;         /* bound or socket-activated */
 	struct launch launch;
 	struct notify_in notify;
 	struct control_server control;
@@ -74,7 +74,8 @@ static void hook_stopping(void *ctx)
 {
 	struct supervisor *s = ctx;
 	systemd_stopping();
-	handoff_close_listeners(&s->listeners);
+	if (s->listeners)
+		handoff_close_listeners(s->listeners);
 }
 
 static void hook_log(void *ctx, const char *message)
@@ -163,25 +164,28 @@ static void loop(struct supervisor *s)
 
 static int open_listeners(struct supervisor *s, char *why, size_t size)
 {
-	struct handoff_config config = { .flags = HANDOFF_NO_NOTIFY };
-	int r = handoff_init(&s->listeners, &config, 0, NULL);
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_NO_NOTIFY };
+	int r = handoff_new(&s->listeners, &config, 0, NULL);
 	if (r < 0) {
 		snprintf(why, size, "cannot initialize: %s", strerror(-r));
 		return r;
 	}
+	s->launch.listeners = s->listeners;
+	s->view.listeners = s->listeners;
 	for (int i = 0; i < s->opt->listen_count; i++) {
 		const char *spec = s->opt->listen[i];
 		char name[HANDOFF_NAME_MAX + 2];
 		const char *address = split_listen_spec(spec, name, sizeof name);
-		int fd = handoff_listen(&s->listeners, name[0] ? name : NULL, address);
+		int fd = handoff_listen(s->listeners, name[0] ? name : NULL, address);
 		if (fd < 0) {
 			snprintf(why, size, "cannot listen on %s: %s", spec, strerror(-fd));
 			return fd;
 		}
 	}
-	if (handoff_warning(&s->listeners))
-		say("%s", handoff_warning(&s->listeners));
-	r = handoff_ready(&s->listeners);
+	if (handoff_warning(s->listeners))
+		say("%s", handoff_warning(s->listeners));
+	r = handoff_ready(s->listeners);
 	if (r < 0)
 		snprintf(why, size, "cannot take the listeners: %s", strerror(-r));
 	return r;
@@ -316,7 +320,7 @@ static void finish(struct supervisor *s)
 	output_close(&s->output);
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
-	handoff_close(&s->listeners);
+	handoff_free(s->listeners);
 	launch_free(&s->launch);
 	if (s->opt->pidfile && s->pidfile_fd >= 0)
 		ho_pidfile_remove(s->opt->pidfile, s->pidfile_fd);
@@ -332,8 +336,8 @@ int supervisor_run(const struct options *opt)
 	*s = (struct supervisor){
 		.opt = opt, .epoll_fd = -1, .report_fd = -1, .pidfile_fd = -1,
 		.signal_watch.fd = -1, .notify.socket.fd = -1,
-		.launch = { .opt = opt, .listeners = &s->listeners },
-		.view = { .core = &s->core, .listeners = &s->listeners,
+		.launch = { .opt = opt },
+		.view = { .core = &s->core,
 			  .started_us = ho_now_us(), .notify_socket = "" },
 	};
 	const struct core_hooks hooks = {

@@ -5,7 +5,7 @@
  * not resolve symlinks, so pointing /usr/local/bin/app at a new release is
  * an upgrade; and we never use /proc/self/exe, which names the old binary
  * (possibly "(deleted)") rather than what is installed now. */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,8 +1,10 @@
-/* util.c — descriptor helpers and EINTR-safe system-call wrappers. */
-#include "internal.h"
+/* util.c — descriptor helpers, numbers, the clock. The EINTR wrappers
+ * are in nointr.c. */
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,31 +33,6 @@ int ho_move_above_stdio(int fd)
 	return moved < 0 ? -saved : moved;
 }
 
-ssize_t ho_read(int fd, void *buf, size_t size)
-{
-	ssize_t n;
-	do
-		n = read(fd, buf, size);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-ssize_t ho_write_all(int fd, const void *buf, size_t size)
-{
-	const char *p = buf;
-	size_t left = size;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		left -= (size_t)n;
-	}
-	return (ssize_t)size;
-}
-
 /* close() is not retried on EINTR: on Linux the descriptor is gone either
  * way, and retrying could close one another thread just opened. */
 void ho_close(int *fd)
@@ -71,10 +48,17 @@ void ho_close(int *fd)
 /* Strict decimal: digits only, no sign, no spaces, no overflow, <= max. */
 int ho_parse_uint(const char *text, unsigned long max, unsigned long *out)
 {
+	return text ? ho_parse_uint_n(text, strlen(text), max, out) : -EINVAL;
+}
+
+/* The same for the first length bytes of text (a word inside a message). */
+int ho_parse_uint_n(const char *text, size_t length, unsigned long max,
+		    unsigned long *out)
+{
 	unsigned long value = 0;
-	if (!text || !*text)
+	if (length == 0)
 		return -EINVAL;
-	for (const char *p = text; *p; p++) {
+	for (const char *p = text; p < text + length; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		unsigned digit = (unsigned)(*p - '0');

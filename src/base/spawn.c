@@ -4,14 +4,16 @@
  * exec closes it (EOF); a failure writes errno into it. Between fork and
  * exec the child uses async-signal-safe calls only, because the parent may
  * have threads whose locks were copied mid-use. */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +42,37 @@ static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
 		if (dup2(scratch[i], HO_LISTEN_FDS_START + (int)i) < 0)
 			return -1;
 	return 0;
+}
+
+/* Closes [first, last], with close_range(2) where the kernel has it (5.9),
+ * else one by one up to the descriptor limit. Async-signal-safe. */
+static void close_span(unsigned first, unsigned last)
+{
+	if (first > last || syscall(SYS_close_range, first, last, 0) == 0)
+		return;
+	struct rlimit limit;
+	unsigned end = last;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur > 0 &&
+	    limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur - 1 < end)
+		end = (unsigned)(limit.rlim_cur - 1); /* no fd is above it */
+	else if (end > 1u << 20)
+		end = 1u << 20;
+	for (unsigned fd = first; fd <= end; fd++)
+		close((int)fd);
+}
+
+/* Descriptors the process inherited without close-on-exec (from a shell,
+ * an IDE, a service manager) must not reach the program we exec: it gets
+ * stdio and the layout at 3, 4, ..., nothing else. Everything above the
+ * layout goes, except the exec-status pipe, which is close-on-exec itself
+ * and still needed if execve fails. */
+static void close_the_rest(size_t count, int report_fd)
+{
+	unsigned floor = HO_LISTEN_FDS_START + (unsigned)count;
+	unsigned keep = (unsigned)report_fd; /* >= floor: place_fds saw to it */
+	if (keep > floor)
+		close_span(floor, keep - 1);
+	close_span(keep + 1, ~0U);
 }
 
 static void reset_signals(const sigset_t *empty)
@@ -71,8 +104,6 @@ static int apply_options(const struct ho_spawn *s, pid_t parent)
 {
 	if (s->new_process_group && setpgid(0, 0) < 0)
 		return STEP_SETPGID;
-	if (s->output_fd > 2 && (dup2(s->output_fd, 1) < 0 || dup2(s->output_fd, 2) < 0))
-		return STEP_OUTPUT;
 	if (s->umask >= 0)
 		umask((mode_t)s->umask);
 	if (s->drop_privileges) {
@@ -98,11 +129,16 @@ static int apply_options(const struct ho_spawn *s, pid_t parent)
 static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 			    int report_fd, const sigset_t *empty, pid_t parent)
 {
-	struct failure f = { 0, STEP_FDS };
+	struct failure f = { 0, STEP_OUTPUT };
 	if (s->env)
 		ho_child_env_set_pid(s->env, getpid());
-	if (place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0 &&
+	/* Output first: placing the layout may reuse output_fd's number. */
+	int output_ok = s->output_fd <= 2 ||
+			(dup2(s->output_fd, 1) >= 0 && dup2(s->output_fd, 2) >= 0);
+	if (output_ok && (f.step = STEP_FDS) &&
+	    place_fds(s->fds, s->fd_count, scratch, &report_fd) == 0 &&
 	    (f.step = apply_options(s, parent)) == 0) {
+		close_the_rest(s->fd_count, report_fd);
 		reset_signals(empty);
 		execve(s->path, s->argv, s->envp);
 		f.step = STEP_EXEC;
@@ -111,12 +147,6 @@ static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 	ssize_t ignored = write(report_fd, &f, sizeof f);
 	(void)ignored;
 	_exit(127);
-}
-
-static void reap(pid_t pid)
-{
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
 }
 
 /* Returns the child's pid once it has exec'd. On failure returns a negative
@@ -158,7 +188,7 @@ pid_t ho_spawn(struct ho_spawn *s)
 	close(report[0]);
 	if (n == 0)
 		return pid;
-	reap(pid);
+	ho_waitpid(pid, NULL, 0);
 	if (n != (ssize_t)sizeof f || f.step < 0 ||
 	    f.step >= (int)(sizeof step_names / sizeof *step_names))
 		return -EIO;
