@@ -930,6 +930,9 @@ static void handoff_events(void)
 		case HANDOFF_EVENT_PARENT_EXITED:
 			say("parent pid %d exited", (int)ev.pid);
 			break;
+		case HANDOFF_EVENT_RELOAD_REQUESTED:
+			say("%s", handoff_event_describe(&ev, text, sizeof text));
+			break;
 		case HANDOFF_EVENT_DRAIN:
 			say("successor pid %d is ready", (int)ev.pid);
 			drain_begin();

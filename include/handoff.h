@@ -199,6 +199,9 @@ enum handoff_event_type {
 	HANDOFF_EVENT_STOP_NOW,
 	/* The previous generation (pid) has exited; upgrades are allowed. */
 	HANDOFF_EVENT_PARENT_EXITED,
+	/* SIGHUP under `handoff run`: the supervisor was asked to reload (see
+	 * handoff_upgrade). Keep serving; STOP comes when the new one serves. */
+	HANDOFF_EVENT_RELOAD_REQUESTED,
 };
 
 struct handoff_event {
@@ -273,7 +276,13 @@ int handoff_add(struct handoff *h, const char *name, int fd);
 HANDOFF_EXPORT
 int handoff_ready(struct handoff *h);
 
-/* Starts the next generation: fork, then exec of the resolved path with the
+/* Under `handoff run` (which sets HANDOFF_SUPERVISOR=1 for its generations)
+ * the supervisor owns the listeners and starts every generation, so this
+ * asks it to reload instead (HANDOFF_RELOAD=1 on $NOTIFY_SOCKET) and
+ * returns 0; the supervisor's stop signal arrives (STOP) once the new
+ * generation serves. -ENOTCONN without $NOTIFY_SOCKET.
+ *
+ * Otherwise: starts the next generation: fork, then exec of the resolved path with the
  * original argv (or what handoff_set_exec set) and the listeners at fds
  * 3, 4, ... Blocks only until exec has succeeded or failed (a close-on-exec
  * pipe tells). The outcome arrives later through handoff_next(): DRAIN once

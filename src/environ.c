@@ -18,7 +18,7 @@
 
 struct raw_environ {
 	char *listen_pid, *listen_fds, *listen_fdnames;
-	char *handoff_fd, *handoff_generation;
+	char *handoff_fd, *handoff_generation, *handoff_supervisor;
 };
 
 static char *take(const char *name, int *oom)
@@ -38,6 +38,7 @@ static void raw_free(struct raw_environ *raw)
 	free(raw->listen_fdnames);
 	free(raw->handoff_fd);
 	free(raw->handoff_generation);
+	free(raw->handoff_supervisor);
 }
 
 /* Counts the ':'-separated entries of names and checks each. */
@@ -147,6 +148,11 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 		in->generation = (unsigned)generation;
 	if (raw->handoff_fd)
 		in->parent_fd = (int)fd;
+	if (raw->handoff_supervisor && strcmp(raw->handoff_supervisor, "1") == 0)
+		in->supervised = 1;
+	else if (raw->handoff_supervisor)
+		warn(warning, size, "HANDOFF_SUPERVISOR", raw->handoff_supervisor,
+		     "not 1");
 }
 
 /* Fills *in from the environment and removes the variables from it.
@@ -162,6 +168,7 @@ int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 		.listen_fdnames = take("LISTEN_FDNAMES", &oom),
 		.handoff_fd = take("HANDOFF_FD", &oom),
 		.handoff_generation = take("HANDOFF_GENERATION", &oom),
+		.handoff_supervisor = take("HANDOFF_SUPERVISOR", &oom),
 	};
 	/* HANDOFF_FD is only believed together with a LISTEN_PID naming us. */
 	if (!oom && (raw.listen_pid || raw.listen_fds) &&

@@ -77,6 +77,7 @@ static int take_inheritance(struct handoff *h)
 	h->inherited_names = in.names;
 	h->generation = in.generation;
 	h->parent_fd = in.parent_fd;
+	h->supervised = in.supervised;
 	if (in.count && !(h->inherited = calloc(in.count, sizeof *h->inherited)))
 		return -ENOMEM;
 	const char *name = in.names;
@@ -88,8 +89,13 @@ static int take_inheritance(struct handoff *h)
 		if (name)
 			name = name[sock->name_length] ? name + sock->name_length + 1 : "";
 	}
+	/* Who made the channel, not getppid(): a parent that died before we
+	 * got here would be reported as pid 1, or as a subreaper. */
+	struct ucred cred;
+	socklen_t len = sizeof cred;
 	if (h->parent_fd >= 0)
-		h->parent_pid = getppid();
+		h->parent_pid = getsockopt(h->parent_fd, SOL_SOCKET, SO_PEERCRED, &cred,
+					   &len) == 0 ? cred.pid : getppid();
 	return 0;
 }
 

@@ -36,6 +36,7 @@ struct handoff {
 	pid_t parent_pid;
 	int exec_errno;     /* why exec_path could not be resolved */
 	int stopping_sent;
+	int supervised;     /* upgrades are the supervisor's: ask it */
 	char warning[384];  /* what handoff_new ignored, see handoff_warning */
 };
 
@@ -51,6 +52,7 @@ struct ho_inherited {
 	char *names;         /* LISTEN_FDNAMES copy, ':'-separated, or NULL */
 	int parent_fd;       /* HANDOFF_FD, or -1 */
 	unsigned generation; /* HANDOFF_GENERATION, or 1 */
+	int supervised;      /* HANDOFF_SUPERVISOR=1: `handoff run` started us */
 };
 int ho_environ_take(struct ho_inherited *in, char *warning, size_t size);
 

@@ -139,8 +139,22 @@ static pid_t spawn_watched(struct handoff *h)
 	return pid;
 }
 
+/* Under `handoff run`, a generation of ours that started its own successor
+ * would fight the supervisor, which owns the listeners and the generations:
+ * ask it instead. Its new generation takes over, and we get its stop signal
+ * (STOP) like any generation it replaces. */
+static int ask_supervisor(struct handoff *h)
+{
+	if (h->state != HANDOFF_STATE_SERVING)
+		return h->state == HANDOFF_STATE_HANDED_OVER ? -EALREADY : -EAGAIN;
+	int r = ho_notify_send("HANDOFF_RELOAD=1", -1);
+	return r < 0 ? r : r == 0 ? -ENOTCONN : 0;
+}
+
 int handoff_upgrade(struct handoff *h)
 {
+	if (h->supervised)
+		return ask_supervisor(h);
 	int r = upgrade_refusal(h);
 	if (r == -EAGAIN && h->state == HANDOFF_STATE_SERVING &&
 	    !parent_still_draining(h))
@@ -315,8 +329,9 @@ static int check_signal(struct handoff *h, struct handoff_event *ev)
 	*ev = (struct handoff_event){ .signal = sig };
 	if (sig == SIGHUP) {
 		int r = handoff_upgrade(h);
-		ev->type = r >= 0 ? HANDOFF_EVENT_UPGRADE_STARTED
-				  : HANDOFF_EVENT_UPGRADE_FAILED;
+		ev->type = r > 0 || (r == 0 && !h->supervised) ? HANDOFF_EVENT_UPGRADE_STARTED
+			   : r == 0				? HANDOFF_EVENT_RELOAD_REQUESTED
+								: HANDOFF_EVENT_UPGRADE_FAILED;
 		ev->pid = r >= 0 ? r : 0;
 		ev->error = r >= 0 ? 0 : r;
 		if (r == -EAGAIN || r == -EALREADY) /* refused before announcing */
@@ -405,6 +420,9 @@ const char *handoff_event_describe(const struct handoff_event *ev, char *buf,
 	switch (ev->type) {
 	case HANDOFF_EVENT_UPGRADE_STARTED:
 		snprintf(buf, size, "upgrade started: successor pid %d", ev->pid);
+		break;
+	case HANDOFF_EVENT_RELOAD_REQUESTED:
+		snprintf(buf, size, "reload requested from the supervisor");
 		break;
 	case HANDOFF_EVENT_UPGRADE_FAILED:
 		describe_failure(ev, buf, size);

@@ -527,3 +527,32 @@ void test_supervisor_says_which_step_failed(void)
 	printf("  %s", said.err);
 	nothing_left(s.port);
 }
+
+/* kill -HUP to a libhandoff server running under `handoff run`: it does
+ * not start a successor behind the supervisor's back (which then killed it
+ * as a stray, resetting requests); it asks the supervisor to reload. */
+void test_supervisor_sighup_to_a_libhandoff_generation(void)
+{
+	locate();
+	struct sup s;
+	struct load l;
+	struct load_result r;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "2", NULL });
+	for (unsigned n = 1; n <= 3; n++) {
+		struct gen g = wait_serving(&s, n);
+		ASSERT_EQ(kill(g.pid, SIGHUP), 0);
+		wait_serving(&s, n + 1);
+	}
+	load_stop(&l, &r);
+	load_print("3 SIGHUPs to the serving generation under handoff run", &r);
+	check_no_failures(&r);
+	if (count_in_file(s.log, "asks for a reload") != 3 ||
+	    count_in_file(s.log, "reload requested from the supervisor") != 3 ||
+	    count_in_file(s.log, "upgrade started"))
+		FAIL("the SIGHUPs did not go through the supervisor; log:\n%s",
+		     file_text(s.log));
+	ASSERT_EQ(read_pid(s.pidfile), s.pid);
+	sup_stop(&s);
+}

@@ -87,15 +87,22 @@ static int generation_vars(const struct launch *l, char ***vars, char *why,
 	}
 	while (v[n])
 		n++;
-	char **grown = realloc(v, (n + 2) * sizeof *v);
-	if (!grown || asprintf(&grown[n], "NOTIFY_SOCKET=%s", l->notify_socket) < 0) {
-		if (grown)
-			grown[n] = NULL; /* asprintf leaves it undefined */
-		envfile_free(grown ? grown : v);
+	/* HANDOFF_SUPERVISOR=1: a libhandoff server asks us to reload when
+	 * sent SIGHUP, instead of starting a successor of its own. */
+	char *notify = NULL, *supervised = strdup("HANDOFF_SUPERVISOR=1");
+	if (asprintf(&notify, "NOTIFY_SOCKET=%s", l->notify_socket) < 0)
+		notify = NULL; /* asprintf leaves it undefined */
+	char **grown = notify && supervised ? realloc(v, (n + 3) * sizeof *v) : NULL;
+	if (!grown) {
+		free(notify);
+		free(supervised);
+		envfile_free(v);
 		snprintf(why, size, "out of memory");
 		return -ENOMEM;
 	}
-	grown[n + 1] = NULL;
+	grown[n] = notify;
+	grown[n + 1] = supervised;
+	grown[n + 2] = NULL;
 	*vars = grown;
 	return 0;
 }

@@ -84,6 +84,8 @@ void notify_parse(const char *message, size_t length, struct notify_fields *out)
 		size_t n = (size_t)(eol - line);
 		if (n == 7 && memcmp(line, "READY=1", 7) == 0) {
 			out->ready = 1;
+		} else if (n == 16 && memcmp(line, "HANDOFF_RELOAD=1", 16) == 0) {
+			out->reload = 1;
 		} else if (n >= 7 && memcmp(line, "STATUS=", 7) == 0) {
 			out->status = line + 7;
 			out->status_length = n - 7;
@@ -175,6 +177,10 @@ static void heard(struct notify_in *n, struct core *c, pid_t sender,
 	}
 	if (f.ready && g->state == GEN_STARTING)
 		core_ready(c, g);
+	if (f.reload && g->state == GEN_SERVING) {
+		say("generation %u (pid %d) asks for a reload", g->number, (int)g->pid);
+		core_reload(c);
+	}
 }
 
 static void close_passed_fds(struct msghdr *msg)

@@ -38,6 +38,8 @@ void notify_in_close(struct notify_in *n);
  * message (not NUL-terminated: status_length bytes). */
 struct notify_fields {
 	int ready;                   /* READY=1 */
+	int reload;                  /* HANDOFF_RELOAD=1: a libhandoff server
+					was sent SIGHUP and asks us */
 	const char *status;          /* STATUS=, or NULL */
 	size_t status_length;
 };
