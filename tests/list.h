@@ -59,6 +59,8 @@
 	X(supervisor_user_gets_its_groups, 30) \
 	X(supervisor_says_which_step_failed, 30) \
 	X(supervisor_sighup_to_a_libhandoff_generation, 60) \
+	X(supervisor_messages_say_what_happened, 60) \
+	X(supervisor_keeps_inherited_descriptors_to_itself, 30) \
 	X(supervisor_out_of_descriptors, 60) \
 	X(httpd_out_of_descriptors, 60) \
 	X(supervisor_cannot_fork, 60) \

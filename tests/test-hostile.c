@@ -5,6 +5,7 @@
  * served and the reason is said. */
 #include "supervisor-kit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -554,5 +555,105 @@ void test_supervisor_sighup_to_a_libhandoff_generation(void)
 		FAIL("the SIGHUPs did not go through the supervisor; log:\n%s",
 		     file_text(s.log));
 	ASSERT_EQ(read_pid(s.pidfile), s.pid);
+	sup_stop(&s);
+}
+
+/* What the log and the commands say is what happened: a draining
+ * generation killed from outside did not drain; a crash restart is not
+ * the last reload; a reload cut short by a stop says so. */
+void test_supervisor_messages_say_what_happened(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char script[300], go[300], text[1400];
+	snprintf(script, sizeof script, "%s", work_path("server.sh"));
+	snprintf(go, sizeof go, "%s", work_path("go"));
+	install_httpd(script, &s);
+	sup_start(&s, NULL, (char *[]){ script, NULL }, NULL);
+
+	/* Generation 1 drains a slow request and is killed meanwhile. */
+	struct gen g1 = only_generation(&s);
+	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=10000");
+	ASSERT(slow >= 0);
+	if (!wait_for(holds_connection, &g1.pid, 10000))
+		FAIL("generation 1 did not accept the slow request");
+	reload_ok(&s, 2, 0);
+	ASSERT_EQ(kill(g1.pid, SIGKILL), 0);
+	snprintf(text, sizeof text, "generation 1 (pid %d) was killed by signal 9 (Killed) "
+		 "while draining", (int)g1.pid);
+	if (!wait_file_contains(s.log, text, 1, 10000))
+		FAIL("expected \"%s\"; log:\n%s", text, file_text(s.log));
+	close(slow);
+
+	/* A crash of generation 2: restarted as 3, recorded as a restart. */
+	struct gen g2 = wait_one_ready(&s);
+	ASSERT_EQ(kill(g2.pid, SIGKILL), 0);
+	wait_serving(&s, 3);
+	ASSERT_EQ(control(&s, "status"), 0);
+	if (!strstr(said.out, "last reload: ok: generation 2 (pid ") ||
+	    !strstr(said.out, "last restart: ok: generation 3 (pid "))
+		FAIL("status after a crash restart:\n%s", said.out);
+
+	/* A reload that cannot finish, cut short by a stop. */
+	snprintf(text, sizeof text,
+		 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do sleep 0.02; "
+		 "n=$((n+1)); done\nexec '%s' --listen %s\n", go, httpd_bin, s.address);
+	write_file_atomic(script, text, 0755);
+	char *out = work_path("reload.out");
+	struct spawn_options o = { .output = out };
+	pid_t reloading = spawn((char *[]){ handoff_bin, "reload", "--pidfile", s.pidfile,
+					    NULL }, &o);
+	if (!wait_file_contains(s.log, "generation 4 started", 1, 10000))
+		FAIL("no generation 4; log:\n%s", file_text(s.log));
+	kill(s.pid, SIGTERM);
+	int status;
+	if (!wait_exit(reloading, 10000, &status) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 1 || !count_in_file(out, "the supervisor is stopping"))
+		FAIL("the reload cut short by a stop: 0x%x \"%s\"", status, file_text(out));
+	if (!wait_gone(s.pid, 30000, &status))
+		FAIL("the supervisor did not stop");
+	nothing_left(s.port);
+}
+
+/* A descriptor the supervisor inherited by accident (a shell's, an IDE's,
+ * here an open file at fds 3 to 9, with no LISTEN_FDS) never reaches a
+ * generation, which may run as another user. */
+void test_supervisor_keeps_inherited_descriptors_to_itself(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char secret[300];
+	snprintf(secret, sizeof secret, "%s", work_path("secret"));
+	write_file(secret, "not for the server\n", 0600);
+	int fd = open(secret, O_RDONLY | O_CLOEXEC);
+	ASSERT(fd >= 0);
+	char *argv[64];
+	run_argv(argv, 64, &s, 0, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL });
+	int strays[] = { fd, fd, fd, fd, fd, fd, fd };
+	struct spawn_options o = { .output = s.log, .fds = strays, .fd_count = 7 };
+	s.pid = spawn(argv, &o);
+	close(fd);
+	if (!wait_file_contains(s.log, "ok: generation 1 (pid", 1, 20000))
+		FAIL("not ready; log:\n%s", file_text(s.log));
+	for (int round = 0; round < 2; round++) {
+		struct gen g = only_generation(&s);
+		char dir[64], link[400], target[400];
+		snprintf(dir, sizeof dir, "/proc/%d/fd", (int)g.pid);
+		DIR *d = opendir(dir);
+		ASSERT(d);
+		for (struct dirent *e; (e = readdir(d));) {
+			snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+			ssize_t n = readlink(link, target, sizeof target - 1);
+			target[n > 0 ? n : 0] = '\0';
+			if (strcmp(target, secret) == 0)
+				FAIL("generation %u holds the supervisor's stray fd %s", g.number,
+				     e->d_name);
+		}
+		closedir(d);
+		if (round == 0)
+			reload_ok(&s, 2, 1);
+	}
 	sup_stop(&s);
 }
