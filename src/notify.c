@@ -7,35 +7,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int notify_address(struct sockaddr_un *un, socklen_t *length)
+/* $NOTIFY_SOCKET: an absolute path, or "@name" in the abstract namespace,
+ * read by the one parser of Unix addresses (address.c). */
+static int notify_address(struct handoff_address *a)
 {
 	const char *name = getenv("NOTIFY_SOCKET");
+	char text[sizeof "unixgram:" + sizeof a->u.un.sun_path];
 	if (!name || !*name)
 		return 0;
-	size_t len = strlen(name);
-	if ((name[0] != '/' && name[0] != '@') || len < 2 ||
-	    len >= sizeof un->sun_path)
+	if ((name[0] != '/' && name[0] != '@') ||
+	    (size_t)snprintf(text, sizeof text, "unixgram:%s", name) >= sizeof text)
 		return -EINVAL;
-	memset(un, 0, sizeof *un);
-	un->sun_family = AF_UNIX;
-	memcpy(un->sun_path, name, len);
-	if (name[0] == '@')
-		un->sun_path[0] = '\0';
-	*length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	return 1;
+	return handoff_address_parse(a, text) < 0 ? -EINVAL : 1;
 }
 
 /* Sends state, with fd_to_pass attached when >= 0. Returns 1 if sent, 0 if
  * there is no NOTIFY_SOCKET, or a negative errno. */
 int ho_notify_send(const char *state, int fd_to_pass)
 {
-	struct sockaddr_un un;
-	socklen_t length;
-	int r = notify_address(&un, &length);
+	struct handoff_address a;
+	int r = notify_address(&a);
 	if (r <= 0)
 		return r;
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -47,7 +43,7 @@ int ho_notify_send(const char *state, int fd_to_pass)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control;
 	struct msghdr msg = {
-		.msg_name = &un, .msg_namelen = length,
+		.msg_name = &a.u.un, .msg_namelen = a.length,
 		.msg_iov = &iov, .msg_iovlen = 1,
 	};
 	if (fd_to_pass >= 0) {

@@ -1005,14 +1005,13 @@ int fake_manager_open(char *name, size_t size, int credentials)
 {
 	static int serial;
 	snprintf(name, size, "@handoff-manager-%d-%d", (int)getpid(), serial++);
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	size_t len = strlen(name);
-	memcpy(un.sun_path + 1, name + 1, len - 1); /* '@': abstract */
+	struct handoff_address a;
+	char text[128];
+	snprintf(text, sizeof text, "unixgram:%s", name);
+	ASSERT_EQ(handoff_address_parse(&a, text), 0);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
-	if (fd < 0 ||
-	    bind(fd, (struct sockaddr *)&un,
-		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0 ||
+	if (fd < 0 || bind(fd, &a.u.sa, a.length) < 0 ||
 	    (credentials &&
 	     setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0))
 		FAIL("notify socket: %s", strerror(errno));

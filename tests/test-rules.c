@@ -142,10 +142,11 @@ void test_notify_barrier_waits_for_the_manager(void)
 	char name[64];
 	snprintf(name, sizeof name, "@handoff-barrier-%d", (int)getpid());
 	int manager = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	memcpy(un.sun_path + 1, name + 1, strlen(name) - 1);
-	ASSERT_EQ(bind(manager, (struct sockaddr *)&un,
-		       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))), 0);
+	struct handoff_address a;
+	char text[96];
+	snprintf(text, sizeof text, "unixgram:%s", name);
+	ASSERT_EQ(handoff_address_parse(&a, text), 0);
+	ASSERT_EQ(bind(manager, &a.u.sa, a.length), 0);
 	ASSERT_EQ(handoff_notify_barrier(NULL, 100), 0); /* No NOTIFY_SOCKET */
 	setenv("NOTIFY_SOCKET", name, 1);
 	int status;

@@ -17,9 +17,7 @@
 /* The original process: waits for the daemon's word, prints it, exits. */
 static _Noreturn void wait_for_daemon(pid_t child, int report)
 {
-	int status;
-	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-		;
+	ho_waitpid(child, NULL, 0);
 	char buf[512];
 	size_t got = 0;
 	ssize_t n;
