@@ -86,7 +86,7 @@ static pid_t start_successor(struct handoff *h, int child_end)
 		fds[i] = h->listeners[i].fd;
 	fds[n] = child_end;
 	int r = ho_child_env_build(&env, h->listeners, n, HO_LISTEN_FDS_START + (int)n,
-				   h->generation + 1, NULL);
+				   ho_next_generation(h->generation), NULL);
 	if (r < 0) {
 		free(fds);
 		return r;

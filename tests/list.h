@@ -11,6 +11,7 @@
 	X(listen_match_by_name, 20)       \
 	X(upgrade_passes_listeners, 30)   \
 	X(upgrade_changes_port_set, 30)   \
+	X(generation_numbers_wrap, 30)    \
 	X(upgrade_one_at_a_time, 30)      \
 	X(upgrade_closes_stray_descriptors, 30) \
 	X(no_descriptor_leaks, 30)        \
@@ -61,6 +62,7 @@
 	X(supervisor_sighup_to_a_libhandoff_generation, 60) \
 	X(supervisor_messages_say_what_happened, 60) \
 	X(supervisor_keeps_inherited_descriptors_to_itself, 30) \
+	X(supervisor_names_taken_first_and_floods, 60) \
 	X(supervisor_out_of_descriptors, 60) \
 	X(httpd_out_of_descriptors, 60) \
 	X(supervisor_cannot_fork, 60) \

@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -655,5 +656,51 @@ void test_supervisor_keeps_inherited_descriptors_to_itself(void)
 		if (round == 0)
 			reload_ok(&s, 2, 1);
 	}
+	sup_stop(&s);
+}
+
+/* The old predictable names (@handoff-<pid>-notify and -control) taken
+ * first for the next 300 pids stop nothing now; and a flood of messages
+ * from a non-generation costs at most ten log lines. */
+void test_supervisor_names_taken_first_and_floods(void)
+{
+	locate();
+	if (raise_nofile(2048) < 1000) {
+		printf("  skipped: RLIMIT_NOFILE cannot be raised to 1000\n");
+		return;
+	}
+	int taken = 0;
+	for (int p = getpid() + 1; p <= getpid() + 300; p++)
+		for (int kind = 0; kind < 2; kind++) {
+			char text[96];
+			struct handoff_address a;
+			snprintf(text, sizeof text, "%s:@handoff-%d-%s", kind ? "unix" : "unixgram",
+				 p, kind ? "control" : "notify");
+			int fd = socket(AF_UNIX, (kind ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+			if (handoff_address_parse(&a, text) == 0 && fd >= 0 &&
+			    bind(fd, &a.u.sa, a.length) == 0)
+				taken++; /* kept open until the test ends */
+		}
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	printf("  started with %d abstract names taken first\n", taken);
+
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	notify_path(&s, un.sun_path, sizeof un.sun_path);
+	int flood = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* Blocking while the supervisor reads, a second at most per message. */
+	struct timeval second = { 1, 0 };
+	setsockopt(flood, SOL_SOCKET, SO_SNDTIMEO, &second, sizeof second);
+	int sent = 0;
+	for (int i = 0; i < 1000; i++)
+		sent += sendto(flood, "READY=1", 7, 0, (struct sockaddr *)&un, sizeof un) == 7;
+	close(flood);
+	reload_ok(&s, 2, 1); /* heard through the same socket, after the flood */
+	int lines = count_in_file(s.log, "not one of our generations");
+	printf("  %d messages from outside, %d log lines about them\n", sent, lines);
+	if (lines < 1 || lines > 10)
+		FAIL("%d log lines for %d foreign messages; log:\n%s", lines, sent,
+		     file_text(s.log));
 	sup_stop(&s);
 }

@@ -437,3 +437,28 @@ void test_notify_messages(void)
 		FAIL("no RELOADING=1 before the refusal: %s", log);
 	close(fd);
 }
+
+/* Generation numbers wrap to 1 after the largest one a successor accepts,
+ * instead of becoming a number the successor refuses (which broke every
+ * upgrade from there on). */
+void test_generation_numbers_wrap(void)
+{
+	char spec[64], line[96];
+	int port = free_port();
+	snprintf(spec, sizeof spec, "web=127.0.0.1:%d", port);
+	int sock = listen_on(spec + 4);
+	struct server s;
+	snprintf(s.log, sizeof s.log, "%s", work_path("server.log"));
+	struct spawn_options o = {
+		.output = s.log, .fds = &sock, .fd_count = 1, .listen_fds = 1,
+		.env = (char *[]){ "LISTEN_FDNAMES=web", "HANDOFF_GENERATION=4294967294",
+				   NULL },
+	};
+	s.pid = spawn_helper("server", spec, &o);
+	close(sock);
+	snprintf(line, sizeof line, "ready generation=4294967294 pid=%d result=0", (int)s.pid);
+	expect_in_file(s.log, line);
+	server_upgrade(&s, 1);
+	server_upgrade(&s, 2);
+	server_stop(&s);
+}

@@ -173,8 +173,7 @@ static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
 	pid_t pid = c->hooks.launch(c->hooks.ctx, number, cause, why, size);
 	if (pid < 0)
 		return (int)pid;
-	/* Never 0: to a server, generation 0 would be no generation at all. */
-	c->next_number = number == UINT32_MAX ? 1 : number + 1;
+	c->next_number = ho_next_generation(number);
 	int64_t wait_ms = c->config.ready_delay_ms ? c->config.ready_delay_ms
 						   : c->config.ready_timeout_ms;
 	c->gens[c->count++] = (struct generation){

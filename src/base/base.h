@@ -73,6 +73,9 @@ int ho_child_env_build(struct ho_child_env *env,
 		       int control_fd, unsigned generation, char *const *extra);
 void ho_child_env_set_pid(struct ho_child_env *env, pid_t pid);
 void ho_child_env_free(struct ho_child_env *env);
+/* The generation after g: 1 after the largest HANDOFF_GENERATION accepted
+ * (UINT32_MAX - 1), never 0, so numbering never breaks an upgrade. */
+unsigned ho_next_generation(unsigned g);
 int ho_name_valid(const char *name);
 
 /* spawn.c: fork + exec with a descriptor layout */

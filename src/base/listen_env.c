@@ -19,6 +19,11 @@ static const char *const protocol_variables[] = {
 };
 enum { VARIABLE_COUNT = sizeof protocol_variables / sizeof protocol_variables[0] };
 
+unsigned ho_next_generation(unsigned g)
+{
+	return g >= UINT32_MAX - 1 ? 1 : g + 1;
+}
+
 /* An entry of LISTEN_FDNAMES: systemd's rules, and no ':' (the separator). */
 int ho_name_valid(const char *name)
 {
