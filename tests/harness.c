@@ -51,6 +51,25 @@ long deadline_after(int timeout_ms)
 	return now_ms() + (long)timeout_ms * timeout_multiplier;
 }
 
+static const char *scaled_text(int ms, const char *unit)
+{
+	static char ring[8][32];
+	static int next;
+	char *buf = ring[next++ % 8];
+	snprintf(buf, sizeof ring[0], "%ld%s", (long)ms * timeout_multiplier, unit);
+	return buf;
+}
+
+const char *scaled_ms(int ms)
+{
+	return scaled_text(ms, "");
+}
+
+const char *scaled_duration(int ms)
+{
+	return scaled_text(ms, "ms");
+}
+
 void pause_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -80,6 +80,11 @@ int wait_exit(pid_t pid, int timeout_ms, int *status);
 int wait_for(int (*cond)(void *), void *arg, int timeout_ms);
 long now_ms(void);
 long deadline_after(int timeout_ms); /* now_ms() + the scaled limit */
+/* A time limit given to a program under test, scaled like ours: "1500"
+ * for 500 under a multiplier of 3 (scaled_duration: "1500ms"). One of 8
+ * rotating buffers. */
+const char *scaled_ms(int ms);
+const char *scaled_duration(int ms);
 void pause_ms(int ms); /* a poll interval inside a condition wait only */
 
 /* files */

@@ -73,7 +73,8 @@ void test_supervisor_options(void)
 	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run",
 					     "--ready=delay:50ms", "--env-file", env_file,
 					     "--chdir", sub, "--umask", "027",
-					     "--stop-signal", "USR1", "--drain-timeout", "300ms",
+					     "--stop-signal", "USR1", "--drain-timeout",
+					     (char *)scaled_duration(300),
 					     "-l", "127.0.0.1:0", "--", script, NULL }, &o);
 	char line[400];
 	snprintf(line, sizeof line, "gen=1 greeting=one pwd=%s umask=0027", sub);

@@ -147,7 +147,7 @@ void test_httpd_failed_upgrades(void)
 	struct httpd s;
 	struct load l;
 	struct load_result r;
-	httpd_start(&s, program, (char *[]){ "--ready-timeout", "500", NULL });
+	httpd_start(&s, program, (char *[]){ "--ready-timeout", (char *)scaled_ms(500), NULL });
 	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
 	failed_upgrade(&s, "#!/bin/sh\nexit 1\n", 0755,
 		       "exited with status 1 before it was ready");
