@@ -94,7 +94,7 @@ $(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/examples/httpd $(1)/
 	mkdir -p $$@
 
 $(1)/all: $(1)/libhandoff.a $(1)/libhandoff.so $(1)/libhandoff-base.a $(1)/handoff \
-	$(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests \
+	$(1)/examples/httpd $(1)/examples/echo $(1)/examples/drain $(1)/loadgen $(1)/tests/run-tests \
 	$(1)/tests/demo $(1)/bench/run-bench
 endef
 
