@@ -16,6 +16,9 @@ LIB_SRC  := $(wildcard src/*.c)
 BASE_SRC := $(wildcard src/base/*.c)
 LIB_HEADERS  := $(wildcard include/*.h src/*.h src/base/*.h)
 TEST_HEADERS := $(wildcard tests/*.h)
+# httpd is a directory of its own; every other example is one file.
+HTTPD_SRC := $(wildcard examples/httpd/*.c)
+HTTPD_HEADERS := $(wildcard examples/httpd/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
 KIT_SRC  := tests/harness.c tests/helpers.c tests/program.c
@@ -35,6 +38,9 @@ $(1)/obj/src/%.o: src/%.c $$(LIB_HEADERS) | $(1)/obj/src/base
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) $$(LIB_CFLAGS) -c $$< -o $$@
 
 $(1)/obj/examples/%.o: examples/%.c include/handoff.h | $(1)/obj/examples
+	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -c $$< -o $$@
+
+$(1)/obj/examples/httpd/%.o: examples/httpd/%.c include/handoff.h $$(HTTPD_HEADERS) | $(1)/obj/examples/httpd
 	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -c $$< -o $$@
 
 $(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
@@ -69,6 +75,9 @@ $(1)/libhandoff.so: $(1)/$$(SONAME)
 $(1)/examples/%: $(1)/obj/examples/%.o $(1)/libhandoff.a | $(1)/examples
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
+$(1)/examples/httpd: $$(HTTPD_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/examples
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+
 $(1)/loadgen: $(1)/obj/bench/loadgen.o
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
@@ -81,11 +90,11 @@ $(1)/tests/demo: $$(KIT_SRC:%.c=$(1)/obj/%.o) $(1)/obj/tests/demo.o $(1)/libhand
 $(1)/bench/run-bench: $$(BENCH_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/bench
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
-$(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
+$(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/examples/httpd $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
 	mkdir -p $$@
 
 $(1)/all: $(1)/libhandoff.a $(1)/libhandoff.so $(1)/libhandoff-base.a $(1)/handoff \
-	$(1)/examples/httpd $(1)/examples/echo $(1)/loadgen $(1)/tests/run-tests \
+	$(1)/examples/httpd $(1)/examples/echo $(1)/examples/drain $(1)/loadgen $(1)/tests/run-tests \
 	$(1)/tests/demo $(1)/bench/run-bench
 endef
 

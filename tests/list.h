@@ -68,4 +68,5 @@
 	X(supervisor_cannot_fork, 60) \
 	X(httpd_pidfile_on_full_disk, 60) \
 	X(supervisor_pidfile_on_full_disk, 60) \
-	X(supervisor_out_of_memory, 60)
+	X(supervisor_out_of_memory, 60) \
+	X(drain_example_answers_during_drain, 30)

@@ -1,0 +1,35 @@
+/* conn.h — httpd's client connections: accepted sockets until closed.
+ *
+ * A connection reads a request head, discards its body, waits if asked to
+ * (/sleep), writes the response, and either goes back to reading or ends
+ * with a lingering close. The drain changes only how they end: see
+ * conns_drain(). */
+#ifndef HTTPD_CONN_H
+#define HTTPD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Starts with a struct source of kind SOURCE_CONN. */
+struct conn;
+
+/* Takes fd (non-blocking, just accepted) into the epoll set. Returns false,
+ * fd closed, when out of memory. */
+bool conn_new(int fd, bool tcp);
+/* What epoll reported for c; c may be freed on return. */
+void conn_event(struct conn *c, uint32_t events);
+/* Runs the timers that are due at now. */
+void conns_run_timers(void);
+/* The next timer's deadline, or INT64_MAX. */
+int64_t conns_next_timer(void);
+size_t conns_count(void);
+
+/* From now on every answer says "Connection: close", an idle connection
+ * may send one more request within idle_grace_ms, and no lingering close
+ * lasts past deadline. */
+void conns_drain(int64_t deadline, int idle_grace_ms);
+/* The drain's deadline: closes every connection as it stands. */
+void conns_close_all(void);
+
+#endif
