@@ -249,6 +249,23 @@ void install_httpd(const char *path, const struct sup *s)
 	write_file_atomic(path, text, 0755);
 }
 
+void install_gated_httpd(const char *path, const struct sup *s, const char *go)
+{
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do sleep 0.02; "
+		 "n=$((n+1)); done\nexec '%s' --listen %s\n", go, httpd_bin, s->address);
+	write_file_atomic(path, text, 0755);
+}
+
+void sup_terminate(const struct sup *s)
+{
+	int status;
+	kill(s->pid, SIGTERM);
+	if (!wait_exit(s->pid, 30000, &status) || status != 0)
+		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s->log));
+}
+
 const char *python(void)
 {
 	/* Debian's own, as a plain machine has it; else whatever PATH has. */

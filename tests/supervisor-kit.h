@@ -63,6 +63,12 @@ void nothing_left(int port);             /* nothing running, nothing listening *
 int nothing_guarded_now(void *unused);   /* for wait_for: no process left */
 int holds_connection(void *arg);         /* the pid_t at arg has a client */
 void install_httpd(const char *path, const struct sup *s); /* a script */
+/* The same, but httpd starts only once the file go exists (30 s at most):
+ * a reload that stays "starting" for as long as the test wants. */
+void install_gated_httpd(const char *path, const struct sup *s, const char *go);
+/* SIGTERM to our child supervisor, which must exit 0 (no other checks:
+ * for supervisors started without sup_start's pid file). */
+void sup_terminate(const struct sup *s);
 const char *python(void);
 void notify_path(const struct sup *s, char *out, size_t size);
 

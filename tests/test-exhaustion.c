@@ -224,10 +224,7 @@ void test_supervisor_cannot_fork(void)
 	printf("  %s", strstr(file_text(s.log), "failed: cannot start"));
 	expect_serving(s.port, g.pid);
 	ASSERT_EQ(only_generation(&s).pid, g.pid);
-	kill(s.pid, SIGTERM);
-	int status;
-	if (!wait_exit(s.pid, 30000, &status) || status != 0)
-		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
+	sup_terminate(&s);
 	free(setpriv);
 	free(prlimit_bin);
 }

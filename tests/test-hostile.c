@@ -164,9 +164,7 @@ void test_supervisor_client_trusts_only_the_supervisor(void)
 	if (!wait_http_body("127.0.0.1", s.port, "/", "generation=1 ", body, sizeof body,
 			    10000))
 		FAIL("generation 1 no longer answers: %s", body);
-	kill(s.pid, SIGTERM);
-	if (!wait_exit(s.pid, 30000, &status) || status != 0)
-		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
+	sup_terminate(&s);
 }
 
 /* --control PATH: a live socket of another program or a file that is no
@@ -291,10 +289,7 @@ void test_supervisor_status_any_size_clean_text(void)
 		FAIL("the server's STATUS= reached the terminal unclean:\n%.400s",
 		     strstr(said.out, "generation 1") ? strstr(said.out, "generation 1")
 						      : said.out);
-	kill(s.pid, SIGTERM);
-	int status;
-	if (!wait_exit(s.pid, 30000, &status) || status != 0)
-		FAIL("supervisor stop: 0x%x; log:\n%s", status, file_text(s.log));
+	sup_terminate(&s);
 }
 
 /* ------------------------------------------------- operators' mistakes */
@@ -426,7 +421,7 @@ void test_supervisor_sigkill_leaves_nothing_serving(void)
 	locate();
 	struct sup s;
 	sup_init(&s);
-	char script[300], go[300], text[1400];
+	char script[300], go[300];
 	snprintf(script, sizeof script, "%s", work_path("server.sh"));
 	snprintf(go, sizeof go, "%s", work_path("go"));
 	install_httpd(script, &s);
@@ -435,11 +430,7 @@ void test_supervisor_sigkill_leaves_nothing_serving(void)
 		struct gen g = only_generation(&s);
 		if (round == 1) {
 			/* A reload that cannot finish: generation 2 waits for go. */
-			snprintf(text, sizeof text,
-				 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do "
-				 "sleep 0.02; n=$((n+1)); done\nexec '%s' --listen %s\n", go,
-				 httpd_bin, s.address);
-			write_file_atomic(script, text, 0755);
+			install_gated_httpd(script, &s, go);
 			kill(s.pid, SIGHUP);
 			if (!wait_file_contains(s.log, "generation 2 started", 1, 10000))
 				FAIL("no generation 2; log:\n%s", file_text(s.log));
@@ -597,10 +588,7 @@ void test_supervisor_messages_say_what_happened(void)
 		FAIL("status after a crash restart:\n%s", said.out);
 
 	/* A reload that cannot finish, cut short by a stop. */
-	snprintf(text, sizeof text,
-		 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do sleep 0.02; "
-		 "n=$((n+1)); done\nexec '%s' --listen %s\n", go, httpd_bin, s.address);
-	write_file_atomic(script, text, 0755);
+	install_gated_httpd(script, &s, go);
 	char *out = work_path("reload.out");
 	struct spawn_options o = { .output = out };
 	pid_t reloading = spawn((char *[]){ handoff_bin, "reload", "--pidfile", s.pidfile,

@@ -932,12 +932,9 @@ void test_supervisor_systemd_notifications(void)
 	if (!wait_for(holds_connection, &g2.pid, 10000))
 		FAIL("generation 2 did not accept the slow request");
 	reload_ok(&s, 4, 0); /* generation 2 drains its slow request */
-	char go[512], gated[2048];
+	char go[512];
 	snprintf(go, sizeof go, "%s", work_path("go"));
-	snprintf(gated, sizeof gated,
-		 "#!/bin/sh\nn=0; while [ ! -e '%s' ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n+1)); done\n"
-		 "exec '%s' --listen %s\n", go, httpd_bin, s.address);
-	write_file_atomic(script, gated, 0755);
+	install_gated_httpd(script, &s, go);
 	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
 	char *reload_out = work_path("reload.out");
 	struct spawn_options o = { .output = reload_out };
