@@ -1,4 +1,7 @@
 /* harness.h — what the tests share: assertions, processes, waits, HTTP.
+ * Paths, waits and files are in harness.c, processes in process.c, sockets
+ * and HTTP in net.c, the servers under test and the load client in
+ * servers.c; the supervisor tests add supervisor-kit.h.
  *
  * Every test runs in its own process (a fresh process group, a child
  * subreaper, its own temporary directory) with a timeout; the runner kills

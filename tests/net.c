@@ -1,0 +1,209 @@
+/* net.c — sockets for the tests: free ports, HTTP requests and answers, a fake
+ * service manager's notify socket. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* -------------------------------------------------------------- sockets */
+
+int free_port(void)
+{
+	int fd = listen_on("127.0.0.1:0");
+	struct sockaddr_in in;
+	socklen_t len = sizeof in;
+	getsockname(fd, (struct sockaddr *)&in, &len);
+	close(fd);
+	return ntohs(in.sin_port);
+}
+
+int listen_on(const char *text)
+{
+	struct handoff_address a;
+	if (handoff_address_parse(&a, text) < 0)
+		FAIL("bad address %s", text);
+	int fd = socket(a.family, a.type | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, &a.u.sa, a.length) < 0 ||
+	    (a.type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0))
+		FAIL("listen on %s: %s", text, strerror(errno));
+	return fd;
+}
+
+static int wait_fd(int fd, short events, long deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	long left = deadline - now_ms();
+	return left > 0 && poll(&p, 1, (int)left) == 1;
+}
+
+int http_send(const char *host, int port, const char *path)
+{
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int v6 = strchr(host, ':') != NULL;
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (v6)
+		inet_pton(AF_INET6, host, &in6.sin6_addr);
+	else
+		inet_pton(AF_INET, host, &in.sin_addr);
+	if (connect(fd, v6 ? (struct sockaddr *)&in6 : (struct sockaddr *)&in,
+		    v6 ? sizeof in6 : sizeof in) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof req,
+			 "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", path);
+	if (write(fd, req, (size_t)n) != n) {
+		int err = errno ? errno : EIO;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+int http_answer(int fd, char *body, size_t size, int timeout_ms)
+{
+	char resp[4096];
+	long deadline = deadline_after(timeout_ms);
+	ssize_t got = 0, r = 1;
+	while (r > 0 && (size_t)got < sizeof resp - 1 && wait_fd(fd, POLLIN, deadline)) {
+		r = read(fd, resp + got, sizeof resp - 1 - (size_t)got);
+		got += r > 0 ? r : 0;
+	}
+	int err = r < 0 ? errno : r > 0 ? ETIMEDOUT : 0;
+	close(fd);
+	resp[got] = '\0';
+	int status = 0;
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		return -(err ? err : EPROTO);
+	char *b = strstr(resp, "\r\n\r\n");
+	if (body)
+		snprintf(body, size, "%s", b ? b + 4 : "");
+	return status;
+}
+
+int http_get(const char *host, int port, const char *path, char *body,
+	     size_t size)
+{
+	int fd = http_send(host, port, path);
+	return fd < 0 ? fd : http_answer(fd, body, size, 5000);
+}
+
+int wait_http_body(const char *host, int port, const char *path,
+		   const char *needle, char *body, size_t size, int timeout_ms)
+{
+	long deadline = deadline_after(timeout_ms);
+	for (;;) {
+		int code = http_get(host, port, path, body, size);
+		if (code < 0)
+			snprintf(body, size, "(no answer: %s)", strerror(-code));
+		if (code == 200 && strstr(body, needle))
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(5);
+	}
+}
+
+
+int connects(const char *address)
+{
+	struct handoff_address a;
+	ASSERT_EQ(handoff_address_parse(&a, address), 0);
+	int fd = socket(a.family, a.type | SOCK_CLOEXEC, 0);
+	int r = connect(fd, &a.u.sa, a.length);
+	close(fd);
+	return r == 0;
+}
+
+
+
+int port_listening(int port)
+{
+	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int t = 0; t < 2; t++) {
+		FILE *f = fopen(tables[t], "re");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			unsigned local_port, state;
+			if (sscanf(line, "%*d: %*[0-9A-Fa-f]:%x %*s %x", &local_port,
+				   &state) == 2 && state == 0x0A && (int)local_port == port) {
+				fclose(f);
+				return 1;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+
+/* ------------------------------------------------ a fake service manager */
+
+int fake_manager_open(char *name, size_t size, int credentials)
+{
+	static int serial;
+	snprintf(name, size, "@handoff-manager-%d-%d", (int)getpid(), serial++);
+	struct handoff_address a;
+	char text[128];
+	snprintf(text, sizeof text, "unixgram:%s", name);
+	ASSERT_EQ(handoff_address_parse(&a, text), 0);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || bind(fd, &a.u.sa, a.length) < 0 ||
+	    (credentials &&
+	     setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0))
+		FAIL("notify socket: %s", strerror(errno));
+	return fd;
+}
+
+ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
+			     int timeout_ms)
+{
+	long deadline = deadline_after(timeout_ms);
+	for (;;) {
+		union {
+			struct cmsghdr align;
+			char space[CMSG_SPACE(sizeof(struct ucred))];
+		} control;
+		struct iovec iov = { buf, size - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = control.space,
+				      .msg_controllen = sizeof control.space };
+		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+		if (n >= 0) {
+			buf[n] = '\0';
+			struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+			struct ucred cred = { 0 };
+			if (c && c->cmsg_type == SCM_CREDENTIALS)
+				memcpy(&cred, CMSG_DATA(c), sizeof cred);
+			if (sender)
+				*sender = cred.pid;
+			return n;
+		}
+		if (!wait_fd(fd, POLLIN, deadline))
+			return -1;
+	}
+}
+

@@ -1,0 +1,519 @@
+/* process.c — the tests' processes: starting them, waiting for them, guarding against
+ * strays, and what /proc says of them. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ------------------------------------------------------------ processes */
+
+static void child_exec(char *const argv[], const struct spawn_options *o)
+{
+	if (o->output) {
+		int fd = open(o->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+	}
+	int floor = 3 + o->fd_count + 1;
+	int moved[64];
+	for (int i = 0; i < o->fd_count; i++)
+		moved[i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, floor);
+	for (int i = 0; i < o->fd_count; i++)
+		if (dup2(moved[i], 3 + i) < 0)
+			_exit(126);
+	/* Whatever the runner inherited from its own parent stays out. */
+	close_range(3 + (unsigned)o->fd_count, ~0U, 0);
+	if (o->listen_fds) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%d", o->fd_count);
+		setenv("LISTEN_FDS", buf, 1);
+		snprintf(buf, sizeof buf, "%d", (int)getpid());
+		setenv("LISTEN_PID", buf, 1);
+	}
+	for (char *const *e = o->env; e && *e; e++)
+		putenv(*e);
+	/* Start as a service manager would: default dispositions (a shell
+	 * running us in the background ignores SIGINT and SIGQUIT, and exec
+	 * keeps what is ignored) and an empty mask. */
+	sigset_t empty;
+	sigemptyset(&empty);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &empty, NULL);
+	execvp(argv[0], argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+pid_t spawn(char *const argv[], const struct spawn_options *options)
+{
+	static const struct spawn_options none;
+	const struct spawn_options *o = options ? options : &none;
+	if (o->fd_count > 60)
+		FAIL("too many fds to pass");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0)
+		child_exec(argv, o);
+	return pid;
+}
+
+pid_t spawn_helper(const char *name, const char *arg,
+		   const struct spawn_options *options)
+{
+	char *argv[] = { self_exe, "--helper", (char *)name, (char *)arg, NULL };
+	return spawn(argv, options);
+}
+
+/* Sleeps on a pidfd, so the exit is seen the moment it happens. */
+int wait_exit(pid_t pid, int timeout_ms, int *status)
+{
+	long deadline = deadline_after(timeout_ms);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR) || now_ms() >= deadline) {
+			if (pidfd >= 0)
+				close(pidfd);
+			if (r < 0 && errno != EINTR)
+				FAIL("waitpid %d: %s", (int)pid, strerror(errno));
+			return r == pid;
+		}
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		long left = deadline - now_ms(); /* never negative: poll(-1) waits for ever */
+		if (pidfd < 0 || poll(&p, 1, left > 0 ? (int)left : 0) < 0)
+			pause_ms(1);
+	}
+}
+
+
+int count_fds(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Inodes of TCP sockets that are not listening (state 0A is LISTEN). */
+static int is_connection_inode(unsigned long inode)
+{
+	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int t = 0; t < 2; t++) {
+		FILE *f = fopen(tables[t], "re");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			unsigned state;
+			unsigned long ino;
+			if (sscanf(line, "%*d: %*s %*s %x %*s %*s %*s %*s %*s %lu",
+				   &state, &ino) == 2 && ino == inode && state != 0x0A) {
+				fclose(f);
+				return 1;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+int count_connections(pid_t pid)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		char link[64], target[64];
+		unsigned long inode;
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) == 1 &&
+		    is_connection_inode(inode))
+			n++;
+	}
+	return n;
+}
+
+static int no_connections(void *arg)
+{
+	return count_connections(*(pid_t *)arg) == 0;
+}
+
+int count_idle_fds(pid_t pid)
+{
+	if (!wait_for(no_connections, &pid, 10000))
+		FAIL("%d still holds client connections", (int)pid);
+	return count_fds(pid);
+}
+
+
+static void redirect(const char *path, int fd)
+{
+	if (!path)
+		return;
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (f < 0 || dup2(f, fd) < 0)
+		_exit(126);
+}
+
+int run_command(char *const argv[], const char *out_path, const char *err_path,
+		int timeout_ms)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		redirect(out_path, 1);
+		redirect(err_path, 2);
+		close_range(3, ~0U, 0);
+		sigset_t empty;
+		sigemptyset(&empty);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	if (!wait_exit(pid, timeout_ms, &status)) {
+		kill(pid, SIGKILL);
+		wait_exit(pid, 5000, &status);
+		FAIL("%s %s did not finish within %d ms", argv[0],
+		     argv[1] ? argv[1] : "", timeout_ms);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char guard_marker[64]; /* "HANDOFF_TEST_GUARD=<pid>.<ms>" */
+
+/* Signals (sig > 0) or counts the live processes whose environment, as
+ * they were started, holds the marker. */
+static int guarded(int sig)
+{
+	DIR *d = opendir("/proc");
+	int found = 0;
+	size_t want = strlen(guard_marker) + 1; /* with its NUL */
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		static char env[1 << 18];
+		size_t len = 0;
+		ssize_t n;
+		while (len < sizeof env && (n = read(fd, env + len, sizeof env - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+		int match = 0;
+		for (size_t i = 0; i < len && !match; i += strlen(env + i) + 1)
+			match = len - i >= want && memcmp(env + i, guard_marker, want) == 0;
+		if (match) {
+			found++;
+			if (sig > 0)
+				kill((pid_t)pid, sig);
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+void guard_descendants(void)
+{
+	if (guard_marker[0])
+		return;
+	snprintf(guard_marker, sizeof guard_marker, "HANDOFF_TEST_GUARD=%d.%ld",
+		 (int)getpid(), now_ms());
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		FAIL("pipe2: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Outside the test's group: the runner's kill must not take us
+		 * before we act. Nothing of the test's but the pipe's read end. */
+		setpgid(0, 0);
+		if (p[0] != 3 && dup2(p[0], 3) < 0)
+			_exit(1);
+		close_range(4, ~0U, 0);
+		char c;
+		while (read(3, &c, 1) < 0 && errno == EINTR)
+			;
+		/* The test has ended. A supervisor may start a generation while
+		 * we kill: a few passes, until one finds nothing. */
+		for (int pass = 0; pass < 50 && guarded(SIGKILL) > 0; pass++)
+			pause_ms(10);
+		_exit(0);
+	}
+	close(p[0]); /* p[1] stays open, close-on-exec, until the test ends */
+	if (setenv("HANDOFF_TEST_GUARD", strchr(guard_marker, '=') + 1, 1) < 0)
+		FAIL("setenv: %s", strerror(errno));
+}
+
+int count_guarded(void)
+{
+	if (!guard_marker[0])
+		FAIL("count_guarded() without guard_descendants()");
+	return guarded(0);
+}
+
+int wait_gone(pid_t pid, int timeout_ms, int *status)
+{
+	long deadline = deadline_after(timeout_ms);
+	*status = -1;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno == ECHILD && kill(pid, 0) < 0 && errno == ESRCH) {
+			*status = -1;
+			return 1;
+		}
+		if (now_ms() >= deadline)
+			return 0;
+		pause_ms(2);
+	}
+}
+
+
+long rss_kib(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char *text = read_file(path);
+	char *line = text ? strstr(text, "\nVmRSS:") : NULL;
+	long kib = line ? strtol(line + 7, NULL, 10) : -1;
+	free(text);
+	return kib;
+}
+
+/* Field 4 (ppid) and 22 (start time) of /proc/<pid>/stat; 0 if gone. */
+static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
+	char state;
+	int parent;
+	unsigned long long t;
+	if (!p || sscanf(p + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+			 "%*u %*d %*d %*d %*d %*d %*d %llu", &state, &parent, &t) != 3)
+		return 0;
+	if (ppid)
+		*ppid = parent;
+	if (start)
+		*start = t;
+	return state != 'Z' && state != 'X';
+}
+
+int children_of(pid_t pid, pid_t *out, int max)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	char *text = read_file(path); /* threads' children are not listed: fine here */
+	int n = 0;
+	if (text) {
+		char *p = text, *end;
+		for (long c; n < max && (c = strtol(p, &end, 10)) > 0; p = end)
+			if (proc_stat((pid_t)c, NULL, NULL))
+				out[n++] = (pid_t)c;
+		free(text);
+		return n;
+	}
+	DIR *d = opendir("/proc"); /* without CONFIG_PROC_CHILDREN */
+	for (struct dirent *e; d && n < max && (e = readdir(d));) {
+		pid_t c = (pid_t)atoi(e->d_name), parent;
+		if (c > 0 && proc_stat(c, &parent, NULL) && parent == pid)
+			out[n++] = c;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+long raise_nofile(long want)
+{
+	struct rlimit rl;
+	rlim_t w = (rlim_t)want;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur >= w)
+		return (long)rl.rlim_cur;
+	if (rl.rlim_max < w) { /* the hard limit moves only for root */
+		struct rlimit more = { w, w };
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return want;
+	}
+	rl.rlim_cur = rl.rlim_max < w ? rl.rlim_max : w;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	return (long)rl.rlim_cur;
+}
+
+char *find_program(const char *name)
+{
+	if (strchr(name, '/')) {
+		char *copy = path_join(name, ""); /* "name/" */
+		copy[strlen(copy) - 1] = '\0';
+		return access(copy, X_OK) == 0 ? copy : NULL;
+	}
+	const char *path = getenv("PATH");
+	char dir[400];
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t len = strcspn(p, ":");
+		snprintf(dir, sizeof dir, "%.*s", (int)len, p);
+		char *full = path_join(dir[0] ? dir : ".", name);
+		if (access(full, X_OK) == 0)
+			return full;
+		p += len + (p[len] == ':');
+	}
+	/* Root's PATH may lack the sbin directories where daemons live. */
+	static const char *const sbin[] = { "/usr/sbin", "/sbin" };
+	for (int i = 0; i < 2; i++) {
+		char *full = path_join(sbin[i], name);
+		if (access(full, X_OK) == 0)
+			return full;
+	}
+	return NULL;
+}
+
+
+struct guarded_pid {
+	pid_t pid;
+	unsigned long long start;
+};
+
+/* Every live descendant of the guarded pids (and they), SIGKILLed in one
+ * pass; returns how many were found. */
+static int kill_guarded_trees(const struct guarded_pid *g, int count)
+{
+	enum { MAX = 4096 };
+	static pid_t tree[MAX];
+	int n = 0;
+	for (int i = 0; i < count && n < MAX; i++) {
+		unsigned long long start;
+		if (proc_stat(g[i].pid, NULL, &start) && start == g[i].start)
+			tree[n++] = g[i].pid;
+	}
+	for (int grown = 1; grown && n < MAX;) {
+		grown = 0;
+		DIR *d = opendir("/proc");
+		for (struct dirent *e; d && n < MAX && (e = readdir(d));) {
+			pid_t c = (pid_t)atoi(e->d_name), parent;
+			int known = 0, parent_known = 0;
+			if (c <= 0 || !proc_stat(c, &parent, NULL))
+				continue;
+			for (int i = 0; i < n; i++) {
+				known |= tree[i] == c;
+				parent_known |= tree[i] == parent;
+			}
+			if (parent_known && !known) {
+				tree[n++] = c;
+				grown = 1;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	for (int i = 0; i < n; i++)
+		kill(tree[i], SIGKILL);
+	return n;
+}
+
+void guard_pid(pid_t pid)
+{
+	static int pipe_fd = -1;
+	struct guarded_pid g = { pid, 0 };
+	if (!proc_stat(pid, NULL, &g.start))
+		return;
+	if (pipe_fd < 0) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			FAIL("pipe2: %s", strerror(errno));
+		fflush(NULL);
+		pid_t guard = fork();
+		if (guard < 0)
+			FAIL("fork: %s", strerror(errno));
+		if (guard == 0) {
+			/* Outside the test's group, holding only the read end. */
+			setpgid(0, 0);
+			if (p[0] != 3 && dup2(p[0], 3) < 0)
+				_exit(1);
+			close_range(4, ~0U, 0);
+			static struct guarded_pid list[1024];
+			int count = 0;
+			ssize_t n;
+			while (count < 1024 &&
+			       ((n = read(3, &list[count], sizeof *list)) > 0 ||
+				(n < 0 && errno == EINTR)))
+				count += n == (ssize_t)sizeof *list;
+			for (int pass = 0; pass < 20 && kill_guarded_trees(list, count) > 0; pass++)
+				pause_ms(10);
+			_exit(0);
+		}
+		close(p[0]);
+		pipe_fd = p[1];
+	}
+	if (write(pipe_fd, &g, sizeof g) != (ssize_t)sizeof g)
+		FAIL("guard_pid: %s", strerror(errno));
+}
+
+
+void stop_tree(pid_t pid, int sig)
+{
+	if (pid <= 1) /* 0 is our own group, 1 is init */
+		return;
+	pid_t kids[64];
+	int n = children_of(pid, kids, 64), status;
+	kill(pid, sig);
+	if (!wait_exit(pid, 15000, &status)) {
+		kill(pid, SIGKILL);
+		wait_exit(pid, 5000, &status);
+	}
+	for (int i = 0; i < n; i++)
+		if (wait_gone(kids[i], 1000, &status) == 0) {
+			kill(kids[i], SIGKILL);
+			wait_gone(kids[i], 1000, &status);
+		}
+}
+
