@@ -39,7 +39,9 @@
 	X(supervisor_stale_pidfile_and_symlink, 60) \
 	X(supervisor_bad_input, 60)        \
 	X(supervisor_systemd_notifications, 60) \
-	X(supervisor_user_nobody, 60)
+	X(supervisor_user_nobody, 60)     \
+	X(chaos_short, 120)               \
+	X(chaos_long, 7200)
 
 #define HELPERS(X)   \
 	X(inherit)   \
