@@ -154,7 +154,6 @@ struct chaos {
 	long failures_by_kind[8];
 	long by_pid, by_time;
 	long checked_bytes;
-	unsigned generation_max;
 };
 
 static struct chaos *current; /* for the failure message */
@@ -168,8 +167,9 @@ static struct {
 } reaped[MAX_REAPED];
 static int reaped_next; /* a ring: old entries are overwritten */
 
-static pid_t commands[MAX_COMMANDS]; /* `handoff reload` run in the background */
-static int command_count;
+/* `handoff reload` run in the background: a ring, far larger than a burst. */
+static pid_t commands[MAX_COMMANDS];
+static unsigned command_next;
 
 static const char *const failure_kinds[] = {
 	"refused", "reset", "eof", "timeout", "non200", "other",
@@ -214,12 +214,15 @@ static void context(void)
 	struct chaos *c = current;
 	if (!c)
 		return;
+	char steps[48] = "";
+	if (!c->is_short)
+		snprintf(steps, sizeof steps, " HANDOFF_CHAOS_STEPS=%d", c->steps);
 	fprintf(stderr, "  chaos %s failed at step %d of %d (%s), seed %" PRIu64 "\n"
-		"  replay: HANDOFF_CHAOS_SEED=%" PRIu64 "%s%d build/tests/run-tests chaos_%s\n",
+		"  replay: HANDOFF_CHAOS_SEED=%" PRIu64 "%s HANDOFF_CHAOS_MODE=%s "
+		"build/tests/run-tests chaos_%s\n",
 		mode_name[c->mode], c->step, c->steps,
-		c->step ? step_name[c->kind] : "setting up", c->seed, c->seed,
-		c->is_short ? "" : " HANDOFF_CHAOS_STEPS=",
-		c->is_short ? 0 : c->steps, c->is_short ? "short" : "long");
+		c->step ? step_name[c->kind] : "setting up", c->seed, c->seed, steps,
+		mode_name[c->mode], c->is_short ? "short" : "long");
 	print_tail("steps and kills", work_path("chaos-steps.log"), 15);
 	print_tail(c->mode == LIBRARY ? "httpd log" : "supervisor log", c->log, 30);
 	print_tail("loadgen failures", c->failures, 10);
@@ -254,7 +257,7 @@ static int killed_by_us(pid_t pid)
 
 static int is_command(pid_t pid)
 {
-	for (int i = 0; i < command_count; i++)
+	for (int i = 0; i < MAX_COMMANDS; i++)
 		if (commands[i] == pid)
 			return 1;
 	return 0;
@@ -780,8 +783,6 @@ static struct gens settle(struct chaos *c)
 {
 	if (!wait_for(settled, c, 30000))
 		CHAOS_FAIL("no single serving generation after 30 s:%s", last_gens.what);
-	if (c->mode == SUPERVISOR && last_gens.serving_number > c->generation_max)
-		c->generation_max = last_gens.serving_number;
 	return last_gens;
 }
 
@@ -959,6 +960,9 @@ static void library_step_kill_starting(struct chaos *c, pid_t serving)
 		 (int)starting);
 	if (!wait_file_contains(c->log, want, 1, 10000))
 		CHAOS_FAIL("generation %d did not report \"%s\"", (int)serving, want);
+	if (read_pid(c->pidfile) != serving)
+		CHAOS_FAIL("after a failed upgrade the pid file names %d, not %d",
+			   (int)read_pid(c->pidfile), (int)serving);
 }
 
 static void library_step_stop_starting(struct chaos *c, pid_t serving)
@@ -978,6 +982,9 @@ static void library_step_stop_starting(struct chaos *c, pid_t serving)
 	pidfd_signal(pidfd, SIGCONT); /* killed and reaped by now: ESRCH */
 	step_log("  SIGCONT %d", (int)starting);
 	close(pidfd);
+	if (read_pid(c->pidfile) != serving)
+		CHAOS_FAIL("after a failed upgrade the pid file names %d, not %d",
+			   (int)read_pid(c->pidfile), (int)serving);
 }
 
 static void library_step_kill_draining(struct chaos *c, pid_t serving)
@@ -1049,10 +1056,8 @@ static pid_t reload_in_background(struct chaos *c, const char *out)
 	char *argv[] = { c->handoff_bin, "reload", "--pidfile", c->pidfile, NULL };
 	struct spawn_options o = { .output = out };
 	unlink(out);
-	if (command_count == MAX_COMMANDS)
-		command_count = 0; /* long reaped */
 	pid_t pid = spawn(argv, &o);
-	commands[command_count++] = pid;
+	commands[command_next++ % MAX_COMMANDS] = pid;
 	return pid;
 }
 
