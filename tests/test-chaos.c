@@ -247,9 +247,13 @@ static int pidfd_signal(int pidfd, int sig)
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
+/* Pids are reused (pid_max is often 32768, and a long run starts tens of
+ * thousands of processes): a kill says something about a pid only for a
+ * while. A process we killed is reaped within moments. */
 static int killed_by_us(pid_t pid)
 {
-	for (int i = kill_count - 1; i >= 0; i--)
+	long since = clock_us() - 30000000L * timeout_multiplier;
+	for (int i = kill_count - 1; i >= 0 && kills[i].t_us >= since; i--)
 		if (kills[i].pid == pid)
 			return 1;
 	return 0;
@@ -290,16 +294,26 @@ static void reap_children(void)
 	}
 }
 
-/* Waits up to timeout_ms for our child pid, reaped here or earlier. */
+/* pid is alive now: what was reaped under that pid before was another
+ * process (pids are reused). */
+static void forget_reaped(pid_t pid)
+{
+	for (int i = 0; i < MAX_REAPED; i++)
+		if (reaped[i].pid == pid)
+			reaped[i].pid = 0;
+}
+
+/* Waits up to timeout_ms for our child pid, reaped here or earlier (since
+ * forget_reaped(pid), called while it was known alive). */
 static int wait_child(pid_t pid, int timeout_ms, int *status)
 {
 	long deadline = deadline_after(timeout_ms);
 	for (;;) {
 		reap_children();
-		int last = reaped_next < MAX_REAPED ? 0 : reaped_next - MAX_REAPED;
-		for (int i = reaped_next - 1; i >= last; i--)
-			if (reaped[i % MAX_REAPED].pid == pid) {
-				*status = reaped[i % MAX_REAPED].status;
+		for (int i = 0; i < MAX_REAPED; i++)
+			if (reaped[i].pid == pid) {
+				*status = reaped[i].status;
+				reaped[i].pid = 0;
 				return 1;
 			}
 		if (now_ms() >= deadline)
@@ -548,9 +562,12 @@ static void expect_fds(const char *who, pid_t pid, int (*count)(pid_t), int want
  * keep-alive one). A failure is held by a killed process, and explained, if
  * it is a reset or an EOF (what a dead peer's connection gives; a refusal, a
  * timeout, a bad answer never are) and
- *   - its pid is known: the test SIGKILLed that pid before the failure
- *     (kill time <= failure time). A keep-alive connection stays with the
- *     process that accepted it, so that process held the request;
+ *   - its pid is known: the test SIGKILLed that pid before the failure,
+ *     and not long before (kill time <= failure time <= kill time + 10 s,
+ *     times the timeout multiplier): a keep-alive connection stays with the
+ *     process that accepted it, so that process held the request, and its
+ *     death resets the connection at once; the bound keeps a pid reused
+ *     later (pid_max is often 32768) from being taken for the killed one;
  *   - its pid is unknown: the test SIGKILLed a serving or draining
  *     generation while the request was in flight: start - W <= kill time
  *     <= failure time. W (100 ms, times the timeout multiplier) covers a
@@ -565,13 +582,14 @@ static void expect_fds(const char *who, pid_t pid, int (*count)(pid_t), int want
 static int explained(const char *kind, long start, long end, pid_t pid, int *by_pid)
 {
 	long window = 100000L * timeout_multiplier;
+	long reuse = 10000000L * timeout_multiplier;
 	if (strcmp(kind, "reset") != 0 && strcmp(kind, "eof") != 0)
 		return 0;
 	for (int i = 0; i < kill_count; i++) {
 		const struct kill_record *k = &kills[i];
 		if (k->t_us > end)
 			continue;
-		if (pid > 0 && k->pid == pid) {
+		if (pid > 0 && k->pid == pid && end - k->t_us <= reuse) {
 			*by_pid = 1;
 			return 1;
 		}
@@ -1057,6 +1075,7 @@ static pid_t reload_in_background(struct chaos *c, const char *out)
 	struct spawn_options o = { .output = out };
 	unlink(out);
 	pid_t pid = spawn(argv, &o);
+	forget_reaped(pid);
 	commands[command_next++ % MAX_COMMANDS] = pid;
 	return pid;
 }
@@ -1232,6 +1251,7 @@ static void run_step(struct chaos *c)
 {
 	struct gens g = settle(c);
 	pid_t serving = g.serving;
+	forget_reaped(serving);
 	step_log("step %d/%d %s (serving %d)", c->step, c->steps, step_name[c->kind],
 		 (int)serving);
 	switch (c->kind) {
@@ -1425,6 +1445,9 @@ static void run_mode(enum mode mode, uint64_t seed, int steps, int is_short)
 	else
 		start_supervisor(&c);
 	struct gens g = settle(&c);
+	forget_reaped(g.serving);
+	if (mode == SUPERVISOR)
+		forget_reaped(c.supervisor);
 	c.fd_idle = count_idle_fds(g.serving);
 	c.fd_serving = non_connection_fds(g.serving);
 	c.fd_supervisor = mode == SUPERVISOR ? count_fds(c.supervisor) : 0;
@@ -1458,6 +1481,7 @@ static void run_mode(enum mode mode, uint64_t seed, int steps, int is_short)
 		CHAOS_FAIL("loadgen counted %ld failures and logged %ld (%ld just now)", r.failed,
 			   logged, lines);
 	g = settle(&c);
+	forget_reaped(g.serving);
 	int idle = count_idle_fds(g.serving);
 	if (idle != c.fd_idle) {
 		char listing[8192];
