@@ -1463,23 +1463,41 @@ static int nothing_running(void *arg)
 	return count_guarded() == 0;
 }
 
-static void print_figures(struct chaos *c, const struct load_result *r)
+/* Each mode's figures, printed once both have run: the runner shows the
+ * end of a test's output, and loadgen's report comes in between. */
+static char figures[MODES][2048];
+
+static void add_figures(struct chaos *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void add_figures(struct chaos *c, const char *fmt, ...)
 {
-	printf("chaos %s, seed %" PRIu64 ": %d steps in %.1f s:", mode_name[c->mode],
-	       c->seed, c->steps, (double)(now_ms() - c->started_ms) / 1000);
+	char *f = figures[c->mode];
+	size_t len = strlen(f);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f + len, sizeof figures[0] - len, fmt, ap);
+	va_end(ap);
+}
+
+static void note_figures(struct chaos *c, const struct load_result *r)
+{
+	figures[c->mode][0] = '\0';
+	add_figures(c, "chaos %s, seed %" PRIu64 ": %d steps in %.1f s:", mode_name[c->mode],
+		    c->seed, c->steps, (double)(now_ms() - c->started_ms) / 1000);
 	for (int k = 0; k < STEP_KINDS; k++)
 		if (!skipped(c->mode, k, c->is_short))
-			printf(" %s %d%s", step_name[k], c->done[k], k < STEP_BURST ? "," : "");
-	printf("\n  kills: %d starting, %d draining, %d serving\n", c->kills_by_role[0],
-	       c->kills_by_role[1], c->kills_by_role[2]);
-	printf("  requests %ld (ok %ld), generations %ld (last %ld), failed %ld:",
-	       r->requests, r->ok, r->generations, r->gen_max, r->failed);
+			add_figures(c, " %s %d%s", step_name[k], c->done[k],
+				    k < STEP_BURST ? "," : "");
+	add_figures(c, "\n  kills: %d starting, %d draining, %d serving\n",
+		    c->kills_by_role[0], c->kills_by_role[1], c->kills_by_role[2]);
+	add_figures(c, "  requests %ld (ok %ld), generations %ld (last %ld), failed %ld:",
+		    r->requests, r->ok, r->generations, r->gen_max, r->failed);
 	for (int k = 0; k < FAILURE_KINDS; k++)
-		printf(" %s %ld%s", failure_kinds[k], c->failures_by_kind[k],
-		       k < FAILURE_KINDS - 1 ? "," : "\n");
-	printf("  held by a killed process: %ld (%ld by the pid that answered last, %ld "
-	       "in flight during a kill); unexplained: 0\n", c->by_pid + c->by_time,
-	       c->by_pid, c->by_time);
+		add_figures(c, " %s %ld%s", failure_kinds[k], c->failures_by_kind[k],
+			    k < FAILURE_KINDS - 1 ? "," : "\n");
+	add_figures(c, "  held by a killed process: %ld (%ld by the pid that answered "
+		    "last, %ld in flight during a kill); unexplained: 0\n",
+		    c->by_pid + c->by_time, c->by_pid, c->by_time);
 }
 
 static void plan_steps(struct chaos *c, enum step_kind *plan)
@@ -1607,7 +1625,7 @@ static void run_mode(enum mode mode, uint64_t seed, int steps, int is_short)
 	}
 	if (r.ok == 0)
 		CHAOS_FAIL("no request succeeded");
-	print_figures(&c, &r);
+	note_figures(&c, &r);
 	stop_server(&c, g.serving);
 	if (!wait_for(nothing_running, NULL, 10000))
 		CHAOS_FAIL("%d processes the test started are still running", count_guarded());
@@ -1656,6 +1674,8 @@ static void chaos(int steps_per_mode, int is_short)
 	for (int mode = 0; mode < MODES; mode++)
 		if (mode_wanted(mode))
 			run_mode(mode, seed, steps_per_mode, is_short);
+	for (int mode = 0; mode < MODES; mode++)
+		fputs(figures[mode], stdout);
 }
 
 /* In `make test`: every step kind once per mode, and two more. */
