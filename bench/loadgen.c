@@ -379,9 +379,9 @@ static void log_failure(const struct conn *c, enum kind k, int err, const char *
 		return;
 	int pid = parse_pid(&c->r);
 	fprintf(failures, "failure end_us=%" PRIu64 " start_us=%" PRIu64 " kind=%s conn=%s pid=%d "
-		"reused=%d detail=%s%s%s\n", now, c->start_us, kind_name[k], ctype_name[c->type],
-		pid ? pid : c->last_pid, c->reused, detail ? detail : "",
-		err && detail ? ": " : "", err ? strerror(err) : "");
+		"detail=%s%s%s\n", now, c->start_us, kind_name[k], ctype_name[c->type],
+		pid ? pid : c->last_pid, detail ? detail : "", err && detail ? ": " : "",
+		err ? strerror(err) : "");
 	fflush(failures);
 }
 

@@ -227,12 +227,14 @@ static void context(void)
 	char steps[48] = "";
 	if (!c->is_short)
 		snprintf(steps, sizeof steps, " HANDOFF_CHAOS_STEPS=%d", c->steps);
+	const char *bugs = getenv("HANDOFF_CHAOS_KNOWN_BUGS");
 	fprintf(stderr, "  chaos %s failed at step %d of %d (%s), seed %" PRIu64 "\n"
-		"  replay: HANDOFF_CHAOS_SEED=%" PRIu64 "%s HANDOFF_CHAOS_MODE=%s "
+		"  replay: HANDOFF_CHAOS_SEED=%" PRIu64 "%s HANDOFF_CHAOS_MODE=%s%s%s "
 		"build/tests/run-tests chaos_%s\n",
 		mode_name[c->mode], c->step, c->steps,
 		c->step ? step_name[c->kind] : "setting up", c->seed, c->seed, steps,
-		mode_name[c->mode], c->is_short ? "short" : "long");
+		mode_name[c->mode], bugs && *bugs ? " HANDOFF_CHAOS_KNOWN_BUGS=" : "",
+		bugs && *bugs ? bugs : "", c->is_short ? "short" : "long");
 	print_tail("steps and kills", work_path("chaos-steps.log"), 15);
 	print_tail(c->mode == LIBRARY ? "httpd log" : "supervisor log", c->log, 30);
 	print_tail("loadgen failures", c->failures, 10);
