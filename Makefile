@@ -3,6 +3,7 @@
 #   make test       the suite, plain and under address+undefined sanitizers
 #   make test-repeat    the suite RUNS times (20), stopping at the first failure
 #   make test-stress    the same RUNS times (5) while stress-ng loads every core
+#   make chaos      faults at random under load, STEPS per mode (SEED= replays)
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
 
@@ -129,6 +130,13 @@ test-stress: build/all build/asan/all
 	@tests/repeat.sh --stress $(if $(filter command line,$(origin RUNS)),$(RUNS),5) \
 		build/tests/run-tests build/asan/tests/run-tests
 
+# make chaos [SEED=N] [STEPS=500] [MODE=library|supervisor]: the chaos test's
+# long run (tests/test-chaos.c); the seed it prints replays it.
+STEPS ?= 500
+chaos: build/all
+	@HANDOFF_CHAOS_SEED=$(SEED) HANDOFF_CHAOS_STEPS=$(STEPS) HANDOFF_CHAOS_MODE=$(MODE) \
+		build/tests/run-tests chaos_long
+
 demo: build/all
 	@build/tests/demo
 
@@ -138,6 +146,6 @@ bench: build/all
 clean:
 	rm -rf build
 
-.PHONY: all check-exports check-deps test test-repeat test-stress demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all
 .SECONDARY:
 .DEFAULT_GOAL := all

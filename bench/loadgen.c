@@ -62,6 +62,7 @@ struct conn {
 	uint32_t events;       /* what epoll watches for fd; 0 = not registered */
 	bool reused;           /* fd already carried a complete response */
 	bool ever_ok;
+	int last_pid;          /* who answered last on this connection; 0: none yet */
 	uint64_t start_us, deadline_us;
 	size_t sent, got;
 	struct resp r;
@@ -70,7 +71,7 @@ struct conn {
 static struct {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	const char *target, *path, *timeline;
+	const char *target, *path, *timeline, *failures;
 	long keepalive, fresh, slow, slow_ms, timeout_ms;
 	double duration;       /* seconds; 0 = until SIGTERM/SIGINT */
 	bool quiet;
@@ -89,7 +90,7 @@ static size_t nconns;
 static int epfd = -1;
 static uint64_t t0, timeout_us;
 static bool stopping;
-static FILE *timeline;
+static FILE *timeline, *failures;
 static char request[C_COUNT][1024];
 static size_t request_len[C_COUNT];
 static size_t ready_need, ready_have;
@@ -169,9 +170,13 @@ static void usage(FILE *f)
 {
 	fputs("usage: loadgen --target ADDR [--keepalive N] [--fresh N] [--slow N] [--slow-ms MS]\n"
 	      "               [--path PATH] [--duration SEC] [--timeout MS] [--timeline FILE] [--quiet]\n"
+	      "               [--failures FILE]\n"
 	      "  ADDR is 127.0.0.1:PORT or [::1]:PORT (numeric IPv4/IPv6 only)\n"
 	      "  defaults: --keepalive 8 --fresh 2 --slow 0 --slow-ms 200 --path / --timeout 5000,\n"
-	      "  run until SIGTERM/SIGINT unless --duration is given\n", f);
+	      "  run until SIGTERM/SIGINT unless --duration is given\n"
+	      "  --failures FILE: one line per failed request, as it happens: when it started\n"
+	      "  and failed (CLOCK_MONOTONIC us), its kind, and the pid that last answered\n"
+	      "  on its connection (\"pid=P\" in the body; 0 if none did)\n", f);
 }
 
 __attribute__((format(printf, 1, 2))) static _Noreturn void bad_usage(const char *fmt, ...)
@@ -237,7 +242,7 @@ static void parse_target(const char *t)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_KEEPALIVE, O_FRESH, O_SLOW, O_SLOW_MS, O_PATH,
-	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_QUIET, O_HELP };
+	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_QUIET, O_FAILURES, O_HELP };
 	static const struct option longopts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "keepalive", required_argument, NULL, O_KEEPALIVE },
@@ -249,6 +254,7 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "timeline", required_argument, NULL, O_TIMELINE },
 		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "failures", required_argument, NULL, O_FAILURES },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,6 +272,7 @@ static void parse_args(int argc, char **argv)
 		case O_TIMEOUT: opt.timeout_ms = parse_long("--timeout", optarg, 1, 3600000); break;
 		case O_TIMELINE: opt.timeline = optarg; break;
 		case O_QUIET: opt.quiet = true; break;
+		case O_FAILURES: opt.failures = optarg; break;
 		case O_HELP: usage(stdout); exit(0);
 		case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
 		default: bad_usage("unknown option '%s'", argv[optind - 1]);
@@ -309,6 +316,17 @@ static unsigned parse_generation(const struct resp *r)
 	return (unsigned)g;
 }
 
+/* The pid in "pid=P" of the body kept so far; 0 if there is none. */
+static int parse_pid(const struct resp *r)
+{
+	const char *p = memmem(r->body, r->blen, "pid=", 4);
+	long pid = 0;
+	for (p = p ? p + 4 : NULL; p && p < r->body + r->blen && *p >= '0' && *p <= '9' &&
+	     pid < 100000000; p++)
+		pid = pid * 10 + (*p - '0');
+	return (int)pid;
+}
+
 /* Generation 0 means "none seen": handoff numbers generations from 1. */
 static void note_generation(unsigned g)
 {
@@ -350,6 +368,23 @@ static void print_failure(const struct conn *c, enum kind k, int err, const char
 		fputs("loadgen: (further failures are counted, not printed)\n", stderr);
 }
 
+/* Every failure, with what a test needs to say who held it: the process
+ * that last answered on this connection (a keep-alive connection stays with
+ * the process that accepted it), or the one named by the part of this
+ * response already received; times are absolute CLOCK_MONOTONIC, the
+ * caller's clock too. Flushed at once: a test reads it while we run. */
+static void log_failure(const struct conn *c, enum kind k, int err, const char *detail, uint64_t now)
+{
+	if (!failures)
+		return;
+	int pid = parse_pid(&c->r);
+	fprintf(failures, "failure end_us=%" PRIu64 " start_us=%" PRIu64 " kind=%s conn=%s pid=%d "
+		"detail=%s%s%s\n", now, c->start_us, kind_name[k], ctype_name[c->type],
+		pid ? pid : c->last_pid, detail ? detail : "", err && detail ? ": " : "",
+		err ? strerror(err) : "");
+	fflush(failures);
+}
+
 /* Every request passes here exactly once, whatever ends it. */
 static void record(struct conn *c, enum kind k, int err, const char *detail, uint64_t now)
 {
@@ -359,6 +394,7 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 	if (c->type == C_SLOW)
 		*(k == K_OK ? &st.slow_ok : &st.slow_failed) += 1;
 	if (k == K_OK) {
+		c->last_pid = parse_pid(&c->r);
 		gen = parse_generation(&c->r);
 		note_generation(gen);
 		hist[bucket_of(latency)]++;
@@ -367,6 +403,7 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 		note_ready(c);
 	} else {
 		print_failure(c, k, err, detail, now);
+		log_failure(c, k, err, detail, now);
 	}
 	if (timeline)
 		fprintf(timeline, "%" PRIu64 " %" PRIu64 " %s %u\n",
@@ -569,6 +606,7 @@ static void start_request(struct conn *c, uint64_t now)
 		return;
 	}
 	c->reused = false;
+	c->last_pid = 0; /* a new connection: nobody has answered on it yet */
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(c->fd, (struct sockaddr *)&opt.addr, opt.addrlen) == 0) {
@@ -810,6 +848,8 @@ static void setup(void)
 	/* "e": O_CLOEXEC, like every other descriptor here. */
 	if (opt.timeline && !(timeline = fopen(opt.timeline, "ae")))
 		die(opt.timeline);
+	if (opt.failures && !(failures = fopen(opt.failures, "ae")))
+		die(opt.failures);
 	nconns = (size_t)(opt.keepalive + opt.fresh + opt.slow);
 	if (!(conns = calloc(nconns, sizeof *conns)))
 		die("calloc");
@@ -834,6 +874,8 @@ int main(int argc, char **argv)
 	uint64_t failed = report(now_us());
 	if (timeline && fclose(timeline) != 0)
 		die(opt.timeline);
+	if (failures && fclose(failures) != 0)
+		die(opt.failures);
 	free(conns); /* sockets are left to exit() */
 	return failed ? 1 : 0;
 }

@@ -338,7 +338,9 @@ void handoff_close_listeners(struct handoff *h);
 
 /* The final call: closes everything (listeners included, as above),
  * removes the pid file if it still names this process and we did not hand
- * over, restores the signal handlers, and frees h, which must not be used
+ * over, restores the signal handlers (except that after a handover SIGHUP
+ * is ignored: a late reload request is the successor's, and must not kill
+ * a generation on its way out), and frees h, which must not be used
  * again. After a handover one descriptor is deliberately left open until
  * the process exits: its EOF is how the successor learns that we are gone.
  * h may be NULL (nothing happens). */

@@ -475,7 +475,7 @@ void handoff_free(struct handoff *h)
 	if (h->state != HANDOFF_STATE_HANDED_OVER)
 		ho_pidfile_remove(h->config.pidfile, h->pidfile_fd);
 	if (h->signal_fd >= 0) {
-		ho_signals_uninstall();
+		ho_signals_uninstall(h->state == HANDOFF_STATE_HANDED_OVER);
 		h->signal_fd = -1;
 	}
 	ho_close(&h->pidfile_fd);

@@ -88,7 +88,8 @@ void ho_notify(const struct handoff *h, const char *state);
 
 /* signals.c */
 int ho_signals_install(void);
-void ho_signals_uninstall(void);
+/* handed_over: SIGHUP is ignored from now on instead of restored. */
+void ho_signals_uninstall(int handed_over);
 int ho_signals_fd(void);
 
 #endif

@@ -50,12 +50,18 @@ int ho_signals_install(void)
 	return 0;
 }
 
-void ho_signals_uninstall(void)
+void ho_signals_uninstall(int handed_over)
 {
 	if (read_end < 0)
 		return;
+	/* A generation that handed over may live on for a moment after this
+	 * (logging, returning from main): a SIGHUP meant for it then is a
+	 * late reload request, for its successor to act on, and must not
+	 * kill it by the default action. */
+	static const struct sigaction ignore = { .sa_handler = SIG_IGN };
 	for (int i = 0; i < CAUGHT_COUNT; i++)
-		sigaction(caught[i], &previous[i], NULL);
+		sigaction(caught[i], handed_over && caught[i] == SIGHUP ? &ignore : &previous[i],
+			  NULL);
 	int w = write_end;
 	write_end = -1;
 	close(w);

@@ -130,6 +130,14 @@ static int finish(struct handoff *h, int code)
 		pause_ms(pause);
 	say("exit pid=%d", (int)getpid());
 	handoff_free(h);
+	/* HELPER_HOLD_AFTER_FREE=FILE: live on until FILE exists (10 s at
+	 * most), as a server does that logs and returns from main. */
+	const char *hold = getenv("HELPER_HOLD_AFTER_FREE");
+	if (hold && *hold) {
+		say("freed pid=%d", (int)getpid());
+		for (int i = 0; i < 2000 && access(hold, F_OK) < 0; i++)
+			pause_ms(5);
+	}
 	return code;
 }
 

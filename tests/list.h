@@ -12,6 +12,7 @@
 	X(upgrade_passes_listeners, 30)   \
 	X(upgrade_changes_port_set, 30)   \
 	X(generation_numbers_wrap, 30)    \
+	X(late_sighup_after_handover_is_harmless, 30) \
 	X(upgrade_one_at_a_time, 30)      \
 	X(upgrade_closes_stray_descriptors, 30) \
 	X(no_descriptor_leaks, 30)        \
@@ -69,4 +70,6 @@
 	X(httpd_pidfile_on_full_disk, 60) \
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
-	X(drain_example_answers_during_drain, 30)
+	X(drain_example_answers_during_drain, 30) \
+	X(chaos_short, 120)               \
+	X(chaos_long, 7200)

@@ -462,3 +462,35 @@ void test_generation_numbers_wrap(void)
 	server_upgrade(&s, 2);
 	server_stop(&s);
 }
+
+/* A SIGHUP that reaches a generation after it handed over and released the
+ * library (a late reload request, meant for its successor) does not kill
+ * it on its way out: it still exits 0. */
+void test_late_sighup_after_handover_is_harmless(void)
+{
+	char hold[300], env[340], line[64];
+	snprintf(hold, sizeof hold, "%s", work_path("go"));
+	snprintf(env, sizeof env, "HELPER_HOLD_AFTER_FREE=%s", hold);
+	int port = free_port();
+	char spec[64];
+	snprintf(spec, sizeof spec, "web=127.0.0.1:%d", port);
+	struct server s;
+	server_start(&s, spec, (char *[]){ env, NULL });
+	pid_t old = s.pid;
+	kill(old, SIGHUP);
+	expect_in_file(s.log, "ready generation=2 pid=");
+	snprintf(line, sizeof line, "freed pid=%d", (int)old);
+	expect_in_file(s.log, line);
+	ASSERT_EQ(kill(old, SIGHUP), 0);
+	write_file(hold, "", 0644);
+	int status;
+	if (!wait_exit(old, 10000, &status))
+		FAIL("generation 1 did not exit");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("generation 1 ended with 0x%x after a late SIGHUP (signal %d)", status,
+		     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	char *text = read_file(s.log);
+	s.pid = (pid_t)atoi(strstr(text, "ready generation=2 pid=") + 23);
+	free(text);
+	server_stop(&s);
+}
