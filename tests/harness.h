@@ -37,6 +37,18 @@ extern int timeout_multiplier;
 		_exit(1);                                                 \
 	} while (0)
 
+/* Ends the test as skipped (TAP "# SKIP"), saying why: for what this
+ * machine cannot do (not root, no namespaces), never for a failure. */
+#define TEST_SKIPPED 77
+#define SKIP(...)                                                         \
+	do {                                                              \
+		printf("skip: ");                                         \
+		printf(__VA_ARGS__);                                      \
+		putchar('\n');                                           \
+		fflush(NULL);                                             \
+		_exit(TEST_SKIPPED);                                      \
+	} while (0)
+
 #define ASSERT(cond)                                                      \
 	do {                                                              \
 		if (!(cond))                                              \

@@ -116,8 +116,7 @@ void test_supervisor_options(void)
 void test_supervisor_sockets_closed_to_other_users(void)
 {
 	if (geteuid() != 0) {
-		printf("  skipped: needs root to become another user\n");
-		return;
+		SKIP("needs root to become another user");
 	}
 	guard_descendants();
 	char log[300], pidfile[300], addr[32], control[100], status_out[300];

@@ -192,10 +192,9 @@ void test_supervisor_cannot_fork(void)
 	char *setpriv = find_program("setpriv") ? strdup(find_program("setpriv")) : NULL;
 	char *prlimit_bin = find_program("prlimit") ? strdup(find_program("prlimit")) : NULL;
 	if (geteuid() != 0 || !setpriv || !prlimit_bin) {
-		printf("  skipped: needs root, setpriv and prlimit\n");
 		free(setpriv);
 		free(prlimit_bin);
-		return;
+		SKIP("needs root, setpriv and prlimit");
 	}
 	struct sup s;
 	sup_init(&s);
@@ -232,18 +231,16 @@ void test_supervisor_cannot_fork(void)
 /* ---------------------------------------------------------- full disk */
 
 /* A small tmpfs of our own at dir, in a mount namespace of this test's
- * processes only. 0 if that cannot be had here (not root, no namespaces). */
-static int private_tmpfs(const char *dir)
+ * processes only; the test is skipped where that cannot be had (not root,
+ * no namespaces). */
+static void private_tmpfs(const char *dir)
 {
 	if (mkdir(dir, 0755) < 0)
 		FAIL("mkdir %s: %s", dir, strerror(errno));
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755") < 0) {
-		printf("  skipped: no private tmpfs (%s)\n", strerror(errno));
-		return 0;
-	}
-	return 1;
+	    mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755") < 0)
+		SKIP("no private tmpfs (%s)", strerror(errno));
 }
 
 static void fill(const char *path)
@@ -264,8 +261,7 @@ void test_httpd_pidfile_on_full_disk(void)
 	snprintf(dir, sizeof dir, "%s", work_path("small"));
 	snprintf(filler, sizeof filler, "%s/filler", dir);
 	snprintf(pidfile, sizeof pidfile, "%s/httpd.pid", dir);
-	if (!private_tmpfs(dir))
-		return;
+	private_tmpfs(dir);
 	struct httpd s;
 	httpd_start_with_pidfile(&s, pidfile, NULL, NULL);
 	fill(filler);
@@ -289,8 +285,7 @@ void test_supervisor_pidfile_on_full_disk(void)
 	char dir[200], filler[220];
 	snprintf(dir, sizeof dir, "%s", work_path("small"));
 	snprintf(filler, sizeof filler, "%s/filler", dir);
-	if (!private_tmpfs(dir))
-		return;
+	private_tmpfs(dir);
 	snprintf(s.pidfile, sizeof s.pidfile, "%s/handoff.pid", dir);
 	fill(filler);
 	int code = handoff((char *[]){ "run", "--pidfile", s.pidfile, "-l", s.address, "--",
@@ -310,12 +305,10 @@ void test_supervisor_pidfile_on_full_disk(void)
 void test_supervisor_out_of_memory(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
-	printf("  skipped under AddressSanitizer\n");
-	return;
+	SKIP("under AddressSanitizer");
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-	printf("  skipped under AddressSanitizer\n");
-	return;
+	SKIP("under AddressSanitizer");
 #endif
 #endif
 	locate();

@@ -235,8 +235,7 @@ void test_supervisor_status_any_size_clean_text(void)
 {
 	locate();
 	if (raise_nofile(4096) < 2200) {
-		printf("  skipped: RLIMIT_NOFILE cannot be raised to 2200\n");
-		return;
+		SKIP("RLIMIT_NOFILE cannot be raised to 2200");
 	}
 	struct sup s;
 	sup_init(&s);
@@ -469,8 +468,7 @@ void test_supervisor_user_gets_its_groups(void)
 {
 	locate();
 	if (geteuid() != 0) {
-		printf("  skipped: needs root\n");
-		return;
+		SKIP("needs root");
 	}
 	char *groups = read_file("/etc/group"), copy[300];
 	ASSERT(groups);
@@ -484,8 +482,7 @@ void test_supervisor_user_gets_its_groups(void)
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(copy, "/etc/group", NULL, MS_BIND, NULL) < 0) {
-		printf("  skipped: no private mount namespace (%s)\n", strerror(errno));
-		return;
+		SKIP("no private mount namespace (%s)", strerror(errno));
 	}
 	struct sup s;
 	sup_init(&s);
@@ -654,8 +651,7 @@ void test_supervisor_names_taken_first_and_floods(void)
 {
 	locate();
 	if (raise_nofile(2048) < 1000) {
-		printf("  skipped: RLIMIT_NOFILE cannot be raised to 1000\n");
-		return;
+		SKIP("RLIMIT_NOFILE cannot be raised to 1000");
 	}
 	int taken = 0;
 	for (int p = getpid() + 1; p <= getpid() + 300; p++)

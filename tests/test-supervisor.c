@@ -1000,8 +1000,7 @@ void test_supervisor_systemd_notifications(void)
 void test_supervisor_user_nobody(void)
 {
 	if (geteuid() != 0) {
-		printf("  skipped: --user nobody needs root (euid %d)\n", (int)geteuid());
-		return;
+		SKIP("--user nobody needs root (euid %d)", (int)geteuid());
 	}
 	locate();
 	struct passwd *pw = getpwnam("nobody");
