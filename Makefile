@@ -5,6 +5,7 @@
 #   make test-stress    the same RUNS times (5) while stress-ng loads every core
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each (see fuzz/README.md)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -86,6 +87,8 @@ demo: build/all
 
 bench: build/all
 	@build/bench/run-bench
+
+include fuzz/fuzz.mk
 
 clean:
 	rm -rf build
