@@ -6,6 +6,7 @@
 #   make chaos      faults at random under load, STEPS per mode (SEED= replays)
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each (see fuzz/README.md)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -142,6 +143,8 @@ demo: build/all
 
 bench: build/all
 	@build/bench/run-bench
+
+include fuzz/fuzz.mk
 
 clean:
 	rm -rf build

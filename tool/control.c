@@ -16,7 +16,10 @@ int control_path_for_pidfile(char *out, size_t size, const char *pidfile)
 int control_parse_request(const char *data, size_t length, char *command,
 			  size_t size)
 {
-	const char *end = memchr(data, '\n', length);
+	/* Only as far as a request may reach, so that the answer is the same
+	 * whether the bytes come at once or in pieces (found by fuzz/control). */
+	size_t reach = length < CONTROL_REQUEST_MAX - 1 ? length : CONTROL_REQUEST_MAX - 1;
+	const char *end = memchr(data, '\n', reach);
 	if (!end)
 		return length >= CONTROL_REQUEST_MAX - 1 ? -E2BIG : 0;
 	size_t line = (size_t)(end - data);

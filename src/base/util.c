@@ -62,7 +62,8 @@ int ho_parse_uint_n(const char *text, size_t length, unsigned long max,
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		unsigned digit = (unsigned)(*p - '0');
-		if (value > (max - digit) / 10)
+		/* digit > max first: max - digit would wrap (found by fuzz/cmdline) */
+		if (digit > max || value > (max - digit) / 10)
 			return -ERANGE;
 		value = value * 10 + digit;
 	}

@@ -1,0 +1,44 @@
+/* notify.c — notify_parse(), the datagrams the supervisor's generations
+ * (and whatever they run) send to $NOTIFY_SOCKET. Checked against the
+ * contract in tool/notify_in.h: READY=1 only as a whole line, the last
+ * STATUS= line wins, status points inside the message. */
+#include "check.h"
+#include "notify_in.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Its own allocation, exactly the datagram: one byte read past the
+	 * end is an ASan report. */
+	char *message = malloc(size ? size : 1);
+	CHECK(message);
+	memcpy(message, data, size);
+	struct notify_fields f;
+	memset(&f, 0x5a, sizeof f);
+	notify_parse(message, size, &f);
+
+	int ready = 0;
+	const char *status = NULL;
+	size_t status_length = 0;
+	for (size_t start = 0; start < size;) {
+		size_t end = start;
+		while (end < size && message[end] != '\n')
+			end++;
+		size_t n = end - start;
+		if (n == 7 && memcmp(message + start, "READY=1", 7) == 0)
+			ready = 1;
+		if (n >= 7 && memcmp(message + start, "STATUS=", 7) == 0) {
+			status = message + start + 7;
+			status_length = n - 7;
+		}
+		start = end + 1;
+	}
+	CHECK(f.ready == ready);
+	CHECK(f.status == status);
+	if (status) {
+		CHECK(f.status_length == status_length);
+		CHECK(f.status >= message && f.status + f.status_length <= message + size);
+		CHECK(!memchr(f.status, '\n', f.status_length));
+	}
+	free(message);
+	return 0;
+}
