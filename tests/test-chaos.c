@@ -35,7 +35,7 @@
  * server's command is a script (named httpd, as what it execs) that waits
  * while a file exists, then execs build/examples/httpd keeping its own
  * argv[0], so that the library's successors run the script too. */
-#include "harness.h"
+#include "supervisor-kit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -770,25 +770,10 @@ static void library_generations(struct chaos *c, struct gens *g)
 	for_each_process(note_generation, &s);
 }
 
-static char said[32768];
-
-/* Runs build/handoff ARGS...: its exit status; stdout+stderr in `said`. */
-static int handoff(char *const args[])
+/* Whether the last `handoff` command said needle, on either stream. */
+static int said_has(const char *needle)
 {
-	char *argv[16] = { current->handoff_bin };
-	int n = 1;
-	for (; args[n - 1] && n < 15; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	char out[512], err[512];
-	snprintf(out, sizeof out, "%s", work_path("handoff.out"));
-	snprintf(err, sizeof err, "%s", work_path("handoff.err"));
-	int code = run_command(argv, out, err, 30000);
-	char *text = read_file(out), *errors = read_file(err);
-	snprintf(said, sizeof said, "%s%s", text ? text : "", errors ? errors : "");
-	free(text);
-	free(errors);
-	return code;
+	return strstr(said.out, needle) || strstr(said.err, needle);
 }
 
 static void supervisor_generations(struct chaos *c, struct gens *g)
@@ -796,8 +781,8 @@ static void supervisor_generations(struct chaos *c, struct gens *g)
 	memset(g, 0, sizeof *g);
 	int code = handoff((char *[]){ "status", "--json", "--pidfile", c->pidfile, NULL });
 	if (code != 0)
-		CHAOS_FAIL("status --json exited %d: %s", code, said);
-	for (char *p = said; g->total < MAX_GENS && (p = strstr(p, "{\"number\":")); p++) {
+		CHAOS_FAIL("status --json exited %d: %s%s", code, said.out, said.err);
+	for (char *p = said.out; g->total < MAX_GENS && (p = strstr(p, "{\"number\":")); p++) {
 		unsigned number;
 		int pid;
 		char state[16], exited[8] = "";
@@ -825,7 +810,7 @@ static void supervisor_generations(struct chaos *c, struct gens *g)
  * starting, and a few draining (the library allows one; the supervisor one
  * per reload whose predecessor has not finished yet, and a burst makes a
  * few, each gone within the drain). */
-static void generations(struct chaos *c, struct gens *g)
+static void chaos_generations(struct chaos *c, struct gens *g)
 {
 	if (c->mode == LIBRARY)
 		library_generations(c, g);
@@ -876,7 +861,7 @@ static int settled(void *arg)
 		pause_ms(5);
 		return 0;
 	}
-	generations(c, &last_gens);
+	chaos_generations(c, &last_gens);
 	int ok = last_gens.total == 1 && last_gens.ready == 1 &&
 		 answers_as(c->port, last_gens.serving);
 	if (!ok)
@@ -1162,17 +1147,16 @@ static int reload_result(pid_t pid, const char *out, int timeout_ms)
 	int status;
 	if (!wait_child(pid, timeout_ms, &status))
 		CHAOS_FAIL("handoff reload %d did not return", (int)pid);
-	char *text = read_file(out);
-	snprintf(said, sizeof said, "%s", text ? text : "");
-	free(text);
+	slurp(said.out, sizeof said.out, out); /* stdout and stderr, both */
+	said.err[0] = '\0';
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static void supervisor_step_reload(struct chaos *c)
 {
 	int code = handoff((char *[]){ "reload", "--pidfile", c->pidfile, NULL });
-	if (code != 0 || !strstr(said, "ok generation "))
-		CHAOS_FAIL("reload: exit %d: %s", code, said);
+	if (code != 0 || !said_has("ok generation "))
+		CHAOS_FAIL("reload: exit %d: %s%s", code, said.out, said.err);
 }
 
 struct starting_wait {
@@ -1184,7 +1168,7 @@ static int has_starting(void *arg)
 {
 	struct starting_wait *w = arg;
 	struct gens g;
-	generations(w->c, &g);
+	chaos_generations(w->c, &g);
 	w->pid = g.starting ? g.starting_pid : 0;
 	if (!w->pid)
 		pause_ms(10);
@@ -1216,8 +1200,8 @@ static void supervisor_step_kill_starting(struct chaos *c)
 	close(pidfd);
 	gate(c, 0);
 	int code = reload_result(reload, out, 20000);
-	if (code != 1 || !strstr(said, "killed by signal 9"))
-		CHAOS_FAIL("reload whose generation was killed: exit %d: %s", code, said);
+	if (code != 1 || !said_has("killed by signal 9"))
+		CHAOS_FAIL("reload whose generation was killed: exit %d: %s%s", code, said.out, said.err);
 }
 
 static void supervisor_step_stop_starting(struct chaos *c)
@@ -1233,8 +1217,8 @@ static void supervisor_step_stop_starting(struct chaos *c)
 	step_log("  SIGSTOP %d (starting)", (int)starting);
 	gate(c, 0);
 	int code = reload_result(reload, out, 20000 + c->ready_timeout_ms);
-	if (code != 1 || !strstr(said, "not ready in time"))
-		CHAOS_FAIL("reload whose generation was stopped: exit %d: %s", code, said);
+	if (code != 1 || !said_has("not ready in time"))
+		CHAOS_FAIL("reload whose generation was stopped: exit %d: %s%s", code, said.out, said.err);
 	pidfd_signal(pidfd, SIGCONT); /* killed and reaped by now: ESRCH */
 	step_log("  SIGCONT %d", (int)starting);
 	close(pidfd);
@@ -1249,7 +1233,7 @@ static int not_listed(void *arg)
 {
 	struct gone_wait *w = arg;
 	struct gens g;
-	generations(w->c, &g);
+	chaos_generations(w->c, &g);
 	char want[32];
 	snprintf(want, sizeof want, " pid %d ", (int)w->pid);
 	int listed = strstr(g.what, want) != NULL;
@@ -1264,7 +1248,7 @@ static void supervisor_step_kill_draining(struct chaos *c, pid_t serving)
 	int pidfd = pidfd_of(serving);
 	supervisor_step_reload(c);
 	struct gens g;
-	generations(c, &g);
+	chaos_generations(c, &g);
 	char want[64];
 	snprintf(want, sizeof want, " pid %d draining;", (int)serving);
 	if (!strstr(g.what, want))
@@ -1309,10 +1293,10 @@ static void supervisor_step_burst(struct chaos *c, unsigned before)
 	int ok = 0;
 	for (int i = 0; i < count; i++) {
 		int code = reload_result(pids[i], work_path(outs[i]), 30000 + c->ready_timeout_ms);
-		if (code == 0 && strstr(said, "ok generation "))
+		if (code == 0 && said_has("ok generation "))
 			ok++;
-		else if (code != 1 || !strstr(said, "busy"))
-			CHAOS_FAIL("reload in a burst: exit %d: %s", code, said);
+		else if (code != 1 || !said_has("busy"))
+			CHAOS_FAIL("reload in a burst: exit %d: %s%s", code, said.out, said.err);
 	}
 	struct gens g = settle(c);
 	if (g.serving_number <= before)
@@ -1378,7 +1362,7 @@ static void check_step(struct chaos *c)
 			    15000))
 		CHAOS_FAIL("the port does not answer: %s", body);
 	struct gens g;
-	generations(c, &g); /* fails past the bounds */
+	chaos_generations(c, &g); /* fails past the bounds */
 	g = settle(c);
 	if (!wait_for(no_zombies, NULL, 5000))
 		CHAOS_FAIL("zombies:%s", last_zombies.seen);
@@ -1649,7 +1633,7 @@ static void chaos(int steps_per_mode, int is_short)
 	uint64_t seed = chaos_seed();
 	printf("seed %" PRIu64 "\n", seed);
 	fflush(stdout);
-	guard_descendants();
+	locate(); /* the guard, and the binaries supervisor-kit's handoff() runs */
 	for (int mode = 0; mode < MODES; mode++)
 		if (mode_wanted(mode))
 			run_mode(mode, seed, steps_per_mode, is_short);
