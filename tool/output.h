@@ -4,7 +4,12 @@
  * into its own log: when SIGUSR1 reopens the log after a rotation, the
  * generations' lines follow at once, the serving generation's too, without
  * telling it anything. Lines are copied whole, so that ours and theirs
- * never cut each other. */
+ * never cut each other.
+ *
+ * The price: if the supervisor itself is killed (SIGKILL), the pipe has no
+ * reader left, and a generation that writes to its output while it drains
+ * gets SIGPIPE (EPIPE if it ignores it). Without --log, generations write
+ * to the supervisor's own stdout and stderr directly. */
 #ifndef TOOL_OUTPUT_H
 #define TOOL_OUTPUT_H
 
