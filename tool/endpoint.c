@@ -67,13 +67,18 @@ int endpoint_bind(struct endpoint *e, const char *path, int type, mode_t mode)
 	umask(old);
 	if (r < 0 || (type == SOCK_STREAM && listen(fd, 64) < 0) ||
 	    chmod(path, mode) < 0 || lstat(path, &st) < 0) {
+		int bound = r == 0;
 		r = -errno;
 		close(fd);
+		if (bound)
+			unlink(path); /* ours, just bound: no socket file left behind */
 		return r;
 	}
 	fd = ho_move_above_stdio(fd);
-	if (fd < 0)
+	if (fd < 0) {
+		unlink(path); /* ours, just bound: no socket file left behind */
 		return fd;
+	}
 	e->fd = fd;
 	memcpy(e->path, un.sun_path, sizeof e->path);
 	e->dev = st.st_dev;
