@@ -224,14 +224,25 @@ static void promote(struct core *c, struct generation *g, int status)
 	finish_start(c, g->cause, 1, message);
 }
 
+/* "" or "; what was seen", for a generation that did not become ready. */
+static void explain(struct core *c, const struct generation *g, char *buf, size_t size)
+{
+	char seen[384] = "";
+	if (c->hooks.explain)
+		c->hooks.explain(c->hooks.ctx, g, seen, sizeof seen);
+	snprintf(buf, size, "%s%s", seen[0] ? ": " : "", seen);
+}
+
 static void start_failed(struct core *c, struct generation *g, int status)
 {
-	char what[192], why[256];
+	char what[192], why[320], seen[400] = "";
 	describe_exit(what, sizeof what, g, status);
-	snprintf(why, sizeof why, "%s%s", what,
+	if (!c->stopping && !g->killed)
+		explain(c, g, seen, sizeof seen);
+	snprintf(why, sizeof why, "%s%s%s", what,
 		 c->stopping	  ? ": the supervisor is stopping"
 		 : g->killed	  ? ": not ready in time, killed"
-				  : " before it was ready");
+				  : " before it was ready", seen);
 	enum gen_cause cause = g->cause;
 	bury(c, g);
 	finish_start(c, cause, 0, why);
@@ -250,8 +261,10 @@ static void start_overdue(struct core *c, struct generation *g, int status)
 		fire(c, g, EV_READY, status); /* alive after the delay: ready */
 		return;
 	}
-	say(c, "generation %u (pid %d) not ready within %lld ms: killing it",
-	    g->number, (int)g->pid, (long long)c->config.ready_timeout_ms);
+	char seen[400];
+	explain(c, g, seen, sizeof seen);
+	say(c, "generation %u (pid %d) not ready within %lld ms%s; killing it",
+	    g->number, (int)g->pid, (long long)c->config.ready_timeout_ms, seen);
 	kill_group(g);
 }
 

@@ -63,6 +63,9 @@ struct core_hooks {
 	/* The supervisor stops: no new client should queue any more. */
 	void (*stopping)(void *ctx);
 	void (*log)(void *ctx, const char *message);
+	/* Optional: what was seen of a generation that did not become ready
+	 * (no READY=1, what it bound and listened on), for the message. */
+	void (*explain)(void *ctx, const struct generation *g, char *buf, size_t size);
 };
 
 struct core {

@@ -1,14 +1,18 @@
 /* launch.c — one generation, from the command line to a running process. */
 #include "launch.h"
+#include "adopt_filter.h"
 #include "envfile.h"
 #include "internal.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The user's supplementary groups, as su and systemd's User= give them
  * (initgroups), with the primary group gid (--group replaces only that). */
@@ -118,7 +122,8 @@ static void describe_failure(char *why, size_t size, const struct launch *l,
 	else if (strcmp(step, "chdir") == 0)
 		snprintf(why, size, "cannot start %s: --chdir %s: %s", path,
 			 opt->directory, strerror(error));
-	else if (!strncmp(step, "set", 3) && strcmp(step, "setpgid") != 0)
+	else if (!strcmp(step, "setgroups") || !strcmp(step, "setgid") ||
+		 !strcmp(step, "setuid"))
 		snprintf(why, size, "cannot start %s as %s %s: %s: %s", path,
 			 opt->user ? "--user" : "--group", opt->user ? opt->user : opt->group,
 			 step, strerror(error));
@@ -126,13 +131,44 @@ static void describe_failure(char *why, size_t size, const struct launch *l,
 		snprintf(why, size, "cannot start %s: %s: %s", path, step, strerror(error));
 }
 
-pid_t launch_generation(const struct launch *l, unsigned number, char *why,
-			size_t size)
+/* The spawn, with the filter's descriptor coming back over a socketpair
+ * when the generation's binds are adopted. */
+static pid_t spawn_generation(const struct launch *l, struct ho_spawn *sp,
+			      int *filter_fd)
+{
+	int pair[2];
+	*filter_fd = -1;
+	if (!l->adopt)
+		return ho_spawn(sp);
+	sp->failed_step = "create a socketpair";
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return -errno;
+	sp->child_setup = adopt_filter_install;
+	sp->child_setup_arg = &pair[1];
+	sp->child_setup_step = "install the seccomp filter that adopts its binds";
+	pid_t pid = ho_spawn(sp);
+	close(pair[1]);
+	if (pid > 0 && (*filter_fd = adopt_filter_receive(pair[0])) < 0) {
+		/* It runs, but its binds would wait for an answer for ever. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		ho_waitpid(pid, NULL, 0);
+		sp->failed_step = "receive the seccomp filter's descriptor";
+		pid = *filter_fd;
+		*filter_fd = -1;
+	}
+	close(pair[0]);
+	return pid;
+}
+
+pid_t launch_generation(const struct launch *l, unsigned number, int *filter_fd,
+			char *why, size_t size)
 {
 	const struct options *opt = l->opt;
 	size_t count;
 	const struct handoff_listener *ls = ho_listeners(l->listeners, &count);
 	char **vars = NULL, *path = NULL;
+	*filter_fd = -1;
 	int *fds = NULL;
 	struct ho_child_env env;
 	pid_t pid = generation_vars(l, &vars, why, size);
@@ -159,7 +195,7 @@ pid_t launch_generation(const struct launch *l, unsigned number, char *why,
 			 * else would ever stop them, and they hold the ports. */
 			.parent_death_signal = opt->core.stop_signal,
 		};
-		pid = ho_spawn(&sp);
+		pid = spawn_generation(l, &sp, filter_fd);
 		if (pid < 0)
 			describe_failure(why, size, l, path, sp.failed_step, (int)-pid);
 		ho_child_env_free(&env);

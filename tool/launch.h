@@ -22,6 +22,7 @@ struct launch {
 	int group_count;
 	int output_fd;              /* the generations' stdout and stderr (0:
 				       ours) */
+	int adopt;                  /* run them under adopt_filter.h's filter */
 };
 
 /* Resolves --user and --group. Returns 0 or -errno with the reason in why. */
@@ -30,8 +31,9 @@ int launch_resolve_user(struct launch *l, char *why, size_t size);
 void launch_free(struct launch *l);
 
 /* Starts generation `number`; its pid, or -errno with the reason in why.
- * Matches struct core_hooks.launch, with a struct launch as ctx. */
-pid_t launch_generation(const struct launch *l, unsigned number, char *why,
-			size_t size);
+ * With l->adopt, *filter_fd is its filter's notification descriptor (the
+ * caller's to close), else -1. */
+pid_t launch_generation(const struct launch *l, unsigned number, int *filter_fd,
+			char *why, size_t size);
 
 #endif

@@ -18,8 +18,10 @@ static void usage(void)
 	      "                            127.0.0.1:8080 [::1]:8080 *:8080 unix:/path @name\n"
 	      "                            udp:ADDR unixgram:/path; taken from systemd socket\n"
 	      "                            activation when it passed a match\n"
-	      "  --ready=notify|delay:DUR  readiness: READY=1 over sd_notify (default), or\n"
-	      "                            alive after DUR\n"
+	      "  --ready=notify|listen|delay:DUR\n"
+	      "                            readiness: READY=1 over sd_notify (default);\n"
+	      "                            listening on every listener (servers that\n"
+	      "                            cannot say READY=1); or alive after DUR\n"
 	      "  --ready-timeout DUR       give up on a new generation after DUR (60s)\n"
 	      "  --stop-signal SIG         sent to a generation being replaced (TERM)\n"
 	      "  --drain-timeout DUR       then SIGKILL its process group after DUR (30s)\n"
@@ -33,6 +35,9 @@ static void usage(void)
 	      "  --chdir DIR, --umask MODE   for the server\n"
 	      "  --env-file FILE           NAME=VALUE lines, re-read at every reload\n"
 	      "  --max-draining N          refuse a reload while N generations drain (16)\n"
+	      "  --adopt, --no-adopt       a server that binds a --listen address itself\n"
+	      "                            gets the held socket (seccomp; Linux 5.9).\n"
+	      "                            Default: on where the kernel allows it\n"
 	      "  --stable-after DUR        a service that has served this long is healthy:\n"
 	      "                            the next crash restarts it at once (10s)\n"
 	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"
@@ -82,13 +87,13 @@ static int option_value(struct options *opt, int key, const char *value)
 		opt->listen[opt->listen_count++] = value;
 		return check_listen(value);
 	case 'r':
-		if (strcmp(value, "notify") == 0)
-			opt->core.ready_delay_ms = 0;
-		else if (strncmp(value, "delay:", 6) != 0)
-			return bad("--ready", value, "expected notify or delay:DUR");
-		else
-			return duration("--ready", value + 6, &opt->core.ready_delay_ms, 0);
-		return 0;
+		opt->ready_on_listen = strcmp(value, "listen") == 0;
+		opt->core.ready_delay_ms = 0;
+		if (strcmp(value, "notify") == 0 || opt->ready_on_listen)
+			return 0;
+		if (strncmp(value, "delay:", 6) != 0)
+			return bad("--ready", value, "expected notify, listen or delay:DUR");
+		return duration("--ready", value + 6, &opt->core.ready_delay_ms, 0);
 	case 'T':
 		return duration("--ready-timeout", value, &opt->core.ready_timeout_ms, 0);
 	case 'D':
@@ -155,6 +160,8 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "env-file", required_argument, 0, 'E' },
 		{ "stable-after", required_argument, 0, 'B' },
 		{ "max-draining", required_argument, 0, 'N' },
+		{ "adopt", no_argument, 0, 'a' },
+		{ "no-adopt", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -172,8 +179,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 			usage();
 			return 1;
 		}
-		if (key == 'd') {
-			opt->daemon = 1;
+		if (key == 'd' || key == 'a' || key == 'A') {
+			if (key == 'd')
+				opt->daemon = 1;
+			else
+				opt->adopt = key == 'a' ? ADOPT_ON : ADOPT_OFF;
 			continue;
 		}
 		if (key == '?' || key == ':') {
@@ -190,6 +200,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 	}
 	if (opt->listen_count == 0) {
 		fprintf(stderr, "handoff run: no --listen address\n");
+		return -EINVAL;
+	}
+	if (opt->ready_on_listen && opt->adopt == ADOPT_OFF) {
+		fprintf(stderr, "handoff run: --ready=listen needs adoption: it sees the "
+			"server's listen() (drop --no-adopt)\n");
 		return -EINVAL;
 	}
 	opt->command = argv + optind;

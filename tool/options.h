@@ -19,6 +19,8 @@ struct options {
 	const char *directory;
 	int umask;                         /* -1: inherit */
 	const char *env_file;
+	enum { ADOPT_AUTO, ADOPT_ON, ADOPT_OFF } adopt; /* the servers' own binds */
+	int ready_on_listen;               /* --ready=listen */
 };
 
 /* Returns 0, 1 after printing --help, or -EINVAL after printing why. */

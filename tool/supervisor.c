@@ -6,6 +6,7 @@
  * core (core.c decides); the core's hooks reach the adapters: the control
  * socket's waiting clients, the daemon's report, systemd. */
 #include "supervisor.h"
+#include "adopt.h"
 #include "control_server.h"
 #include "core.h"
 #include "daemon.h"
@@ -36,6 +37,7 @@ struct supervisor {
 	struct notify_in notify;
 	struct control_server control;
 	struct output output;              /* with --log: the generations' */
+	struct adopt adopt;                /* the servers' own binds */
 	struct status_view view;
 	struct watch signal_watch, notify_watch;
 	int epoll_fd;
@@ -49,9 +51,42 @@ static pid_t hook_launch(void *ctx, unsigned number, enum gen_cause cause,
 			 char *why, size_t size)
 {
 	struct supervisor *s = ctx;
+	int filter_fd;
 	if (cause == CAUSE_RELOAD)
 		systemd_reloading(); /* before the fork: READY=1 can only follow */
-	return launch_generation(&s->launch, number, why, size);
+	pid_t pid = launch_generation(&s->launch, number, &filter_fd, why, size);
+	int r = pid > 0 && filter_fd >= 0 ? adopt_watch(&s->adopt, number, filter_fd) : 0;
+	if (r < 0) {
+		/* Unanswered, its binds would fail with ENOSYS: better not at all. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		ho_waitpid(pid, NULL, 0);
+		snprintf(why, size, "cannot watch its seccomp filter: %s", strerror(-r));
+		return r;
+	}
+	return pid;
+}
+
+/* Why a generation did not become ready, from what we saw of it. */
+static void hook_explain(void *ctx, const struct generation *g, char *buf, size_t size)
+{
+	struct supervisor *s = ctx;
+	const struct options *opt = s->opt;
+	char seen[320] = "", first[80] = "?";
+	struct handoff_address address;
+	const char *ready = opt->core.ready_delay_ms ? ""
+			    : opt->ready_on_listen   ? ""
+						     : "no READY=1 received";
+	if (adopt_enabled(&s->adopt)) {
+		adopt_describe(&s->adopt, g->number, seen, sizeof seen);
+		snprintf(buf, size, "%s%s%s", ready, ready[0] && seen[0] ? "; " : "", seen);
+		return;
+	}
+	if (handoff_listener_address(s->listeners, 0, &address) == 0)
+		handoff_address_format(&address, first, sizeof first);
+	snprintf(buf, size, "%s%sa server that binds %s itself fails with \"Address "
+		 "already in use\" while handoff holds it: drop --no-adopt, or let it "
+		 "take LISTEN_FDS", ready, ready[0] ? "; " : "", first);
 }
 
 static void hook_start_done(void *ctx, int ok, const char *message)
@@ -292,6 +327,23 @@ static int open_adapters(struct supervisor *s, char *why, size_t size)
 				   why, size);
 }
 
+/* On by default where the kernel allows it; asked for (--adopt, or
+ * --ready=listen, which needs it), its absence stops us here. */
+static int open_adoption(struct supervisor *s, char *why, size_t size)
+{
+	const struct options *opt = s->opt;
+	if (opt->adopt == ADOPT_OFF)
+		return 0;
+	int r = adopt_open(&s->adopt, &s->core, s->listeners, opt->ready_on_listen,
+			   why, size);
+	if (r < 0 && (opt->adopt == ADOPT_ON || opt->ready_on_listen))
+		return r;
+	if (r < 0)
+		say("%s; going on without adoption", why);
+	s->launch.adopt = adopt_enabled(&s->adopt);
+	return 0;
+}
+
 /* Everything that can fail, before we detach, so that the person who typed
  * the command sees the reason. */
 static int prepare(struct supervisor *s, char *why, size_t size)
@@ -300,7 +352,7 @@ static int prepare(struct supervisor *s, char *why, size_t size)
 	int r;
 	if ((r = launch_resolve_user(&s->launch, why, size)) < 0 ||
 	    (opt->pidfile && (r = check_pidfile(opt->pidfile, why, size)) < 0) ||
-	    (r = open_listeners(s, why, size)) < 0)
+	    (r = open_listeners(s, why, size)) < 0 || (r = open_adoption(s, why, size)) < 0)
 		return r;
 	if (opt->daemon && (r = daemon_detach(opt->log, &s->report_fd, why, size)) < 0)
 		return r;
@@ -308,7 +360,10 @@ static int prepare(struct supervisor *s, char *why, size_t size)
 		snprintf(why, size, "cannot open --log %s: %s", opt->log, strerror(-r));
 		return r;
 	}
-	if ((r = open_loop(s, why, size)) < 0 || (r = write_pidfile(s, why, size)) < 0 ||
+	if ((r = open_loop(s, why, size)) < 0)
+		return r;
+	adopt_attach(&s->adopt, s->epoll_fd);
+	if ((r = write_pidfile(s, why, size)) < 0 ||
 	    (r = open_signals(s, why, size)) < 0 || (r = open_adapters(s, why, size)) < 0)
 		return r;
 	return 0;
@@ -318,6 +373,7 @@ static void finish(struct supervisor *s)
 {
 	output_drain(&s->output, 1);
 	output_close(&s->output);
+	adopt_close(&s->adopt);
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
 	handoff_free(s->listeners);
@@ -343,11 +399,12 @@ int supervisor_run(const struct options *opt)
 	const struct core_hooks hooks = {
 		.ctx = s, .launch = hook_launch, .start_done = hook_start_done,
 		.status_changed = hook_status_changed, .stopping = hook_stopping,
-		.log = hook_log,
+		.log = hook_log, .explain = hook_explain,
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);
 	output_init(&s->output);
+	adopt_init(&s->adopt);
 	char why[512];
 	if (prepare(s, why, sizeof why) < 0) {
 		say("%s", why);

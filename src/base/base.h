@@ -97,6 +97,12 @@ struct ho_spawn {
 	int umask;                  /* -1: leave it */
 	int output_fd;              /* stdout and stderr, if > 2 (0: inherit) */
 	int parent_death_signal;    /* sent to the child when we die (0: none) */
+	/* Run in the child first, before anything above, with every descriptor
+	 * of the parent still open: async-signal-safe calls only. Returns 0 or
+	 * -errno; failing, the spawn fails with child_setup_step as its step. */
+	int (*child_setup)(void *arg);
+	void *child_setup_arg;
+	const char *child_setup_step;
 	/* out: on failure, the step that failed ("fork", "exec", "chdir",
 	 * "setuid"...), a static string */
 	const char *failed_step;

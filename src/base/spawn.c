@@ -91,10 +91,10 @@ struct failure {
 
 static const char *const step_names[] = {
 	"exec", "move descriptors", "setpgid", "set the parent death signal",
-	"redirect output", "setgroups", "setgid", "setuid", "chdir",
+	"redirect output", "setgroups", "setgid", "setuid", "chdir", "set up the child",
 };
 enum { STEP_EXEC, STEP_FDS, STEP_SETPGID, STEP_PDEATHSIG, STEP_OUTPUT,
-       STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR };
+       STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR, STEP_SETUP };
 
 /* What a supervisor asks of its children: their own process group (so
  * that a whole generation can be killed), to die with us (so that a
@@ -129,9 +129,19 @@ static int apply_options(const struct ho_spawn *s, pid_t parent)
 static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 			    int report_fd, const sigset_t *empty, pid_t parent)
 {
-	struct failure f = { 0, STEP_OUTPUT };
+	struct failure f = { 0, STEP_SETUP };
 	if (s->env)
 		ho_child_env_set_pid(s->env, getpid());
+	/* First, while privileged: a seccomp filter installed before setuid()
+	 * needs no PR_SET_NO_NEW_PRIVS. */
+	int setup = s->child_setup ? s->child_setup(s->child_setup_arg) : 0;
+	if (setup < 0) {
+		f.error = -setup;
+		ssize_t ignored = write(report_fd, &f, sizeof f);
+		(void)ignored;
+		_exit(127);
+	}
+	f.step = STEP_OUTPUT;
 	/* Output first: placing the layout may reuse output_fd's number. */
 	int output_ok = s->output_fd <= 2 ||
 			(dup2(s->output_fd, 1) >= 0 && dup2(s->output_fd, 2) >= 0);
@@ -192,6 +202,7 @@ pid_t ho_spawn(struct ho_spawn *s)
 	if (n != (ssize_t)sizeof f || f.step < 0 ||
 	    f.step >= (int)(sizeof step_names / sizeof *step_names))
 		return -EIO;
-	s->failed_step = step_names[f.step];
+	s->failed_step = f.step == STEP_SETUP && s->child_setup_step
+				 ? s->child_setup_step : step_names[f.step];
 	return -f.error;
 }
