@@ -23,7 +23,7 @@ HTTPD_SRC := $(wildcard examples/httpd/*.c)
 HTTPD_HEADERS := $(wildcard examples/httpd/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
-KIT_SRC  := tests/harness.c tests/process.c tests/net.c tests/servers.c \
+KIT_SRC  := tests/harness.c tests/process.c tests/net.c tests/servers.c tests/binder.c \
 	tests/helpers.c tests/program.c
 TEST_SRC := $(filter-out tests/demo.c,$(wildcard tests/*.c))
 BENCH_SRC := $(filter-out bench/loadgen.c,$(wildcard bench/*.c)) $(KIT_SRC)

@@ -64,6 +64,10 @@
 	X(supervisor_messages_say_what_happened, 60) \
 	X(supervisor_keeps_inherited_descriptors_to_itself, 30) \
 	X(supervisor_names_taken_first_and_floods, 60) \
+	X(supervisor_adopts_binds, 90)    \
+	X(supervisor_adopt_failures, 60)  \
+	X(supervisor_no_adopt_says_why, 60) \
+	X(supervisor_adopt_unavailable, 60) \
 	X(supervisor_out_of_descriptors, 60) \
 	X(httpd_out_of_descriptors, 60) \
 	X(supervisor_cannot_fork, 60) \

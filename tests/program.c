@@ -21,6 +21,7 @@ int timeout_multiplier = 1;
 
 int helper_inherit(const char *spec);
 int helper_server(const char *spec);
+int helper_binder(const char *port);
 
 static int run_helper(const char *name, const char *arg)
 {
@@ -28,6 +29,8 @@ static int run_helper(const char *name, const char *arg)
 		return helper_inherit(arg);
 	if (strcmp(name, "server") == 0)
 		return helper_server(arg);
+	if (strcmp(name, "binder") == 0)
+		return helper_binder(arg);
 	fprintf(stderr, "unknown helper %s\n", name);
 	return 2;
 }

@@ -91,8 +91,10 @@ int adopt_match(const struct adopt_held *held, size_t count, int domain, int typ
 			continue;
 		int kind = have.family == want.family && a->type == type &&
 			   held[i].protocol == protocol;
-		if (kind && same_endpoint(&have, &want))
+		if (kind && same_endpoint(&have, &want)) {
+			*near = -1;
 			return (int)i;
+		}
 		if (kind && want.family != AF_UNIX && have.port == want.port &&
 		    (have.any || want.any)) {
 			wildcard = (int)i;
@@ -101,8 +103,10 @@ int adopt_match(const struct adopt_held *held, size_t count, int domain, int typ
 			*near = (int)i;
 		}
 	}
-	if (wildcards == 1)
+	if (wildcards == 1) {
+		*near = -1;
 		return wildcard;
+	}
 	if (wildcards > 1)
 		*near = wildcard; /* ambiguous: which of them? */
 	return ADOPT_NONE;

@@ -1,0 +1,220 @@
+/* test-adopt.c — `handoff run` adopting the ports a server binds itself
+ * (tool/adopt.c), with the helper `binder` (tests/binder.c): a server that
+ * knows nothing of LISTEN_FDS, abuses bind() first, then serves. Real
+ * servers from Debian are in test-servers.c. */
+#include "supervisor-kit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static char port_text[16];
+
+static char **binder(const struct sup *s)
+{
+	static char *argv[5];
+	snprintf(port_text, sizeof port_text, "%d", s->port);
+	argv[0] = self_exe;
+	argv[1] = "--helper";
+	argv[2] = "binder";
+	argv[3] = port_text;
+	argv[4] = NULL;
+	return argv;
+}
+
+/* Every check the binder made in generation `number` passed. */
+static void binder_checks_passed(const struct sup *s, int generations)
+{
+	if (!wait_file_contains(s->log, "binder: 0 failure(s)", generations, 10000) ||
+	    count_in_file(s->log, " FAIL") != 0)
+		FAIL("the binder's checks under adoption:\n%s", file_text(s->log));
+}
+
+struct pending {
+	int fds[64];
+	int count;
+};
+
+/* Every connect has completed: the kernel queued them all. */
+static int all_connected(void *arg)
+{
+	struct pending *p = arg;
+	for (int i = 0; i < p->count; i++) {
+		struct pollfd q = { .fd = p->fds[i], .events = POLLOUT };
+		int error = 0;
+		socklen_t n = sizeof error;
+		if (poll(&q, 1, 0) != 1 ||
+		    getsockopt(p->fds[i], SOL_SOCKET, SO_ERROR, &error, &n) < 0 || error)
+			return 0;
+	}
+	return 1;
+}
+
+static void open_pending(struct pending *p, int port)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	p->count = 64;
+	for (int i = 0; i < p->count; i++) {
+		p->fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (connect(p->fds[i], (struct sockaddr *)&in, sizeof in) < 0 &&
+		    errno != EINPROGRESS)
+			FAIL("connect %d: %s", i, strerror(errno));
+	}
+}
+
+void test_supervisor_adopts_binds(void)
+{
+	locate();
+	struct sup s;
+	struct load l;
+	struct load_result r;
+	sup_init(&s);
+	char *hold = work_path("go");
+	char env_hold[600];
+	snprintf(env_hold, sizeof env_hold, "BINDER_HOLD=%s", hold);
+	sup_start(&s, (char *[]){ "--ready=listen", NULL }, binder(&s),
+		  (char *[]){ env_hold, NULL });
+	binder_checks_passed(&s, 1);
+	expect_in_file(s.log, "generation 1 listens on every listener: ready");
+
+	/* The binder asked listen(5) and accepts nothing yet: 64 clients are
+	 * queued all the same, in the supervisor's backlog. */
+	struct pending p;
+	open_pending(&p, s.port);
+	if (!wait_for(all_connected, &p, 5000))
+		FAIL("64 clients were not all queued while the server accepted nothing: "
+		     "listen(5) shrank the shared backlog");
+	write_file(hold, "", 0644);
+	for (int i = 0; i < p.count; i++) {
+		char body[256];
+		ssize_t sent = send(p.fds[i], "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL);
+		fcntl(p.fds[i], F_SETFL, 0);
+		if (sent != 18 || http_answer(p.fds[i], body, sizeof body, 10000) != 200)
+			FAIL("queued client %d got no answer", i);
+		close(p.fds[i]);
+	}
+
+	/* Reloads under load: each generation binds, is given the socket,
+	 * and no request fails; the supervisor keeps no descriptor per bind. */
+	int fds = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--fresh", "4", NULL });
+	for (unsigned g = 2; g <= 4; g++)
+		reload_ok(&s, g, (int)g - 1);
+	load_stop(&l, &r);
+	load_print("binder reloads", &r);
+	check_no_failures(&r);
+	binder_checks_passed(&s, 4);
+	ASSERT_EQ(count_fds(s.pid), fds);
+	sup_stop(&s);
+}
+
+void test_supervisor_adopt_failures(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char *env_file = work_path("binder.env");
+	write_file(env_file, "", 0644);
+	sup_start(&s, (char *[]){ "--ready=listen", "--ready-timeout",
+				  (char *)scaled_duration(2000), "--env-file", env_file, NULL },
+		  binder(&s), NULL);
+	struct gen first = only_generation(&s);
+
+	write_file(env_file, "BINDER_EXIT=1\n", 0644);
+	int code = control(&s, "reload");
+	if (code != 1 || !strstr(said.err, "exited with status 3 before it was ready: "
+				 "it listened on 0 of 1 listener(s)"))
+		FAIL("a generation that exits at once: exit %d, stderr %s\nlog:\n%s", code,
+		     said.err, file_text(s.log));
+	ASSERT(answers(s.port, first.pid, first.number));
+
+	/* Binds, never listens: the timeout says what it saw. */
+	write_file(env_file, "BINDER_NO_LISTEN=1\n", 0644);
+	code = control(&s, "reload");
+	if (code != 1 || !strstr(said.err, "not ready in time"))
+		FAIL("a generation that never listens: exit %d, stderr %s\nlog:\n%s", code,
+		     said.err, file_text(s.log));
+	char missing[128];
+	snprintf(missing, sizeof missing, "listened on 0 of 1 listener(s) (missing %s)",
+		 s.address);
+	expect_in_file(s.log, missing);
+	ASSERT(answers(s.port, first.pid, first.number));
+	ASSERT_EQ(only_generation(&s).pid, first.pid);
+	sup_stop(&s);
+}
+
+/* Without adoption, a server that binds a held port fails, and the
+ * message names the port and the way out. */
+void test_supervisor_no_adopt_says_why(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char *argv[64];
+	run_argv(argv, 64, &s, 0, (char *[]){ "--no-adopt", NULL }, binder(&s));
+	struct spawn_options o = { .output = s.log };
+	s.pid = spawn(argv, &o);
+	int status;
+	if (!wait_exit(s.pid, 20000, &status))
+		FAIL("handoff run --no-adopt with a server that binds the port: still "
+		     "running; log:\n%s", file_text(s.log));
+	char hint[160];
+	snprintf(hint, sizeof hint, "a server that binds %s itself fails with "
+		 "\"Address already in use\"", s.address);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(file_text(s.log), hint) ||
+	    !strstr(file_text(s.log), "drop --no-adopt"))
+		FAIL("expected exit 1 and \"%s\"; status 0x%x, log:\n%s", hint, status,
+		     file_text(s.log));
+	nothing_left(s.port);
+}
+
+/* A supervisor where seccomp is forbidden (as in some sandboxes): --adopt
+ * and --ready=listen refuse to start, saying why; by default it warns and
+ * serves LISTEN_FDS servers as before. */
+static void forbid_seccomp(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog program = { .len = 4, .filter = code };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) < 0)
+		FAIL("cannot forbid seccomp in this process: %s", strerror(errno));
+}
+
+void test_supervisor_adopt_unavailable(void)
+{
+	locate();
+	forbid_seccomp(); /* this test's process and what it starts */
+	struct sup s;
+	sup_init(&s);
+	const char *options[][2] = { { "--adopt", NULL }, { "--ready=listen", NULL } };
+	for (int i = 0; i < 2; i++) {
+		char *argv[64];
+		run_argv(argv, 64, &s, 0, (char **)options[i], binder(&s));
+		int code = run_command(argv, s.log, s.log, 20000);
+		if (code != 1 || !strstr(file_text(s.log), "seccomp filters are not allowed here") ||
+		    !strstr(file_text(s.log), "--no-adopt"))
+			FAIL("%s where seccomp is forbidden: exit %d, log:\n%s", options[i][0],
+			     code, file_text(s.log));
+		nothing_left(s.port);
+	}
+	install_httpd(work_path("httpd.sh"), &s);
+	sup_start(&s, NULL, (char *[]){ work_path("httpd.sh"), NULL }, NULL);
+	expect_in_file(s.log, "going on without adoption");
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
