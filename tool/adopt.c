@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,15 +263,39 @@ static void answer_one(struct adopt_generation *g)
 
 /* ------------------------------------------------------------ the filters */
 
+/* No process runs under its filter any more. What it did is kept: its
+ * exit may reach the core only after this, and the message wants it. */
+static void retire(struct adopt_generation *g)
+{
+	if (g->watch.fd < 0)
+		return;
+	epoll_ctl(g->owner->epoll_fd, EPOLL_CTL_DEL, g->watch.fd, NULL);
+	ho_close(&g->watch.fd);
+}
+
 static void forget(struct adopt *a, struct adopt_generation *g)
 {
 	for (int i = 0; i < a->count; i++)
 		if (a->gens[i] == g)
 			a->gens[i] = a->gens[--a->count];
-	epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, g->watch.fd, NULL);
-	close(g->watch.fd);
+	retire(g);
 	free(g->listened);
 	free(g);
+}
+
+/* Room for one more: the oldest retired record goes. */
+static int make_room(struct adopt *a)
+{
+	struct adopt_generation *oldest = NULL;
+	for (int i = 0; i < a->count; i++)
+		if (a->gens[i]->watch.fd < 0 && (!oldest || a->gens[i]->serial < oldest->serial))
+			oldest = a->gens[i];
+	if (a->count < ADOPT_RECORDS_MAX)
+		return 0;
+	if (!oldest)
+		return -EBUSY;
+	forget(a, oldest);
+	return 0;
 }
 
 static void on_notification(struct watch *w, uint32_t events)
@@ -279,13 +304,13 @@ static void on_notification(struct watch *w, uint32_t events)
 	if (events & EPOLLIN)
 		answer_one(g); /* one at a time: RECV would block on an empty queue */
 	else if (events & (EPOLLHUP | EPOLLERR))
-		forget(g->owner, g); /* no process runs under this filter any more */
+		retire(g);
 }
 
 int adopt_watch(struct adopt *a, unsigned number, int fd)
 {
 	struct adopt_generation *g = NULL;
-	if (a->count == CORE_GENERATIONS_MAX || !(g = calloc(1, sizeof *g)) ||
+	if (make_room(a) < 0 || !(g = calloc(1, sizeof *g)) ||
 	    !(g->listened = calloc(a->held_count + 1, 1))) {
 		free(g);
 		close(fd);
@@ -293,6 +318,7 @@ int adopt_watch(struct adopt *a, unsigned number, int fd)
 	}
 	g->owner = a;
 	g->number = number;
+	g->serial = ++a->serial;
 	g->watch = (struct watch){ .fd = fd, .ready = on_notification };
 	if (watch_set(a->epoll_fd, EPOLL_CTL_ADD, &g->watch, EPOLLIN) < 0) {
 		int e = errno;
@@ -388,30 +414,45 @@ void adopt_attach(struct adopt *a, int epoll_fd)
 	a->epoll_fd = epoll_fd;
 }
 
+/* Appends to buf what snprintf would, never past size. */
+static size_t append(char *buf, size_t size, size_t at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t append(char *buf, size_t size, size_t at, const char *fmt, ...)
+{
+	if (at >= size)
+		return at;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + at, size - at, fmt, ap);
+	va_end(ap);
+	return n < 0 ? at : at + (size_t)n;
+}
+
 void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t size)
 {
+	const struct adopt_generation *g = NULL;
 	buf[0] = '\0';
-	for (int i = 0; i < a->count; i++) {
-		const struct adopt_generation *g = a->gens[i];
-		if (g->number != number)
-			continue;
-		int n = snprintf(buf, size, "it listened on %zu of %zu listener(s)",
-				 g->listened_count, a->held_count);
-		for (size_t k = 0; k < a->held_count && n > 0 && (size_t)n < size; k++) {
-			char text[80] = "?";
-			if (g->listened[k])
-				continue;
-			handoff_address_format(&a->held[k].address, text, sizeof text);
-			n += snprintf(buf + n, size - (size_t)n, "%s%s",
-				      n && strstr(buf, "(missing") ? ", " : " (missing ", text);
-		}
-		if (g->listened_count < a->held_count && (size_t)n < size)
-			n += snprintf(buf + n, size - (size_t)n, ")");
-		if (g->own_binds && n > 0 && (size_t)n < size)
-			snprintf(buf + n, size - (size_t)n, "; it bound %s itself%s", g->own_bind,
-				 g->own_binds > 1 ? " (and more)" : "");
+	for (int i = 0; i < a->count; i++) /* the latest, should numbers wrap */
+		if (a->gens[i]->number == number && (!g || a->gens[i]->serial > g->serial))
+			g = a->gens[i];
+	if (!g)
 		return;
+	size_t n = append(buf, size, 0, "it listened on %zu of %zu listener(s)",
+			  g->listened_count, a->held_count);
+	const char *separator = " (missing ";
+	for (size_t k = 0; k < a->held_count && n < size; k++) {
+		char text[80] = "?";
+		if (g->listened[k])
+			continue;
+		handoff_address_format(&a->held[k].address, text, sizeof text);
+		n = append(buf, size, n, "%s%s", separator, text);
+		separator = ", ";
 	}
+	if (g->listened_count < a->held_count)
+		n = append(buf, size, n, ")");
+	if (g->own_binds)
+		append(buf, size, n, "; it bound %s itself%s", g->own_bind,
+		       g->own_binds > 1 ? " (and more)" : "");
 }
 
 void adopt_close(struct adopt *a)

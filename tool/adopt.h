@@ -20,15 +20,20 @@
 #include "watch.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct handoff;
 struct adopt;
+
+/* Every generation alive, and what the last few that ended did. */
+#define ADOPT_RECORDS_MAX (CORE_GENERATIONS_MAX + 8)
 
 /* One generation's filter. */
 struct adopt_generation {
 	struct adopt *owner;
 	struct watch watch;          /* the filter's notification descriptor */
 	unsigned number;
+	uint64_t serial;             /* order of creation */
 	unsigned char *listened;     /* per held listener: it listened on it
 					(a datagram one: bound it) */
 	size_t listened_count;
@@ -46,8 +51,9 @@ struct adopt {
 	int ready_on_listen;         /* --ready=listen */
 	struct adopt_held *held;
 	size_t held_count;
-	struct adopt_generation *gens[CORE_GENERATIONS_MAX];
+	struct adopt_generation *gens[ADOPT_RECORDS_MAX]; /* live and retired */
 	int count;
+	uint64_t serial;
 	void *request, *response;    /* sized as this kernel says */
 	size_t request_size, response_size;
 	struct log_limit limit;
