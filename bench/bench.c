@@ -140,6 +140,8 @@ void bench(void)
 	printf("targets: echo ready median <= 1.5 ms; httpd old generation gone "
 	       "<= 50 ms after handover, 0 failed\n");
 	bench_supervisor();
+	if (bench_part("adopt"))
+		bench_adopt();
 	bench_scale();
 	bench_compare();
 	bench_targets_print();

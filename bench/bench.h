@@ -32,6 +32,9 @@ pid_t bench_ready_pid(int fd);
 /* supervisor.c */
 void bench_supervisor(void);
 
+/* adopt.c */
+void bench_adopt(void);
+
 /* scale.c */
 void bench_scale(void);
 

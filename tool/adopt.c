@@ -228,9 +228,14 @@ static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req
 	int socket_fd = copy_descriptor(g->watch.fd, req->id, req->pid,
 					(int)req->data.args[0]);
 	struct stat theirs, ours;
+	int type;
+	socklen_t n = sizeof type;
 	if (socket_fd < 0)
 		return 0;
-	int r = fstat(socket_fd, &theirs);
+	/* A socket first: fstat() of a FUSE file would ask its server, which
+	 * may be the very process that waits for us. */
+	int r = getsockopt(socket_fd, SOL_SOCKET, SO_TYPE, &type, &n) < 0
+			? -1 : fstat(socket_fd, &theirs);
 	close(socket_fd);
 	for (size_t i = 0; r == 0 && i < a->held_count; i++) {
 		int fd = handoff_listener_fd(a->listeners, i);
