@@ -440,7 +440,9 @@ void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t si
 	for (int i = 0; i < a->count; i++) /* the latest, should numbers wrap */
 		if (a->gens[i]->number == number && (!g || a->gens[i]->serial > g->serial))
 			g = a->gens[i];
-	if (!g)
+	/* A server that takes LISTEN_FDS neither binds nor listens: nothing
+	 * to say, unless listening is what readiness waits for. */
+	if (!g || !(a->ready_on_listen || g->adopted || g->listened_count || g->own_binds))
 		return;
 	size_t n = append(buf, size, 0, "it listened on %zu of %zu listener(s)",
 			  g->listened_count, a->held_count);

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <pwd.h>
@@ -158,6 +159,15 @@ static pid_t spawn_generation(const struct launch *l, struct ho_spawn *sp,
 		*filter_fd = -1;
 	}
 	close(pair[0]);
+	/* Into the lowest free number: the pair's two are free again, and a
+	 * compact table is what a descriptor limit counts. */
+	int low = *filter_fd >= 0 ? fcntl(*filter_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (low >= 0 && low < *filter_fd) {
+		close(*filter_fd);
+		*filter_fd = low;
+	} else if (low >= 0) {
+		close(low);
+	}
 	return pid;
 }
 
