@@ -86,6 +86,9 @@ void test_supervisor_adopts_binds(void)
 		  (char *[]){ env_hold, NULL });
 	binder_checks_passed(&s, 1);
 	expect_in_file(s.log, "generation 1 listens on every listener: ready");
+	ASSERT_EQ(handoff((char *[]){ "status", "--json", "--pidfile", s.pidfile, NULL }), 0);
+	if (!strstr(said.out, "\"adoption\":true"))
+		FAIL("status --json should say adoption is on:\n%s", said.out);
 
 	/* The binder asked listen(5) and accepts nothing yet: 64 clients are
 	 * queued all the same, in the supervisor's backlog. */

@@ -16,6 +16,7 @@ struct status_view {
 	const struct handoff *listeners;
 	int64_t started_us;
 	const char *notify_socket;
+	int adoption;                /* the servers' own binds are adopted */
 };
 
 /* The whole report, however long, in a malloc'd string (*length bytes,

@@ -340,7 +340,7 @@ static int open_adoption(struct supervisor *s, char *why, size_t size)
 		return r;
 	if (r < 0)
 		say("%s; going on without adoption", why);
-	s->launch.adopt = adopt_enabled(&s->adopt);
+	s->launch.adopt = s->view.adoption = adopt_enabled(&s->adopt);
 	return 0;
 }
 
