@@ -68,6 +68,7 @@
 	X(supervisor_adopt_failures, 60)  \
 	X(supervisor_no_adopt_says_why, 60) \
 	X(supervisor_adopt_unavailable, 60) \
+	X(supervisor_ready_exec, 60)      \
 	X(supervisor_out_of_descriptors, 60) \
 	X(httpd_out_of_descriptors, 60) \
 	X(supervisor_cannot_fork, 60) \

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char port_text[16];
@@ -219,5 +220,44 @@ void test_supervisor_adopt_unavailable(void)
 	sup_start(&s, NULL, (char *[]){ work_path("httpd.sh"), NULL }, NULL);
 	expect_in_file(s.log, "going on without adoption");
 	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+/* --ready=exec:CMD: ready once CMD exits 0, whatever the server says. */
+void test_supervisor_ready_exec(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char probe[700];
+	snprintf(probe, sizeof probe, "--ready=exec:test -e %s/go-$HANDOFF_GENERATION",
+		 work_dir);
+	write_file(work_path("go-1"), "", 0644);
+	sup_start(&s, (char *[]){ probe, "--ready-timeout", (char *)scaled_duration(3000),
+				  NULL }, binder(&s), NULL);
+	expect_in_file(s.log, "generation 1: --ready=exec: command exited 0");
+
+	/* Generation 2 binds and listens, but is not ready until go-2. */
+	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
+	struct spawn_options o = { .output = work_path("reload.out") };
+	pid_t reload = spawn(argv, &o);
+	if (!wait_file_contains(s.log, "binder: 0 failure(s)", 2, 10000))
+		FAIL("generation 2 did not bind; log:\n%s", file_text(s.log));
+	int status;
+	if (wait_exit(reload, 300, &status))
+		FAIL("the reload ended before the probe passed: %s", file_text(o.output));
+	write_file(work_path("go-2"), "", 0644);
+	if (!wait_exit(reload, 10000, &status) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		FAIL("reload once go-2 exists: status 0x%x, %s; log:\n%s", status,
+		     file_text(o.output), file_text(s.log));
+
+	/* No go-3: the timeout says what the probe said. */
+	int code = control(&s, "reload");
+	if (code != 1 || !strstr(said.err, "not ready in time"))
+		FAIL("a probe that never passes: exit %d, stderr %s", code, said.err);
+	expect_in_file(s.log, "--ready=exec: ran ");
+	expect_in_file(s.log, "last exit status 1");
+	ASSERT(answers(s.port, wait_serving(&s, 2).pid, 2));
 	sup_stop(&s);
 }

@@ -18,10 +18,11 @@ static void usage(void)
 	      "                            127.0.0.1:8080 [::1]:8080 *:8080 unix:/path @name\n"
 	      "                            udp:ADDR unixgram:/path; taken from systemd socket\n"
 	      "                            activation when it passed a match\n"
-	      "  --ready=notify|listen|delay:DUR\n"
+	      "  --ready=notify|listen|exec:CMD|delay:DUR\n"
 	      "                            readiness: READY=1 over sd_notify (default);\n"
 	      "                            listening on every listener (servers that\n"
-	      "                            cannot say READY=1); or alive after DUR\n"
+	      "                            cannot say READY=1); CMD (sh -c) exits 0,\n"
+	      "                            tried every 100ms; or alive after DUR\n"
 	      "  --ready-timeout DUR       give up on a new generation after DUR (60s)\n"
 	      "  --stop-signal SIG         sent to a generation being replaced (TERM)\n"
 	      "  --drain-timeout DUR       then SIGKILL its process group after DUR (30s)\n"
@@ -88,11 +89,16 @@ static int option_value(struct options *opt, int key, const char *value)
 		return check_listen(value);
 	case 'r':
 		opt->ready_on_listen = strcmp(value, "listen") == 0;
+		opt->ready_command = NULL;
 		opt->core.ready_delay_ms = 0;
 		if (strcmp(value, "notify") == 0 || opt->ready_on_listen)
 			return 0;
+		if (strncmp(value, "exec:", 5) == 0) {
+			opt->ready_command = value + 5;
+			return value[5] ? 0 : bad("--ready", value, "exec: wants a command");
+		}
 		if (strncmp(value, "delay:", 6) != 0)
-			return bad("--ready", value, "expected notify, listen or delay:DUR");
+			return bad("--ready", value, "expected notify, listen, exec:CMD or delay:DUR");
 		return duration("--ready", value + 6, &opt->core.ready_delay_ms, 0);
 	case 'T':
 		return duration("--ready-timeout", value, &opt->core.ready_timeout_ms, 0);

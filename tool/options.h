@@ -21,6 +21,7 @@ struct options {
 	const char *env_file;
 	enum { ADOPT_AUTO, ADOPT_ON, ADOPT_OFF } adopt; /* the servers' own binds */
 	int ready_on_listen;               /* --ready=listen */
+	const char *ready_command;         /* --ready=exec:CMD */
 };
 
 /* Returns 0, 1 after printing --help, or -EINVAL after printing why. */

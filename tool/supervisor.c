@@ -16,6 +16,7 @@
 #include "notify_in.h"
 #include "output.h"
 #include "parse.h"
+#include "probe.h"
 #include "status.h"
 #include "systemd.h"
 #include "watch.h"
@@ -38,6 +39,7 @@ struct supervisor {
 	struct control_server control;
 	struct output output;              /* with --log: the generations' */
 	struct adopt adopt;                /* the servers' own binds */
+	struct probe probe;                /* --ready=exec: */
 	struct status_view view;
 	struct watch signal_watch, notify_watch;
 	int epoll_fd;
@@ -74,9 +76,11 @@ static void hook_explain(void *ctx, const struct generation *g, char *buf, size_
 	const struct options *opt = s->opt;
 	char seen[320] = "", first[80] = "?";
 	struct handoff_address address;
-	const char *ready = opt->core.ready_delay_ms ? ""
-			    : opt->ready_on_listen   ? ""
-						     : "no READY=1 received";
+	char probed[128];
+	probe_describe(&s->probe, g->number, probed, sizeof probed);
+	const char *ready = opt->core.ready_delay_ms || opt->ready_on_listen ? ""
+			    : probed[0]			   ? probed
+							   : "no READY=1 received";
 	if (adopt_enabled(&s->adopt)) {
 		adopt_describe(&s->adopt, g->number, seen, sizeof seen);
 		snprintf(buf, size, "%s%s%s", ready, ready[0] && seen[0] ? "; " : "", seen);
@@ -128,7 +132,8 @@ static void reap(struct supervisor *s)
 	/* We are a child subreaper: descendants a generation left behind come
 	 * to us too, and are reaped here without further ado. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		core_exited(&s->core, pid, status);
+		if (!probe_exited(&s->probe, &s->core, pid, status))
+			core_exited(&s->core, pid, status);
 }
 
 static void on_signal(struct watch *w, uint32_t events)
@@ -180,6 +185,7 @@ static void loop(struct supervisor *s)
 		struct epoll_event events[16];
 		int timeout = min_timeout(core_next_timeout_ms(&s->core),
 					  control_server_tick(&s->control));
+		timeout = min_timeout(timeout, probe_timeout_ms(&s->probe, &s->core));
 		int n = epoll_wait(s->epoll_fd, events, 16, timeout);
 		if (n < 0 && errno != EINTR) {
 			say("epoll_wait: %s", strerror(errno));
@@ -192,6 +198,7 @@ static void loop(struct supervisor *s)
 			w->ready(w, events[i].events);
 		}
 		core_tick(&s->core);
+		probe_tick(&s->probe, &s->core);
 	}
 }
 
@@ -299,6 +306,7 @@ static int open_adapters(struct supervisor *s, char *why, size_t size)
 			return e;
 		}
 		s->launch.output_fd = s->output.write_fd;
+		s->probe.output_fd = s->output.write_fd;
 	}
 	int r = notify_in_open(&s->notify, s->launch.drop_privileges ? s->launch.uid
 								     : (uid_t)-1,
@@ -392,7 +400,7 @@ int supervisor_run(const struct options *opt)
 	*s = (struct supervisor){
 		.opt = opt, .epoll_fd = -1, .report_fd = -1, .pidfile_fd = -1,
 		.signal_watch.fd = -1, .notify.socket.fd = -1,
-		.launch = { .opt = opt },
+		.launch = { .opt = opt }, .probe = { .command = opt->ready_command },
 		.view = { .core = &s->core,
 			  .started_us = ho_now_us(), .notify_socket = "" },
 	};
