@@ -226,10 +226,15 @@ static int ask(int fd, const struct request *q, FILE *out)
 
 /* The second stop request: the supervisor kills every generation at once.
  * Through the control socket, believing only the same process; if that
- * fails, SIGTERM, which the supervisor takes for a stop request too. */
-static void stop_again(const char *path, const struct expected *e,
-		       const struct exit_watch *w, const struct request *q)
+ * fails, SIGTERM, which the supervisor takes for a stop request too.
+ * Returns 0 if the supervisor was gone before we asked. */
+static int stop_again(const char *path, const struct expected *e,
+		      const struct exit_watch *w, const struct request *q)
 {
+	if (exit_watch_wait(w, 0))
+		return 0; /* it made it just in time: no reason to complain */
+	fprintf(stderr, "handoff: pid %d still stopping after %lld ms: killing "
+		"its generations\n", (int)w->pid, (long long)q->timeout_ms);
 	struct expected same = *e;
 	same.pid = w->pid;
 	pid_t peer;
@@ -240,6 +245,7 @@ static void stop_again(const char *path, const struct expected *e,
 	if (r != 0 && (r = exit_watch_signal(w, SIGTERM)) < 0)
 		fprintf(stderr, "handoff: cannot signal pid %d: %s\n", (int)w->pid,
 			strerror(-r));
+	return 1;
 }
 
 /* After "ok stopping": waits for the supervisor (w) to be gone. Returns
@@ -250,10 +256,8 @@ static int wait_stopped(const char *path, const struct expected *e,
 {
 	pid_t pid = w->pid;
 	int code = 0;
-	if (!exit_watch_wait(w, started_us + q->timeout_ms * 1000)) {
-		fprintf(stderr, "handoff: pid %d still stopping after %lld ms: killing "
-			"its generations\n", (int)pid, (long long)q->timeout_ms);
-		stop_again(path, e, w, q);
+	if (!exit_watch_wait(w, started_us + q->timeout_ms * 1000) &&
+	    stop_again(path, e, w, q)) {
 		code = exit_watch_wait(w, ho_now_us() + KILL_WAIT_MS * 1000LL) ? 3 : 1;
 		if (code == 1)
 			fprintf(stderr, "handoff: pid %d is still running %d ms after its "
