@@ -63,6 +63,13 @@ extern "C" {
 #define HANDOFF_EXPORT
 #endif
 
+/* The release of handoff these headers come with (`handoff --version`).
+ * It is not the ABI: that is the soname, libhandoff.so.1, which changes
+ * only when a compatible program could break. */
+#define HANDOFF_VERSION_MAJOR 0
+#define HANDOFF_VERSION_MINOR 9
+#define HANDOFF_VERSION_PATCH 0
+
 /* Version of the messages exchanged between generations. A generation
  * accepts messages of this version or older. */
 #define HANDOFF_PROTOCOL_VERSION 1

@@ -76,5 +76,10 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(client_stop_waits_for_everything, 60) \
+	X(client_stop_kills_at_timeout, 60) \
+	X(client_stop_without_supervisor, 20) \
+	X(client_help_and_version, 30) \
+	X(client_log_lines_carry_the_time, 60) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)

@@ -300,7 +300,8 @@ static void drained(struct core *c, struct generation *g, int status)
 	char what[192];
 	describe_exit(what, sizeof what, g, status);
 	/* Only an exit of its own is a drain; a signal from elsewhere is not. */
-	const char *how = g->killed		 ? " at the drain deadline"
+	const char *how = g->killed && c->stopping == 2 ? " on the second stop request"
+			  : g->killed		 ? " at the drain deadline"
 			  : WIFEXITED(status)	 ? " after draining"
 			  : WTERMSIG(status) == c->config.stop_signal ? " when asked to drain"
 								   : " while draining";

@@ -6,12 +6,46 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* systemd's JOURNAL_STREAM=<dev>:<ino> names the journal's stream; stderr
+ * is that stream only if it is that very inode (a variable inherited by a
+ * process whose stderr went elsewhere since says nothing). Looked at for
+ * every line: --log and SIGUSR1 move stderr. */
+static int stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	char end;
+	struct stat st;
+	return v && sscanf(v, "%llu:%llu%c", &dev, &ino, &end) == 2 &&
+	       fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+/* "2026-12-01T12:34:56.789Z ": UTC, so that lines compare across time
+ * zones and daylight saving changes. */
+static int timestamp(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!gmtime_r(&ts.tv_sec, &tm))
+		return 0;
+	size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	int m = n ? snprintf(out + n, size - n, ".%03ldZ ", ts.tv_nsec / 1000000) : -1;
+	return m < 0 || (size_t)m >= size - n ? 0 : (int)n + m;
+}
 
 void say(const char *fmt, ...)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof line, "handoff[%d]: ", (int)getpid());
+	/* The journal stamps every line itself. */
+	int n = stderr_is_journal() ? 0 : timestamp(line, sizeof line);
+	n += snprintf(line + n, sizeof line - (size_t)n, "handoff[%d]: ", (int)getpid());
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -4,8 +4,11 @@
 
 #include <stdint.h>
 
-/* "handoff[<pid>]: <message>\n" in one write(): the log may be shared with
- * the generations, whose lines must not be cut into ours. */
+/* "2026-12-01T12:34:56.789Z handoff[<pid>]: <message>\n" (UTC, to the
+ * millisecond) in one write(): the log may be shared with the generations,
+ * whose lines must not be cut into ours. Without the time when stderr is
+ * the journal's stream (JOURNAL_STREAM names its device and inode): the
+ * journal has its own. */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Points stdout and stderr at path (append, created 0644): --log, and
