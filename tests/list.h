@@ -71,5 +71,14 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(servers_python_http_server, 180) \
+	X(servers_nginx, 120)             \
+	X(servers_nginx_own_reload, 60)   \
+	X(servers_redis, 120)             \
+	X(servers_lighttpd, 120)          \
+	X(servers_lighttpd_own_reload, 60) \
+	X(servers_node, 120)              \
+	X(servers_static_binary, 120)     \
+	X(servers_failed_reloads_keep_the_old_generation, 60) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)
