@@ -452,8 +452,8 @@ static int statically_linked(const char *path)
 void test_servers_static_binary(void)
 {
 	locate();
-	/* Built without sanitizers, next to the plain runner. */
-	char *server = copy(source_path("build/tests/static-server"));
+	/* Never sanitized, even next to the ASan runner (see the Makefile). */
+	char *server = copy(bin_path("tests/static-server"));
 	if (access(server, X_OK) < 0)
 		FAIL("%s: %s (make builds it)", server, strerror(errno));
 	if (!statically_linked(server))
@@ -488,7 +488,7 @@ static void reload_fails(const struct sup *s, const char *reason)
 void test_servers_failed_reloads_keep_the_old_generation(void)
 {
 	locate();
-	char *server = copy(source_path("build/tests/static-server"));
+	char *server = copy(bin_path("tests/static-server"));
 	struct sup s;
 	sup_init(&s);
 	char *script = copy(work_path("server.sh"));
