@@ -52,16 +52,59 @@ static void start(struct sup *s, const char *stop_signal, char *const command[])
 	guard_pid(s->pid);
 }
 
+/* The sockets the load client has open: a keep-alive client has one
+ * while it is connected, none while it backs off after a failure. (Counted
+ * on the client's side: the server's side would need /proc/net/tcp, whose
+ * thousands of TIME_WAIT lines on a busy machine make it too slow to read
+ * while connections come and go.) */
+static int client_sockets(pid_t pid)
+{
+	char dir[64], link[300], target[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	int n = 0;
+	for (int fd = 0; fd < 256; fd++) {
+		snprintf(link, sizeof link, "%s/%d", dir, fd);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		n += len > 7 && strncmp(target, "socket:", 7) == 0;
+	}
+	return n;
+}
+
+struct clients {
+	pid_t loadgen;
+	int want;
+};
+
+static int clients_connected(void *arg)
+{
+	struct clients *c = arg;
+	return client_sockets(c->loadgen) >= c->want;
+}
+
+/* Before the next reload, every keep-alive client is connected again: a
+ * reload is measured against the full load, not against clients still
+ * backing off after the last one (a restart with no client connected
+ * costs nothing, and would make the figures a matter of pace). */
+static void wait_clients(pid_t loadgen, int want, const char *what)
+{
+	struct clients c = { loadgen, want };
+	if (want && !wait_for(clients_connected, &c, 10000))
+		FAIL("%s: the %d keep-alive clients did not connect again", what, want);
+}
+
 /* RELOADS reloads, each one waited for (`handoff reload` says ok, the old
- * generation has exited 0 by itself), under loadgen with load_args. */
+ * generation has exited 0 by itself), under loadgen with load_args; with
+ * pace, each once that many clients are connected. */
 static void reloads_under_load(struct sup *s, unsigned *next, char *const load_args[],
-			       const char *label, struct load_result *r)
+			       int pace, const char *label, struct load_result *r)
 {
 	struct load l;
 	load_start(&l, s->port, load_args);
 	long start = now_ms();
-	for (int i = 0; i < RELOADS; i++, (*next)++)
+	for (int i = 0; i < RELOADS; i++, (*next)++) {
+		wait_clients(l.pid, pace, label);
 		reload_ok(s, *next, (int)*next - 1);
+	}
 	long took = now_ms() - start;
 	load_stop(&l, r);
 	load_print(label, r);
@@ -85,6 +128,7 @@ struct server_case {
 	char **command;
 	char *const *fresh_args;      /* one new connection per request */
 	char *const *keepalive_args;  /* NULL: no keep-alive run */
+	int keepalive_clients;        /* its connections, for the pace */
 	/* 1: the server's own drain answers everything it accepted, so not
 	 * one request may fail. 0: it does not (say why in docs/servers.md);
 	 * the failures are counted and printed, and only the adoption
@@ -114,7 +158,7 @@ static void exercise(const struct server_case *c)
 	char label[128];
 	snprintf(label, sizeof label, "%s, %d reloads, a new connection per request",
 		 c->label, RELOADS);
-	reloads_under_load(&s, &next, c->fresh_args, label, &r);
+	reloads_under_load(&s, &next, c->fresh_args, 0, label, &r);
 	check_adoption_guarantee(&r, &s);
 	if (c->drains_cleanly)
 		check_no_failures(&r);
@@ -128,7 +172,8 @@ static void exercise(const struct server_case *c)
 		 * matter of the server's drain, not of the listener. */
 		snprintf(label, sizeof label, "%s, %d reloads, keep-alive (reported)",
 			 c->label, RELOADS);
-		reloads_under_load(&s, &next, c->keepalive_args, label, &r);
+		reloads_under_load(&s, &next, c->keepalive_args, c->keepalive_clients,
+				   label, &r);
 		if (r.refused || r.timeout)
 			FAIL("keep-alive: refused %ld, timeout %ld; log:\n%s", r.refused,
 			     r.timeout, file_text(s.log));
@@ -152,7 +197,7 @@ void test_servers_python_http_server(void)
 	char *command[] = { copy(python()), "-m", "http.server", "PORT", "--bind",
 			    "127.0.0.1", NULL };
 	exercise(&(struct server_case){ "python3 -m http.server", "INT", command,
-					fresh_http, keepalive_http, 0 });
+					fresh_http, keepalive_http, 0, 0 });
 }
 
 /* The work directory's paths for a server's files, made once. */
@@ -229,11 +274,11 @@ void test_servers_nginx(void)
 	start(&s, "QUIT", nginx_command(nginx, dir, conf));
 	unsigned next = 2;
 	struct load_result r;
-	reloads_under_load(&s, &next, fresh_http,
+	reloads_under_load(&s, &next, fresh_http, 0,
 			   "nginx, 20 reloads, a new connection per request", &r);
 	check_adoption_guarantee(&r, &s);
 	check_no_failures(&r);
-	reloads_under_load(&s, &next, keepalive_http,
+	reloads_under_load(&s, &next, keepalive_http, 8,
 			   "nginx, 20 reloads, keep-alive (reported)", &r);
 	ASSERT_EQ(r.refused + r.timeout, 0);
 	ASSERT_EQ(count_in_file(s.log, "still draining at the deadline"), 0);
@@ -281,6 +326,7 @@ void test_servers_nginx_own_reload(void)
 	struct load_result r;
 	load_start(&l, port, keepalive_http);
 	for (int i = 0; i < RELOADS; i++) {
+		wait_clients(l.pid, 8, "nginx -s reload");
 		struct nginx_reload w = { .master = master };
 		w.old_count = children_of(master, w.old, 16);
 		kill(master, SIGHUP);
@@ -307,7 +353,8 @@ void test_servers_redis(void)
 			    "--save", "", "--appendonly", "no", "--dir", dir, NULL };
 	static char *fresh[] = { "--keepalive", "0", "--fresh", "4", "--redis-ping", NULL };
 	static char *keepalive[] = { "--keepalive", "8", "--fresh", "0", "--redis-ping", NULL };
-	exercise(&(struct server_case){ "redis-server", "TERM", command, fresh, keepalive, 0 });
+	exercise(&(struct server_case){ "redis-server", "TERM", command, fresh, keepalive, 8,
+					0 });
 }
 
 static char *lighttpd_config(const char *dir, int port)
@@ -332,15 +379,15 @@ void test_servers_lighttpd(void)
 	sup_init(&s);
 	char *conf = lighttpd_config(dir, s.port);
 	char *command[] = { (char *)lighttpd, "-D", "-f", conf, NULL };
-	struct server_case c = { "lighttpd", "INT", command, fresh_http, keepalive_http, 1 };
+	struct server_case c = { "lighttpd", "INT", command, fresh_http, keepalive_http, 8, 1 };
 	start(&s, c.stop_signal, c.command);
 	unsigned next = 2;
 	struct load_result r;
-	reloads_under_load(&s, &next, fresh_http,
+	reloads_under_load(&s, &next, fresh_http, 0,
 			   "lighttpd, 20 reloads, a new connection per request", &r);
 	check_adoption_guarantee(&r, &s);
 	check_no_failures(&r);
-	reloads_under_load(&s, &next, keepalive_http,
+	reloads_under_load(&s, &next, keepalive_http, 8,
 			   "lighttpd, 20 reloads, keep-alive (reported)", &r);
 	ASSERT_EQ(r.refused + r.timeout, 0);
 	ASSERT_EQ(count_in_file(s.log, "still draining at the deadline"), 0);
@@ -371,6 +418,7 @@ void test_servers_lighttpd_own_reload(void)
 	struct load_result r;
 	load_start(&l, port, keepalive_http);
 	for (int i = 0; i < RELOADS; i++) {
+		wait_clients(l.pid, 8, "lighttpd SIGUSR1");
 		kill(pid, SIGUSR1);
 		if (!wait_file_contains(errors, "server started", i + 2, 10000))
 			FAIL("lighttpd graceful restart %d did not finish:\n%s", i + 1,
@@ -407,12 +455,12 @@ void test_servers_node(void)
 	start(&s, "TERM", command);
 	unsigned next = 2;
 	struct load_result r;
-	reloads_under_load(&s, &next, fresh_http,
+	reloads_under_load(&s, &next, fresh_http, 0,
 			   "node, 20 reloads, a new connection per request", &r);
 	check_adoption_guarantee(&r, &s);
 	check_no_failures(&r);
 	ASSERT(r.generations >= RELOADS);
-	reloads_under_load(&s, &next, keepalive_http,
+	reloads_under_load(&s, &next, keepalive_http, 8,
 			   "node, 20 reloads, keep-alive (reported)", &r);
 	ASSERT_EQ(r.refused + r.timeout, 0);
 	ASSERT_EQ(count_in_file(s.log, "still draining at the deadline"), 0);
@@ -459,7 +507,7 @@ void test_servers_static_binary(void)
 	if (!statically_linked(server))
 		FAIL("%s has a PT_INTERP header: not static", server);
 	char *command[] = { server, "PORT", NULL };
-	struct server_case c = { "static-server", "TERM", command, fresh_http, NULL, 1 };
+	struct server_case c = { "static-server", "TERM", command, fresh_http, NULL, 0, 1 };
 	exercise(&c);
 }
 
