@@ -432,9 +432,13 @@ void test_servers_lighttpd_own_reload(void)
 }
 
 /* node: http.createServer().listen(PORT, '127.0.0.1'). Node dies on
- * SIGTERM by default, cutting what is in flight; this script handles it
- * with server.close(): no new connection, idle ones closed, the rest
- * answered, then the event loop empties and node exits 0. */
+ * SIGTERM by default, cutting what is in flight; this script handles it as
+ * a Node server that wants to drain must: server.close() (no new
+ * connection, the requests in hand finish), its idle keep-alive
+ * connections closed (server.close() does that itself only since Node 19;
+ * Debian 12 has 18), and "Connection: close" on every answer after that,
+ * so that a busy keep-alive client is let go cleanly instead of holding
+ * the old generation up. Then the event loop empties and node exits 0. */
 void test_servers_node(void)
 {
 	locate();
@@ -445,11 +449,17 @@ void test_servers_node(void)
 	char text[1024];
 	snprintf(text, sizeof text,
 		 "const http = require('http');\n"
+		 "let draining = false;\n"
 		 "const server = http.createServer((req, res) => {\n"
+		 "  if (draining) res.setHeader('Connection', 'close');\n"
 		 "  res.end(`generation=${process.env.HANDOFF_GENERATION} pid=${process.pid}\\n`);\n"
 		 "});\n"
 		 "server.listen(%d, '127.0.0.1');\n"
-		 "process.on('SIGTERM', () => server.close());\n", s.port);
+		 "process.on('SIGTERM', () => {\n"
+		 "  draining = true;\n"
+		 "  server.close();\n"
+		 "  server.closeIdleConnections?.();\n"
+		 "});\n", s.port);
 	write_file(script, text, 0644);
 	char *command[] = { (char *)node, script, NULL };
 	start(&s, "TERM", command);
