@@ -25,7 +25,7 @@ TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
 KIT_SRC  := tests/harness.c tests/process.c tests/net.c tests/servers.c tests/binder.c \
 	tests/helpers.c tests/program.c
-TEST_SRC := $(filter-out tests/demo.c,$(wildcard tests/*.c))
+TEST_SRC := $(filter-out tests/demo.c tests/static-server.c,$(wildcard tests/*.c))
 BENCH_SRC := $(filter-out bench/loadgen.c,$(wildcard bench/*.c)) $(KIT_SRC)
 # Private headers: the base library's for everything in-tree, the
 # library's own for the library (and, for now, the supervisor and tests).
@@ -87,6 +87,12 @@ $(1)/loadgen: $(1)/obj/bench/loadgen.o
 $(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
+# A server for the suite that knows nothing of handoff, linked -static and
+# never sanitized (the sanitizers need the dynamic loader): adoption must
+# work without any library in the server's process (tests/test-servers.c).
+$(1)/tests/static-server: tests/static-server.c | $(1)/tests
+	$$(CC) $$(WARN) $$(CFLAGS) -static $$< -o $$@
+
 $(1)/tests/demo: $$(KIT_SRC:%.c=$(1)/obj/%.o) $(1)/obj/tests/demo.o $(1)/libhandoff.a | $(1)/tests
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
@@ -98,7 +104,7 @@ $(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/examples/httpd $(1)/
 
 $(1)/all: $(1)/libhandoff.a $(1)/libhandoff.so $(1)/libhandoff-base.a $(1)/handoff \
 	$(1)/examples/httpd $(1)/examples/echo $(1)/examples/drain $(1)/loadgen $(1)/tests/run-tests \
-	$(1)/tests/demo $(1)/bench/run-bench
+	$(1)/tests/static-server $(1)/tests/demo $(1)/bench/run-bench
 endef
 
 $(eval $(call variant,build,))

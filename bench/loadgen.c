@@ -1,4 +1,6 @@
-/* loadgen.c — HTTP/1.1 load client that counts every failed request, to prove restarts fail none. */
+/* loadgen.c — HTTP/1.1 load client that counts every failed request, to prove restarts fail none.
+ * With --redis-ping it speaks RESP instead: each request is a PING that must
+ * get +PONG, so that a Redis server can be tested the same way. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -75,6 +77,7 @@ static struct {
 	long keepalive, fresh, slow, slow_ms, timeout_ms;
 	double duration;       /* seconds; 0 = until SIGTERM/SIGINT */
 	bool quiet;
+	bool redis;            /* --redis-ping: RESP PING/+PONG, not HTTP */
 } opt = { .keepalive = 8, .fresh = 2, .slow_ms = 200, .timeout_ms = 5000, .path = "/" };
 
 static struct {
@@ -170,13 +173,15 @@ static void usage(FILE *f)
 {
 	fputs("usage: loadgen --target ADDR [--keepalive N] [--fresh N] [--slow N] [--slow-ms MS]\n"
 	      "               [--path PATH] [--duration SEC] [--timeout MS] [--timeline FILE] [--quiet]\n"
-	      "               [--failures FILE]\n"
+	      "               [--failures FILE] [--redis-ping]\n"
 	      "  ADDR is 127.0.0.1:PORT or [::1]:PORT (numeric IPv4/IPv6 only)\n"
 	      "  defaults: --keepalive 8 --fresh 2 --slow 0 --slow-ms 200 --path / --timeout 5000,\n"
 	      "  run until SIGTERM/SIGINT unless --duration is given\n"
 	      "  --failures FILE: one line per failed request, as it happens: when it started\n"
 	      "  and failed (CLOCK_MONOTONIC us), its kind, and the pid that last answered\n"
-	      "  on its connection (\"pid=P\" in the body; 0 if none did)\n", f);
+	      "  on its connection (\"pid=P\" in the body; 0 if none did)\n"
+	      "  --redis-ping: each request is a RESP PING that must be answered +PONG\n"
+	      "  (no --slow); a fresh connection is closed by us after its answer\n", f);
 }
 
 __attribute__((format(printf, 1, 2))) static _Noreturn void bad_usage(const char *fmt, ...)
@@ -242,7 +247,7 @@ static void parse_target(const char *t)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_KEEPALIVE, O_FRESH, O_SLOW, O_SLOW_MS, O_PATH,
-	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_QUIET, O_FAILURES, O_HELP };
+	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_QUIET, O_FAILURES, O_REDIS, O_HELP };
 	static const struct option longopts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "keepalive", required_argument, NULL, O_KEEPALIVE },
@@ -255,6 +260,7 @@ static void parse_args(int argc, char **argv)
 		{ "timeline", required_argument, NULL, O_TIMELINE },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "failures", required_argument, NULL, O_FAILURES },
+		{ "redis-ping", no_argument, NULL, O_REDIS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -273,6 +279,7 @@ static void parse_args(int argc, char **argv)
 		case O_TIMELINE: opt.timeline = optarg; break;
 		case O_QUIET: opt.quiet = true; break;
 		case O_FAILURES: opt.failures = optarg; break;
+		case O_REDIS: opt.redis = true; break;
 		case O_HELP: usage(stdout); exit(0);
 		case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
 		default: bad_usage("unknown option '%s'", argv[optind - 1]);
@@ -286,6 +293,8 @@ static void parse_args(int argc, char **argv)
 		bad_usage("--path: want an absolute path without spaces, got '%s'", opt.path);
 	if (opt.keepalive + opt.fresh + opt.slow == 0)
 		bad_usage("nothing to do: --keepalive, --fresh and --slow are all 0");
+	if (opt.redis && opt.slow)
+		bad_usage("--slow asks for /sleep, which --redis-ping has no equivalent of");
 }
 
 static void build_requests(void)
@@ -294,7 +303,12 @@ static void build_requests(void)
 	char slow[64];
 	snprintf(slow, sizeof slow, "?ms=%ld", opt.slow_ms);
 	const char *paths[C_COUNT][2] = { { opt.path, "" }, { opt.path, "" }, { "/sleep", slow } };
-	for (int t = 0; t < C_COUNT; t++) {
+	static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+	for (int t = 0; t < C_COUNT && opt.redis; t++) {
+		memcpy(request[t], ping, sizeof ping);
+		request_len[t] = sizeof ping - 1;
+	}
+	for (int t = 0; t < C_COUNT && !opt.redis; t++) {
 		int n = snprintf(request[t], sizeof request[t], fmt, paths[t][0], paths[t][1],
 				 opt.target, t == C_FRESH ? "Connection: close\r\n" : "");
 		if (n < 0 || (size_t)n >= sizeof request[t])
@@ -511,9 +525,33 @@ static enum feed feed_body(struct resp *r, size_t n, const char *d, size_t *extr
 	return r->clen >= 0 && r->left == 0 ? F_DONE : F_MORE;
 }
 
+/* A RESP reply to PING: one line, "+PONG" if all is well. Anything else
+ * (an -ERR, -LOADING) counts as non200, with the line as its detail. */
+static enum feed feed_redis(struct resp *r, const char *d, size_t n, size_t *extra,
+			    const char **err)
+{
+	size_t old = r->hlen, take = n < HDR_MAX - 1 - old ? n : HDR_MAX - 1 - old;
+	memcpy(r->hdr + old, d, take);
+	r->hlen += take;
+	r->hdr[r->hlen] = '\0';
+	const char *end = memmem(r->hdr, r->hlen, "\r\n", 2);
+	if (!end) {
+		*err = "RESP reply line longer than 4 KiB";
+		return r->hlen == HDR_MAX - 1 ? F_BAD : F_MORE;
+	}
+	size_t line = (size_t)(end - r->hdr);
+	r->status = line == 5 && memcmp(r->hdr, "+PONG", 5) == 0 ? 200 : 0;
+	r->head_done = true;
+	r->clen = 0;
+	*extra = n - (line + 2 - old);
+	return F_DONE;
+}
+
 /* Accepts the response in arbitrary pieces; *extra counts bytes past its end. */
 static enum feed feed(struct resp *r, const char *d, size_t n, size_t *extra, const char **err)
 {
+	if (opt.redis)
+		return feed_redis(r, d, n, extra, err);
 	if (!r->head_done) {
 		size_t old = r->hlen, take = n < HDR_MAX - old ? n : HDR_MAX - old;
 		size_t from = old > 3 ? old - 3 : 0;
@@ -639,7 +677,8 @@ static void on_connected(struct conn *c, uint64_t now)
  * so that TIME_WAIT lands on the server's side, not on our ports. */
 static void next_request(struct conn *c, uint64_t now, bool reusable)
 {
-	if (c->type == C_FRESH && c->fd >= 0 && !stopping) {
+	/* A Redis server never closes first: there, we do. */
+	if (c->type == C_FRESH && c->fd >= 0 && !stopping && !opt.redis) {
 		c->state = S_LINGER;
 		c->deadline_us = now + timeout_us;
 		watch(c, EPOLLIN, now);
@@ -655,8 +694,12 @@ static void next_request(struct conn *c, uint64_t now, bool reusable)
 
 static void complete(struct conn *c, uint64_t now, size_t extra)
 {
-	char detail[32];
-	snprintf(detail, sizeof detail, "status %d", c->r.status);
+	char detail[64];
+	if (opt.redis)
+		snprintf(detail, sizeof detail, "reply %.*s", (int)strcspn(c->r.hdr, "\r\n"),
+			 c->r.hdr);
+	else
+		snprintf(detail, sizeof detail, "status %d", c->r.status);
 	record(c, c->r.status == 200 ? K_OK : K_NON200, 0, detail, now);
 	c->reused = c->fd >= 0;
 	/* Bytes past the response would be read as the next one: start over. */

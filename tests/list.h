@@ -81,5 +81,14 @@
 	X(client_stop_without_supervisor, 20) \
 	X(client_help_and_version, 30) \
 	X(client_log_lines_carry_the_time, 60) \
+	X(servers_python_http_server, 180) \
+	X(servers_nginx, 120)             \
+	X(servers_nginx_own_reload, 60)   \
+	X(servers_redis, 120)             \
+	X(servers_lighttpd, 120)          \
+	X(servers_lighttpd_own_reload, 60) \
+	X(servers_node, 120)              \
+	X(servers_static_binary, 120)     \
+	X(servers_failed_reloads_keep_the_old_generation, 60) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)

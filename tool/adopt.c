@@ -140,12 +140,19 @@ static void listened_on(struct adopt_generation *g, int index)
 
 /* Our copy follows the program's choice of blocking: the socket is one
  * open file shared by every generation, and a libuv or Go server that made
- * its socket non-blocking would otherwise block in accept(). */
-static void match_blocking(int ours, int theirs)
+ * its socket non-blocking would otherwise block in accept(). But O_NONBLOCK
+ * is never cleared while another generation runs: a server that sets it
+ * only after listen() (redis) binds a blocking socket, and clearing the
+ * flag then would leave the generation draining beside it stuck in a
+ * blocking accept() that its event loop expected to return EAGAIN. */
+static void match_blocking(int ours, int theirs, int others_running)
 {
 	int want = fcntl(theirs, F_GETFL), have = fcntl(ours, F_GETFL);
-	if (want >= 0 && have >= 0 && ((want ^ have) & O_NONBLOCK))
-		fcntl(ours, F_SETFL, (have & ~O_NONBLOCK) | (want & O_NONBLOCK));
+	if (want < 0 || have < 0 || !((want ^ have) & O_NONBLOCK))
+		return;
+	if (!(want & O_NONBLOCK) && others_running)
+		return;
+	fcntl(ours, F_SETFL, (have & ~O_NONBLOCK) | (want & O_NONBLOCK));
 }
 
 static void remember_own_bind(struct adopt_generation *g, const void *sa, size_t len,
@@ -199,7 +206,7 @@ static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
 		close(socket_fd);
 		return 0;
 	}
-	match_blocking(ours, socket_fd);
+	match_blocking(ours, socket_fd, a->count > 1); /* g is one of them */
 	close(socket_fd);
 	struct seccomp_notif_addfd addfd = {
 		.id = req->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (unsigned)ours,
