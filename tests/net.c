@@ -23,8 +23,29 @@ extern char **environ;
 
 /* -------------------------------------------------------------- sockets */
 
+/* A port below the kernel's range for outgoing connections, which any
+ * client on the machine (another suite's load client) could take between
+ * our check and the bind of the program under test. Random, so that two
+ * suites running at once rarely meet; the kernel's choice if none of 200
+ * tries is free. */
 int free_port(void)
 {
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)getpid() ^ (unsigned)now_ms();
+	for (int attempt = 0; attempt < 200; attempt++) {
+		seed = seed * 1103515245u + 12345u;
+		int port = 20000 + (int)((seed >> 8) % 12000); /* 20000..31999 */
+		struct sockaddr_in in = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int free = fd >= 0 && bind(fd, (struct sockaddr *)&in, sizeof in) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (free)
+			return port;
+	}
 	int fd = listen_on("127.0.0.1:0");
 	struct sockaddr_in in;
 	socklen_t len = sizeof in;

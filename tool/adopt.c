@@ -155,6 +155,15 @@ static void match_blocking(int ours, int theirs, int others_running)
 	fcntl(ours, F_SETFL, (have & ~O_NONBLOCK) | (want & O_NONBLOCK));
 }
 
+/* Another generation has processes under its filter. */
+static int others_running(const struct adopt *a, const struct adopt_generation *g)
+{
+	for (int i = 0; i < a->count; i++)
+		if (a->gens[i] != g && a->gens[i]->watch.fd >= 0)
+			return 1;
+	return 0;
+}
+
 static void remember_own_bind(struct adopt_generation *g, const void *sa, size_t len,
 			      int type, int near)
 {
@@ -206,7 +215,7 @@ static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
 		close(socket_fd);
 		return 0;
 	}
-	match_blocking(ours, socket_fd, a->count > 1); /* g is one of them */
+	match_blocking(ours, socket_fd, others_running(a, g));
 	close(socket_fd);
 	struct seccomp_notif_addfd addfd = {
 		.id = req->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (unsigned)ours,

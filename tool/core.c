@@ -237,7 +237,7 @@ static void start_failed(struct core *c, struct generation *g, int status)
 {
 	char what[192], why[320], seen[400] = "";
 	describe_exit(what, sizeof what, g, status);
-	if (!c->stopping && !g->killed)
+	if (!c->stopping)
 		explain(c, g, seen, sizeof seen);
 	snprintf(why, sizeof why, "%s%s%s", what,
 		 c->stopping	  ? ": the supervisor is stopping"
