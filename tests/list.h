@@ -71,5 +71,8 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(supervisor_follows_a_daemonizing_server, 90) \
+	X(supervisor_exit_0_leaving_nothing, 60) \
+	X(supervisor_follows_nginx, 90) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)

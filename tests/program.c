@@ -21,6 +21,7 @@ int timeout_multiplier = 1;
 
 int helper_inherit(const char *spec);
 int helper_server(const char *spec);
+int helper_daemon(const char *arg);
 
 static int run_helper(const char *name, const char *arg)
 {
@@ -28,6 +29,8 @@ static int run_helper(const char *name, const char *arg)
 		return helper_inherit(arg);
 	if (strcmp(name, "server") == 0)
 		return helper_server(arg);
+	if (strcmp(name, "daemon") == 0)
+		return helper_daemon(arg);
 	fprintf(stderr, "unknown helper %s\n", name);
 	return 2;
 }
