@@ -11,6 +11,9 @@
  *   starting --ready--> serving --replaced or stop--> draining --exit--> gone
  *       \--exit, deadline or stop: failed, killed--------------------------^
  *
+ * An exit 0 that leaves another process of the generation running (a
+ * daemon that forked) before draining changes pid and group, not state.
+ *
  * The table in core.c holds every state x event. */
 #ifndef TOOL_CORE_H
 #define TOOL_CORE_H
