@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ENVIRON_MAX = 1 << 17 };
+enum { ENVIRON_MAX = 1 << 20 }; /* read at most: ARG_MAX's order */
 
 struct proc_stat {
 	char state;
@@ -58,32 +58,68 @@ static int is_variable(const char *entry)
 	return *entry == '=';
 }
 
+struct env_scan {
+	const char *marker;
+	int ours, variables;
+	int skipping;          /* inside an entry longer than the buffer */
+};
+
+/* Judges the complete entries in buf[0, have) and returns how many bytes
+ * they took: the rest is the beginning of an entry still to come. */
+static size_t scan_entries(struct env_scan *e, const char *buf, size_t have)
+{
+	size_t start = 0;
+	for (const char *nul; (nul = memchr(buf + start, '\0', have - start));
+	     start = (size_t)(nul - buf) + 1) {
+		if (!e->skipping) {
+			e->ours |= strcmp(buf + start, e->marker) == 0;
+			e->variables += is_variable(buf + start);
+		}
+		e->skipping = 0;
+	}
+	return start;
+}
+
 /* What the environment block pid was started with says: /proc/PID/environ
  * shows that memory as it is now, so a daemon that forked still shows its
- * parent's variables, whatever setenv()/unsetenv() did since. */
+ * parent's variables, whatever setenv()/unsetenv() did since. Read in
+ * pieces: a buffer as large as an environment may be would grow our own
+ * address space for good (a --user's RLIMIT_AS is measured against it). */
 static enum mark environment_mark(pid_t pid, const char *marker)
 {
-	static char env[ENVIRON_MAX + 1];
-	char path[64];
+	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return MARK_OTHER;
-	size_t len = 0;
+	struct env_scan e = { .marker = marker };
+	size_t have = 0, total = 0;
 	ssize_t n;
-	while (len < ENVIRON_MAX && (n = ho_read(fd, env + len, ENVIRON_MAX - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	env[len] = '\0'; /* the last entry ends even when cut */
-	int variables = 0;
-	for (size_t i = 0; i < len; i += strlen(env + i) + 1) {
-		if (strcmp(env + i, marker) == 0)
-			return MARK_OURS;
-		variables += is_variable(env + i);
+	while (!e.ours && total < ENVIRON_MAX &&
+	       (n = ho_read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+		total += (size_t)n;
+		have += (size_t)n;
+		size_t used = scan_entries(&e, buf, have);
+		if (used == 0 && have == sizeof buf - 1) {
+			/* One entry longer than the buffer: judged by its start. */
+			buf[have] = '\0';
+			e.variables += !e.skipping && is_variable(buf);
+			e.skipping = 1;
+			used = have;
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
 	}
+	close(fd);
+	if (have && !e.ours) { /* the last entry, cut or without its NUL */
+		buf[have] = '\0';
+		scan_entries(&e, buf, have + 1);
+	}
+	if (e.ours)
+		return MARK_OURS;
 	/* A process in the middle of execve() shows an empty block for a
 	 * moment: empty is not overwritten. */
-	return variables || len == 0 ? MARK_OTHER : MARK_OVERWRITTEN;
+	return e.variables || total == 0 ? MARK_OTHER : MARK_OVERWRITTEN;
 }
 
 /* The generation's launch, on /proc's clock (ticks since boot, suspend
