@@ -9,8 +9,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -239,4 +242,112 @@ int helper_server(const char *spec)
 			return finish(h, 0);
 	}
 	return finish(h, 0);
+}
+
+/* ------------------------------------------------ a server that daemonizes */
+
+static volatile sig_atomic_t daemon_stopping;
+
+static void daemon_on_term(int sig)
+{
+	(void)sig;
+	daemon_stopping = 1;
+}
+
+static void daemon_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (!path || strlen(path) >= sizeof a.sun_path)
+		return;
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && sendto(fd, state, strlen(state), 0, (struct sockaddr *)&a,
+			      sizeof a) < 0)
+		say("daemon pid=%d: cannot send %s: %s", (int)getpid(), state,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* One request per connection, answered "generation=N pid=P". */
+static void daemon_answer(int conn, unsigned generation)
+{
+	char request[2048], body[64], reply[256];
+	size_t got = 0;
+	struct pollfd p = { .fd = conn, .events = POLLIN };
+	while (got < sizeof request - 1 && poll(&p, 1, 5000) > 0) {
+		ssize_t n = read(conn, request + got, sizeof request - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		request[got] = '\0';
+		if (strstr(request, "\r\n\r\n"))
+			break;
+	}
+	int blen = snprintf(body, sizeof body, "generation=%u pid=%d\n", generation,
+			    (int)getpid());
+	int len = snprintf(reply, sizeof reply, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+			   "Connection: close\r\n\r\n%s", blen, body);
+	ssize_t ignored = write(conn, reply, (size_t)len);
+	(void)ignored;
+	close(conn);
+}
+
+/* Serves fd 3 until SIGTERM; then closes it (never shutdown(): the queue
+ * is the next generation's) and exits 0. */
+static int daemon_serve(int quiet)
+{
+	unsigned generation = (unsigned)env_int("HANDOFF_GENERATION", 0);
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	/* No SA_RESTART: a blocking accept() on the shared listener (another
+	 * generation may take the connection first) ends with EINTR. */
+	struct sigaction sa = { .sa_handler = daemon_on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	say("daemon pid=%d sid=%d serving generation %u", (int)getpid(),
+	    (int)getsid(0), generation);
+	if (!quiet)
+		daemon_notify("READY=1");
+	while (!daemon_stopping) {
+		struct pollfd p = { .fd = 3, .events = POLLIN };
+		if (ppoll(&p, 1, NULL, &old) <= 0)
+			continue;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		int conn = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		if (conn >= 0)
+			daemon_answer(conn, generation);
+	}
+	close(3);
+	say("daemon pid=%d drained", (int)getpid());
+	return 0;
+}
+
+/* The classic recipe: fork; the child calls setsid() and forks again; each
+ * parent exits 0 at once but the intermediate, which first does some
+ * "initialization" (a short pause), so that the supervisor may meet it.
+ * arg "quiet": the daemon sends no READY=1 (for --ready=delay:). */
+int helper_daemon(const char *arg)
+{
+	int quiet = strcmp(arg, "quiet") == 0;
+	pid_t first = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		_exit(pid < 0 ? 1 : 0);
+	if (setsid() < 0)
+		_exit(1);
+	for (int i = 0; i < 200 && getppid() == first; i++)
+		pause_ms(1); /* until the first process has gone */
+	pause_ms(50);
+	pid_t intermediate = getpid();
+	pid = fork();
+	if (pid != 0)
+		_exit(pid < 0 ? 1 : 0);
+	say("daemon pid=%d intermediate=%d first=%d", (int)getpid(), (int)intermediate,
+	    (int)first);
+	return daemon_serve(quiet);
 }

@@ -90,5 +90,8 @@
 	X(servers_node, 120)              \
 	X(servers_static_binary, 120)     \
 	X(servers_failed_reloads_keep_the_old_generation, 60) \
+	X(supervisor_follows_a_daemonizing_server, 90) \
+	X(supervisor_exit_0_leaving_nothing, 60) \
+	X(supervisor_follows_nginx, 90) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)

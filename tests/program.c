@@ -22,6 +22,7 @@ int timeout_multiplier = 1;
 int helper_inherit(const char *spec);
 int helper_server(const char *spec);
 int helper_binder(const char *port);
+int helper_daemon(const char *arg);
 
 static int run_helper(const char *name, const char *arg)
 {
@@ -31,6 +32,8 @@ static int run_helper(const char *name, const char *arg)
 		return helper_server(arg);
 	if (strcmp(name, "binder") == 0)
 		return helper_binder(arg);
+	if (strcmp(name, "daemon") == 0)
+		return helper_daemon(arg);
 	fprintf(stderr, "unknown helper %s\n", name);
 	return 2;
 }

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 30000 };
 
 enum gen_event {
 	EV_READY,     /* it said READY=1 (or lived through --ready=delay:) */
 	EV_EXITED,    /* its main process exited */
+	EV_DAEMONIZED,/* its main process exited 0 and left another running */
 	EV_DEADLINE,  /* its ready or drain deadline passed */
 	EV_REPLACED,  /* a newer generation serves now */
 	EV_STOP,      /* the supervisor stops */
@@ -27,18 +29,21 @@ enum gen_event {
 typedef void transition(struct core *c, struct generation *g, int status);
 
 static transition promote, start_failed, start_overdue, abandon, crashed,
-	drain, drained, drain_overdue;
+	drain, drained, drain_overdue, follow;
 
 static void ignore(struct core *c, struct generation *g, int status)
 {
 	(void)c, (void)g, (void)status;
 }
 
+/* DAEMONIZED while draining is a drain: a generation asked to stop that
+ * exits 0 has done what it was asked, and the rest of its group may finish
+ * until the deadline (core_exited does not even look for a successor). */
 static transition *const table[GEN_STATES][GEN_EVENTS] = {
-	/*                READY    EXITED        DEADLINE       REPLACED STOP */
-	[GEN_STARTING] = { promote, start_failed, start_overdue, ignore, abandon },
-	[GEN_SERVING]  = { ignore,  crashed,      ignore,        drain,  drain   },
-	[GEN_DRAINING] = { ignore,  drained,      drain_overdue, ignore, ignore  },
+	/*                READY    EXITED        DAEMONIZED DEADLINE       REPLACED STOP */
+	[GEN_STARTING] = { promote, start_failed, follow,    start_overdue, ignore, abandon },
+	[GEN_SERVING]  = { ignore,  crashed,      follow,    ignore,        drain,  drain   },
+	[GEN_DRAINING] = { ignore,  drained,      drained,   drain_overdue, ignore, ignore  },
 };
 
 static void fire(struct core *c, struct generation *g, enum gen_event event,
@@ -101,11 +106,24 @@ static void forget(struct core *c, struct generation *g)
 	*g = c->gens[--c->count];
 }
 
+/* A followed daemon may leave its group after we chose to follow it (its
+ * setsid() after the fork, or after we looked): while it lives, its group
+ * is asked again. Never once it is reaped: its pid may be another's. */
+static pid_t group_of(struct generation *g)
+{
+	if (g->follows && !g->exited) {
+		pid_t group = getpgid(g->pid);
+		if (group > 1)
+			g->group = group;
+	}
+	return g->group;
+}
+
 static void kill_group(struct generation *g)
 {
 	if (g->killed)
 		return;
-	kill(-g->pid, SIGKILL);
+	kill(-group_of(g), SIGKILL);
 	if (!g->exited) /* a reaped pid is not ours to signal */
 		kill(g->pid, SIGKILL); /* in case it left its group */
 	g->killed = 1;
@@ -129,7 +147,7 @@ static void describe_exit(char *buf, size_t size, const struct generation *g,
  * work until the drain deadline. Returns 1 if the record stays. */
 static int bury(struct core *c, struct generation *g)
 {
-	int leftovers = kill(-g->pid, 0) == 0;
+	int leftovers = kill(-g->group, 0) == 0;
 	if (leftovers && g->state == GEN_DRAINING && !g->killed) {
 		g->exited = 1;
 		say(c, "generation %u: its other processes may drain until the deadline",
@@ -137,7 +155,7 @@ static int bury(struct core *c, struct generation *g)
 		return 1;
 	}
 	if (leftovers)
-		kill(-g->pid, SIGKILL);
+		kill(-g->group, SIGKILL);
 	forget(c, g);
 	return 0;
 }
@@ -177,7 +195,8 @@ static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
 	int64_t wait_ms = c->config.ready_delay_ms ? c->config.ready_delay_ms
 						   : c->config.ready_timeout_ms;
 	c->gens[c->count++] = (struct generation){
-		.number = number, .pid = pid, .state = GEN_STARTING, .cause = cause,
+		.number = number, .pid = pid, .group = pid, .state = GEN_STARTING,
+		.cause = cause,
 		.started_us = started, .deadline_us = started + wait_ms * 1000,
 	};
 	say(c, "generation %u started: pid %d", number, (int)pid);
@@ -310,14 +329,31 @@ static void drained(struct core *c, struct generation *g, int status)
 	c->hooks.status_changed(c->hooks.ctx, 0);
 }
 
+/* Its process exited 0, leaving another that is the generation now: the
+ * generation stays as it was (a starting one still waits for READY=1 or
+ * its deadline). What we had decided to kill is killed again. */
+static void follow(struct core *c, struct generation *g, int status)
+{
+	(void)status;
+	say(c, "generation %u (pid %d) exited 0 and left pid %d running: following "
+	       "it as the generation", g->number, (int)g->pid, (int)g->next_pid);
+	g->pid = g->next_pid;
+	g->group = g->next_group > 1 ? g->next_group : g->next_pid;
+	g->follows++;
+	if (g->killed) {
+		g->killed = 0;
+		kill_group(g);
+	}
+}
+
 static void drain_overdue(struct core *c, struct generation *g, int status)
 {
 	(void)status;
 	if (g->exited) {
-		if (kill(-g->pid, 0) == 0) {
+		if (kill(-g->group, 0) == 0) {
 			say(c, "generation %u: killing what is left of its process group "
 			       "at the deadline", g->number);
-			kill(-g->pid, SIGKILL);
+			kill(-g->group, SIGKILL);
 		}
 		forget(c, g);
 		return;
@@ -406,11 +442,39 @@ void core_set_status(struct core *c, struct generation *g, const char *text)
 	c->hooks.status_changed(c->hooks.ctx, 0);
 }
 
+/* What g's process, which exited with status, left running that is the
+ * generation now: asked only for an exit 0 before draining. Past
+ * CORE_FOLLOWS_MAX, a process that keeps handing on is no daemon: what it
+ * left is killed with the rest of the generation. */
+static int left_running(struct core *c, struct generation *g, int status)
+{
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    g->state == GEN_DRAINING || !c->hooks.successor)
+		return 0;
+	pid_t group = 0;
+	pid_t next = c->hooks.successor(c->hooks.ctx, g, &group);
+	if (next <= 0)
+		return 0;
+	if (g->follows >= CORE_FOLLOWS_MAX) {
+		say(c, "generation %u (pid %d) exited 0 and left pid %d running, after "
+		       "%d such hand-overs: killing it, the generation has exited",
+		    g->number, (int)g->pid, (int)next, g->follows);
+		kill(next, SIGKILL);
+		if (group > 1)
+			kill(-group, SIGKILL);
+		return 0;
+	}
+	g->next_pid = next;
+	g->next_group = group;
+	return 1;
+}
+
 void core_exited(struct core *c, pid_t pid, int status)
 {
 	struct generation *g = core_find(c, pid);
 	if (g)
-		fire(c, g, EV_EXITED, status);
+		fire(c, g, left_running(c, g, status) ? EV_DAEMONIZED : EV_EXITED,
+		     status);
 }
 
 void core_tick(struct core *c)
@@ -418,8 +482,10 @@ void core_tick(struct core *c)
 	int64_t now_us = now_of(c);
 	/* Exited generations whose group has emptied go now. */
 	for (int i = 0; i < c->count; i++)
-		if (c->gens[i].exited && kill(-c->gens[i].pid, 0) < 0)
+		if (c->gens[i].exited && kill(-c->gens[i].group, 0) < 0)
 			forget(c, &c->gens[i--]);
+	for (int i = 0; i < c->count; i++)
+		group_of(&c->gens[i]); /* while the followed process can tell */
 	for (int i = 0; i < c->count; i++) {
 		struct generation *g = &c->gens[i];
 		int before = c->count;

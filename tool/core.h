@@ -3,11 +3,16 @@
  * (supervisor.c) turns descriptors into the calls below, and the core acts
  * on the world only through kill() and the hooks it is given.
  *
- * A generation is one start of the server, a process group led by the
- * process we started:
+ * A generation is one start of the server: the process we follow (at
+ * first the one we started; after it exits 0 leaving another running, as
+ * a daemon's first process does, that one) and the process group we
+ * signal:
  *
  *   starting --ready--> serving --replaced or stop--> draining --exit--> gone
  *       \--exit, deadline or stop: failed, killed--------------------------^
+ *
+ * An exit 0 that leaves another process of the generation running (a
+ * daemon that forked) before draining changes pid and group, not state.
  *
  * The table in core.c holds every state x event. */
 #ifndef TOOL_CORE_H
@@ -18,6 +23,7 @@
 #include <sys/types.h>
 
 #define CORE_GENERATIONS_MAX 64 /* starting + serving + draining */
+#define CORE_FOLLOWS_MAX 8       /* per generation: a daemon forks once or twice */
 
 enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_STATES };
 
@@ -27,7 +33,12 @@ enum gen_cause { CAUSE_FIRST, CAUSE_RELOAD, CAUSE_RESTART };
 
 struct generation {
 	unsigned number;
-	pid_t pid;                 /* leads its own process group */
+	pid_t pid;                 /* the process we follow: its exit is the
+				      generation's */
+	pid_t group;               /* the process group we signal: pid's own
+				      at first, then the followed one's */
+	int follows;               /* how many times pid changed */
+	pid_t next_pid, next_group;/* EV_DAEMONIZED: whom to follow now */
 	enum gen_state state;
 	enum gen_cause cause;
 	int64_t started_us;
@@ -66,6 +77,10 @@ struct core_hooks {
 	/* Optional: what was seen of a generation that did not become ready
 	 * (no READY=1, what it bound and listened on), for the message. */
 	void (*explain)(void *ctx, const struct generation *g, char *buf, size_t size);
+	/* g's followed process exited 0 while starting or serving: the
+	 * process it left running that is the generation now (a daemon that
+	 * forked), with its process group in *group; 0 if none. May be NULL. */
+	pid_t (*successor)(void *ctx, const struct generation *g, pid_t *group);
 };
 
 struct core {

@@ -116,16 +116,36 @@ static pid_t parent_of(pid_t pid)
 	return ho_parse_uint(field + 1, INT32_MAX, &ppid) < 0 ? 0 : (pid_t)ppid;
 }
 
-/* The generation whose process is pid or one of pid's ancestors. */
-static struct generation *sender_generation(struct core *c, pid_t pid)
+/* The generation whose process is pid or one of pid's ancestors. Reaching
+ * ourselves means an orphan of ours (*orphan = 1): its generation may be
+ * one whose followed process exited a moment ago. */
+static struct generation *ancestor_generation(struct core *c, pid_t pid,
+					      int *orphan)
 {
+	pid_t self = getpid();
 	for (int depth = 0; pid > 1 && depth < ANCESTRY_MAX; depth++) {
 		struct generation *g = core_find(c, pid);
 		if (g)
 			return g;
 		pid = parent_of(pid);
+		if (pid == self) {
+			*orphan = 1;
+			return NULL;
+		}
 	}
 	return NULL;
+}
+
+static struct generation *sender_generation(struct notify_in *n, struct core *c,
+					    pid_t pid)
+{
+	int orphan = 0;
+	struct generation *g = ancestor_generation(c, pid, &orphan);
+	if (!g && orphan && n->settle) {
+		n->settle(n->settle_ctx);
+		g = ancestor_generation(c, pid, &orphan);
+	}
+	return g;
 }
 
 /* A generation's words reach a terminal (status) and JSON: printable
@@ -161,7 +181,7 @@ static void clean_text(char *out, size_t size, const char *in, size_t length)
 static void heard(struct notify_in *n, struct core *c, pid_t sender,
 		  const char *message, size_t length)
 {
-	struct generation *g = sender_generation(c, sender);
+	struct generation *g = sender_generation(n, c, sender);
 	if (!g) {
 		if (log_allowed(&n->rejected, 10, 10000))
 			say("notification from pid %d ignored: not one of our generations",

@@ -6,7 +6,7 @@
  * as another user, who then owns the socket): other local users can
  * neither reach it, flood it, nor take its name first. The kernel tells us
  * who sent each message (SCM_CREDENTIALS); only a generation or one of its
- * descendants is heard. */
+ * descendants is heard (a daemon the generation became, too). */
 #ifndef TOOL_NOTIFY_IN_H
 #define TOOL_NOTIFY_IN_H
 
@@ -21,6 +21,12 @@ struct notify_in {
 	char directory[96];          /* "" when not created */
 	struct endpoint socket;
 	struct log_limit rejected;   /* lines about messages we ignore */
+	/* Called (if set) when a sender is a process reparented to us that no
+	 * generation claims: the exit that made it ours, a daemon's first
+	 * process exiting 0, may not be handled yet, and handling it may make
+	 * the sender a generation's. The sender is then looked up once more. */
+	void (*settle)(void *ctx);
+	void *settle_ctx;
 };
 
 /* Creates the directory and the socket; owner: who the generations run as

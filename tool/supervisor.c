@@ -10,6 +10,7 @@
 #include "control_server.h"
 #include "core.h"
 #include "daemon.h"
+#include "follow.h"
 #include "internal.h"
 #include "launch.h"
 #include "log.h"
@@ -123,6 +124,26 @@ static void hook_log(void *ctx, const char *message)
 	say("%s", message);
 }
 
+/* A daemon's first process exited 0: which of the processes reparented to
+ * us is the generation now (follow.c). Those of the other generations are
+ * not candidates. */
+static pid_t hook_successor(void *ctx, const struct generation *g, pid_t *group)
+{
+	struct supervisor *s = ctx;
+	pid_t avoid[2 * CORE_GENERATIONS_MAX];
+	size_t n = 0;
+	for (int i = 0; i < s->core.count; i++) {
+		const struct generation *other = &s->core.gens[i];
+		if (other != g) {
+			avoid[n++] = other->pid;
+			avoid[n++] = other->group;
+		}
+	}
+	struct follow_query q = { .generation = g->number, .started_us = g->started_us,
+				  .avoid = avoid, .avoid_count = n };
+	return follow_successor(&q, group);
+}
+
 /* -------------------------------------------------------------- the loop */
 
 static void reap(struct supervisor *s)
@@ -134,6 +155,13 @@ static void reap(struct supervisor *s)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		if (!probe_exited(&s->probe, &s->core, pid, status))
 			core_exited(&s->core, pid, status);
+}
+
+/* notify_in: a message from a process reparented to us: the exit that
+ * made it ours (a daemon's first process) may not be handled yet. */
+static void settle_exits(void *ctx)
+{
+	reap(ctx);
 }
 
 static void on_signal(struct watch *w, uint32_t events)
@@ -313,6 +341,8 @@ static int open_adapters(struct supervisor *s, char *why, size_t size)
 			       s->launch.gid, why, size);
 	if (r < 0)
 		return r;
+	s->notify.settle = settle_exits;
+	s->notify.settle_ctx = s;
 	s->launch.notify_socket = notify_in_path(&s->notify);
 	s->view.notify_socket = notify_in_path(&s->notify);
 	s->notify_watch = (struct watch){ .fd = s->notify.socket.fd, .ready = on_notify };
@@ -407,7 +437,7 @@ int supervisor_run(const struct options *opt)
 	const struct core_hooks hooks = {
 		.ctx = s, .launch = hook_launch, .start_done = hook_start_done,
 		.status_changed = hook_status_changed, .stopping = hook_stopping,
-		.log = hook_log, .explain = hook_explain,
+		.log = hook_log, .explain = hook_explain, .successor = hook_successor,
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);
