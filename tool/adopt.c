@@ -11,6 +11,7 @@
 #include "adopt.h"
 #include "adopt_filter.h"
 #include "internal.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,27 +35,6 @@ static int still_valid(int notify_fd, uint64_t id)
 	return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-static int open_proc(pid_t tid, const char *what, int flags)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/%s", (int)tid, what);
-	return open(path, flags | O_CLOEXEC);
-}
-
-/* A small /proc text file, NUL-terminated; its length or -1. */
-static ssize_t read_proc(pid_t tid, const char *what, char *buf, size_t size)
-{
-	int fd = open_proc(tid, what, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	ssize_t n = ho_read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
 /* The number after "key:" in a /proc text, or -1. */
 static long proc_field(const char *text, const char *key, int base)
 {
@@ -68,7 +48,7 @@ static long proc_field(const char *text, const char *key, int base)
 
 static int read_memory(pid_t tid, uint64_t address, void *buf, size_t size)
 {
-	int fd = open_proc(tid, "mem", O_RDONLY);
+	int fd = proc_open(tid, "mem");
 	if (fd < 0)
 		return -1;
 	ssize_t n = address > INT64_MAX ? -1 : ho_pread(fd, buf, size, (off_t)address);
@@ -81,7 +61,7 @@ static int read_memory(pid_t tid, uint64_t address, void *buf, size_t size)
 static int copy_descriptor(int notify_fd, uint64_t id, pid_t tid, int fd)
 {
 	char status[2048];
-	if (read_proc(tid, "status", status, sizeof status) < 0)
+	if (proc_read(tid, "status", status, sizeof status) < 0)
 		return -1;
 	long tgid = proc_field(status, "\nTgid:", 10);
 	int pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0) : -1;
@@ -100,7 +80,7 @@ static int close_on_exec(pid_t tid, int fd)
 {
 	char what[64], text[512];
 	snprintf(what, sizeof what, "fdinfo/%d", fd);
-	if (read_proc(tid, what, text, sizeof text) < 0)
+	if (proc_read(tid, what, text, sizeof text) < 0)
 		return 1;
 	long flags = proc_field(text, "flags:", 8);
 	return flags < 0 || (flags & O_CLOEXEC);

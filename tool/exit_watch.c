@@ -2,6 +2,7 @@
  * child; without pidfd_open, kill(pid, 0) polled, a zombie counting as
  * gone. */
 #include "exit_watch.h"
+#include "proc.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -29,17 +30,8 @@ void exit_watch_open(struct exit_watch *w, pid_t pid)
  * be us) reaps it whenever it likes. */
 static int is_zombie(pid_t pid)
 {
-	char path[64], stat[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(stat, 1, sizeof stat - 1, f);
-	fclose(f);
-	stat[n] = '\0';
-	/* "pid (comm) S ...": comm may hold anything, ')' included. */
-	char *end = strrchr(stat, ')');
-	return end && end[1] == ' ' && end[2] == 'Z';
+	struct proc_stat st;
+	return proc_stat(pid, &st) == 0 && st.state == 'Z';
 }
 
 static int gone_now(pid_t pid)

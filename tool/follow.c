@@ -1,6 +1,7 @@
 /* follow.c — which process a daemonizing generation left running. */
 #include "follow.h"
 #include "internal.h"
+#include "proc.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -12,39 +13,6 @@
 #include <unistd.h>
 
 enum { ENVIRON_MAX = 1 << 20 }; /* read at most: ARG_MAX's order */
-
-struct proc_stat {
-	char state;
-	pid_t ppid, group;
-	unsigned long long start_ticks; /* since boot */
-};
-
-/* "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
- * cmajflt utime stime cutime cstime priority nice threads itrealvalue
- * starttime": comm may hold spaces and parentheses, so fields are counted
- * from the last ')'. */
-static int read_stat(pid_t pid, struct proc_stat *st)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = ho_read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int ppid, group;
-	if (!p || sscanf(p + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-			 "%*d %*d %*d %*d %*d %*d %llu", &st->state, &ppid, &group,
-			 &st->start_ticks) != 4)
-		return -1;
-	st->ppid = ppid;
-	st->group = group;
-	return 0;
-}
 
 enum mark { MARK_OTHER, MARK_OURS, MARK_OVERWRITTEN };
 
@@ -87,9 +55,8 @@ static size_t scan_entries(struct env_scan *e, const char *buf, size_t have)
  * address space for good (a --user's RLIMIT_AS is measured against it). */
 static enum mark environment_mark(pid_t pid, const char *marker)
 {
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[4096];
+	int fd = proc_open(pid, "environ");
 	if (fd < 0)
 		return MARK_OTHER;
 	struct env_scan e = { .marker = marker };
@@ -170,7 +137,7 @@ pid_t follow_successor(const struct follow_query *q, pid_t *group)
 			continue;
 		pid_t pid = (pid_t)n;
 		/* Zombies have exited: what they left is ours already. */
-		if (read_stat(pid, &st) < 0 || st.ppid != self || st.state == 'Z' ||
+		if (proc_stat(pid, &st) < 0 || st.ppid != self || st.state == 'Z' ||
 		    st.state == 'X' || avoided(q, &st, pid))
 			continue;
 		enum mark m = environment_mark(pid, marker);

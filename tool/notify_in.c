@@ -1,5 +1,6 @@
 /* notify_in.c — what the generations tell us over sd_notify. */
 #include "notify_in.h"
+#include "proc.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -98,22 +99,8 @@ void notify_parse(const char *message, size_t length, struct notify_fields *out)
 
 static pid_t parent_of(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
-	char *close_paren = strrchr(buf, ')');
-	unsigned long ppid;
-	char *field = close_paren ? strchr(close_paren + 2, ' ') : NULL;
-	if (!field)
-		return 0;
-	field[strcspn(field + 1, " ") + 1] = '\0';
-	return ho_parse_uint(field + 1, INT32_MAX, &ppid) < 0 ? 0 : (pid_t)ppid;
+	struct proc_stat st;
+	return proc_stat(pid, &st) == 0 ? st.ppid : 0;
 }
 
 /* The generation whose process is pid or one of pid's ancestors. Reaching
