@@ -7,6 +7,7 @@
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each (see fuzz/README.md)
+#   make install-man, install-completion (and uninstall-*): PREFIX, DESTDIR, MANDIR
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -150,11 +151,56 @@ demo: build/all
 bench: build/all
 	@build/bench/run-bench
 
+# Installing the documentation: the man pages and bash's completion. (The
+# general `install` depends on these; PREFIX, DESTDIR and MANDIR as usual.)
+PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
+BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
+MAN1 := $(wildcard man/*.1)
+MAN3 := $(wildcard man/*.3)
+# The function names a page documents: its .Nm lines before .Nd. Each
+# gets a link to the page, so that `man handoff_free` opens handoff_new(3).
+man_names = sed -n '/^\.Sh NAME/,/^\.Nd/s/^\.Nm \([a-z_0-9]*\).*/\1/p'
+
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	@set -e; for page in $(MAN3); do \
+		base=$${page##*/}; \
+		for name in $$($(man_names) $$page); do \
+			[ "$$name.3" = "$$base" ] && continue; \
+			echo "ln -sf $$base $(DESTDIR)$(MANDIR)/man3/$$name.3"; \
+			ln -sf "$$base" "$(DESTDIR)$(MANDIR)/man3/$$name.3"; \
+		done; \
+	done
+
+uninstall-man:
+	@set -e; for page in $(MAN3); do \
+		for name in $$($(man_names) $$page); do \
+			echo "rm -f $(DESTDIR)$(MANDIR)/man3/$$name.3"; \
+			rm -f "$(DESTDIR)$(MANDIR)/man3/$$name.3"; \
+		done; \
+	done
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
+
+install-completion:
+	install -d $(DESTDIR)$(BASH_COMPLETION_DIR)
+	install -m 644 contrib/bash-completion/handoff $(DESTDIR)$(BASH_COMPLETION_DIR)/handoff
+
+uninstall-completion:
+	rm -f $(DESTDIR)$(BASH_COMPLETION_DIR)/handoff
+
+# The pages as mandoc sees them: any warning fails (tests/test-docs.c too).
+check-man:
+	mandoc -T lint -W warning $(MAN1) $(MAN3)
+
 include fuzz/fuzz.mk
 
 clean:
 	rm -rf build
 
-.PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps check-man install-man uninstall-man \
+	install-completion uninstall-completion test test-repeat test-stress chaos demo bench clean build/all build/asan/all
 .SECONDARY:
 .DEFAULT_GOAL := all
