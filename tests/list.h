@@ -81,6 +81,11 @@
 	X(client_stop_without_supervisor, 20) \
 	X(client_help_and_version, 30) \
 	X(client_log_lines_carry_the_time, 60) \
+	X(docs_man_pages_lint, 60)        \
+	X(docs_man_pages_cover_the_api, 10) \
+	X(docs_man_page_lists_every_option, 30) \
+	X(docs_install_man, 60)          \
+	X(docs_bash_completion, 30)      \
 	X(servers_python_http_server, 180) \
 	X(servers_nginx, 120)             \
 	X(servers_nginx_own_reload, 60)   \
