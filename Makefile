@@ -8,6 +8,7 @@
 #   make bench      figures (see docs/benchmarks.md)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each (see fuzz/README.md)
 #   make install-man, install-completion (and uninstall-*): PREFIX, DESTDIR, MANDIR
+#   make check-man  mandoc -T lint on the man pages (the suite does it too)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
