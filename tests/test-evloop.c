@@ -1,0 +1,165 @@
+/* test-evloop.c — the event-loop examples (examples/uv-server.c on libuv,
+ * examples/event-server.c on libevent; docs/event-loops.md) upgrade under
+ * keep-alive load without failing a request, and every generation holds
+ * as many descriptors as the first: a copy of the listener that is not
+ * close-on-exec, or one the loop never closes, would add one per
+ * generation. Each test skips where its example was not built (the
+ * library's headers were missing: the Makefile leaves it out). */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { UPGRADES = 20 };
+
+/* "3:socket:[123] 4:pipe:[456] ..." of pid, for a failure message. */
+static const char *fd_list(pid_t pid)
+{
+	static char out[4096];
+	size_t len = 0;
+	out[0] = '\0';
+	for (int fd = 0; fd < 1024 && len + 80 < sizeof out; fd++) {
+		char link[64], target[64];
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n > 0)
+			len += (size_t)snprintf(out + len, sizeof out - len, "%d:%.*s ",
+						fd, (int)n, target);
+	}
+	return out;
+}
+
+/* pid's descriptors above stdio without close-on-exec, as " 5 7", or ""
+ * for none: each would be inherited by whatever the server execs. The
+ * library closes such strays in its successors, so a plain dup() of a
+ * listener does not pile up across generations; this finds it anyway. */
+static const char *inheritable_fds(pid_t pid)
+{
+	static char out[512];
+	size_t len = 0;
+	out[0] = '\0';
+	for (int fd = 3; fd < 1024 && len + 16 < sizeof out; fd++) {
+		char path[64], *text;
+		snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)pid, fd);
+		if (!(text = read_file(path)))
+			continue;
+		const char *flags = strstr(text, "flags:");
+		if (flags && !(strtoul(flags + 6, NULL, 8) & O_CLOEXEC))
+			len += (size_t)snprintf(out + len, sizeof out - len, " %d", fd);
+		free(text);
+	}
+	return out;
+}
+
+/* The backlog of pid's TCP listener (a listener's tcpi_sacked), through a
+ * copy of its descriptor (pidfd_getfd, Linux 5.6); -errno if it cannot be
+ * read. All the generations share one queue: a loop that calls listen()
+ * again with its own number (libuv's usual 511, libevent's 128) cuts it. */
+static int listener_backlog(pid_t pid)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), err = -ENOENT;
+	for (int fd = 0; pidfd >= 0 && fd < 1024 && err == -ENOENT; fd++) {
+		char link[64], target[64];
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		int copy = n > 7 && !memcmp(target, "socket:", 7)
+			? (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0) : -1;
+		struct tcp_info ti;
+		socklen_t len = sizeof ti;
+		if (copy < 0 && n > 7 && !memcmp(target, "socket:", 7))
+			err = -errno;
+		else if (copy >= 0 && getsockopt(copy, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+			 ti.tcpi_state == TCP_LISTEN)
+			err = (int)ti.tcpi_sacked;
+		if (copy >= 0)
+			close(copy);
+	}
+	if (pidfd < 0)
+		return -errno;
+	close(pidfd);
+	return err;
+#else
+	(void)pid;
+	return -ENOSYS;
+#endif
+}
+
+/* What the library's listen(fd, SOMAXCONN) gives on this machine (the
+ * kernel caps it at net.core.somaxconn). */
+static int library_backlog(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		FAIL("a listener of our own: %s", strerror(errno));
+	close(fd);
+	return (int)ti.tcpi_sacked;
+}
+
+static void upgrades_under_load(const char *name, const char *headers)
+{
+	char program[PATH_BUFFER];
+	snprintf(program, sizeof program, "%s", bin_path(name));
+	if (access(program, X_OK) != 0)
+		SKIP("%s was not built: %s not installed", name, headers);
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	httpd_start(&s, program, NULL);
+	pid_t first = s.pid;
+	int first_fds = count_idle_fds(s.pid);
+	int backlog = listener_backlog(s.pid);
+	char first_list[4096];
+	snprintf(first_list, sizeof first_list, "%s", fd_list(s.pid));
+	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
+	for (int i = 0; i < UPGRADES; i++)
+		httpd_upgrade(&s);
+	load_stop(&l, &r);
+	load_print(name, &r);
+	check_no_failures(&r);
+	ASSERT_EQ(r.gen_max, UPGRADES + 1);
+	ASSERT(r.generations >= UPGRADES);
+	/* Idle, so that only the server's own descriptors are counted. */
+	int last_fds = count_idle_fds(s.pid);
+	printf("  descriptors: generation 1 (pid %d) %d, generation %d (pid %d) %d\n",
+	       (int)first, first_fds, UPGRADES + 1, (int)s.pid, last_fds);
+	if (last_fds != first_fds)
+		FAIL("generation 1 held %d descriptors, generation %d holds %d\n"
+		     "  generation 1: %s\n  generation %d: %s\nlog:\n%s", first_fds,
+		     UPGRADES + 1, last_fds, first_list, UPGRADES + 1, fd_list(s.pid),
+		     file_text(s.log));
+	const char *inheritable = inheritable_fds(s.pid);
+	if (*inheritable)
+		FAIL("generation %d holds descriptors without close-on-exec:%s\n  %s",
+		     UPGRADES + 1, inheritable, fd_list(s.pid));
+	int last_backlog = listener_backlog(s.pid), want = library_backlog();
+	printf("  listen backlog: the library's %d, generation 1 %d, generation %d %d\n",
+	       want, backlog, UPGRADES + 1, last_backlog);
+	if (backlog == -EPERM || backlog == -ENOSYS)
+		printf("  (the backlog cannot be read here: not checked)\n");
+	else if (backlog != want || last_backlog != want)
+		FAIL("the library listens with a backlog of %d; generation 1 had %d, "
+		     "generation %d %d", want, backlog, UPGRADES + 1, last_backlog);
+	httpd_stop(&s);
+}
+
+void test_evloop_libuv_upgrades_under_load(void)
+{
+	upgrades_under_load("examples/uv-server", "libuv's headers (libuv1-dev)");
+}
+
+void test_evloop_libevent_upgrades_under_load(void)
+{
+	upgrades_under_load("examples/event-server", "libevent's headers (libevent-dev)");
+}
