@@ -222,6 +222,7 @@ int main(int argc, char *argv[])
 		handoff_generation(h), address);
 	event_base_dispatch(base);
 	fprintf(stderr, "event-server[%d]: exiting, %d connections left\n", (int)getpid(), count);
+	event_free(events); /* handoff_free() closes its descriptor */
 	handoff_free(h);
 	return 0;
 }

@@ -260,6 +260,7 @@ int main(int argc, char *argv[])
 		handoff_generation(h), address);
 	uv_run(loop, UV_RUN_DEFAULT);
 	fprintf(stderr, "uv-server[%d]: exiting, %d connections left\n", (int)getpid(), count);
+	uv_poll_stop(&events); /* handoff_free() closes its descriptor */
 	handoff_free(h);
 	return 0;
 }
