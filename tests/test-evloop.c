@@ -11,9 +11,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { UPGRADES = 20 };
@@ -152,6 +155,98 @@ static void upgrades_under_load(const char *name, const char *headers)
 		FAIL("the library listens with a backlog of %d; generation 1 had %d, "
 		     "generation %d %d", want, backlog, UPGRADES + 1, last_backlog);
 	httpd_stop(&s);
+}
+
+static int client_connect(int port)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&in, sizeof in) < 0)
+		FAIL("connect to port %d: %s", port, strerror(errno));
+	return fd;
+}
+
+static void client_get(int fd)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	if (write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1)
+		FAIL("write: %s", strerror(errno));
+}
+
+/* Reads a full response (by Content-Length) or to EOF; returns the bytes
+ * read, 0 on a clean EOF first, or -errno (a reset is -ECONNRESET). */
+static int client_read(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t got = 0;
+	long deadline = deadline_after(timeout_ms);
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (int)got;
+		got += (size_t)n;
+		buf[got] = '\0';
+		char *body = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
+		if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 16))
+			return (int)got;
+	}
+}
+
+/* The drain of docs/event-loops.md, point 6: the next request on a
+ * keep-alive connection is answered by the old generation with
+ * "Connection: close", then its FIN; an idle one ends with a clean EOF
+ * after the grace; neither sees a reset; the old generation exits 0. */
+static void drains_keepalive(const char *name, const char *headers)
+{
+	char program[PATH_BUFFER], buf[4096], want[32];
+	snprintf(program, sizeof program, "%s", bin_path(name));
+	if (access(program, X_OK) != 0)
+		SKIP("%s was not built: %s not installed", name, headers);
+	struct httpd s;
+	/* A grace longer than the test's steps may take on a loaded machine. */
+	httpd_start(&s, program, (char *[]){ "--grace", (char *)scaled_ms(3000), NULL });
+	int busy = client_connect(s.port), idle = client_connect(s.port);
+	client_get(busy);
+	client_get(idle);
+	ASSERT(client_read(busy, buf, sizeof buf, 5000) > 0);
+	ASSERT(client_read(idle, buf, sizeof buf, 5000) > 0);
+	pid_t old = s.pid;
+	ASSERT_EQ(kill(old, SIGHUP), 0);
+	if (!wait_file_contains(s.log, "draining, 2 connections", 1, 10000))
+		FAIL("the old generation did not drain; log:\n%s", file_text(s.log));
+	client_get(busy);
+	int n = client_read(busy, buf, sizeof buf, 5000);
+	snprintf(want, sizeof want, "pid=%d\n", (int)old);
+	if (n <= 0 || !strstr(buf, "200 OK") || !strstr(buf, want) ||
+	    !strstr(buf, "Connection: close"))
+		FAIL("during the drain got %d:\n%s", n, n > 0 ? buf : "");
+	ASSERT_EQ(client_read(busy, buf, sizeof buf, 5000), 0); /* its FIN */
+	ASSERT_EQ(client_read(idle, buf, sizeof buf, 10000), 0); /* after the grace */
+	close(busy); /* the old generation lingers until it reads our EOF */
+	close(idle);
+	int status;
+	if (!wait_exit(old, 15000, &status) || status != 0)
+		FAIL("old generation %d did not exit 0; log:\n%s", (int)old, file_text(s.log));
+	s.pid = read_pid(s.pidfile);
+	httpd_stop(&s);
+}
+
+void test_evloop_libuv_drains_keepalive(void)
+{
+	drains_keepalive("examples/uv-server", "libuv's headers (libuv1-dev)");
+}
+
+void test_evloop_libevent_drains_keepalive(void)
+{
+	drains_keepalive("examples/event-server", "libevent's headers (libevent-dev)");
 }
 
 void test_evloop_libuv_upgrades_under_load(void)
