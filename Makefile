@@ -36,6 +36,16 @@ PRIVATE  := -Isrc -Isrc/base
 # and hidden unless marked HANDOFF_EXPORT; src/libhandoff.sym says the same.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 SONAME   := libhandoff.so.1
+# The event-loop examples, built only where libuv's or libevent's headers
+# are (Debian: libuv1-dev, libevent-dev), skipped silently elsewhere; the
+# tests that run them skip too.
+have_header = $(shell echo '#include <$(1)>' | $(CC) -E - >/dev/null 2>&1 && echo yes)
+pkg_flags = $(shell pkg-config $(1) $(2) 2>/dev/null || echo $(3))
+EVLOOP := $(if $(call have_header,uv.h),uv-server) $(if $(call have_header,event2/event.h),event-server)
+UV_CFLAGS := $(if $(filter uv-server,$(EVLOOP)),$(call pkg_flags,--cflags,libuv,))
+UV_LIBS := $(if $(filter uv-server,$(EVLOOP)),$(call pkg_flags,--libs,libuv,-luv))
+EVENT_CFLAGS := $(if $(filter event-server,$(EVLOOP)),$(call pkg_flags,--cflags,libevent,))
+EVENT_LIBS := $(if $(filter event-server,$(EVLOOP)),$(call pkg_flags,--libs,libevent,-levent))
 
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
@@ -80,6 +90,15 @@ $(1)/libhandoff.so: $(1)/$$(SONAME)
 $(1)/examples/%: $(1)/obj/examples/%.o $(1)/libhandoff.a | $(1)/examples
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
+$(1)/obj/examples/uv-server.o: CPPFLAGS += $$(UV_CFLAGS)
+$(1)/obj/examples/event-server.o: CPPFLAGS += $$(EVENT_CFLAGS)
+
+$(1)/examples/uv-server: $(1)/obj/examples/uv-server.o $(1)/libhandoff.a | $(1)/examples
+	$$(CC) $$(CFLAGS) $(2) $$^ $$(UV_LIBS) -o $$@
+
+$(1)/examples/event-server: $(1)/obj/examples/event-server.o $(1)/libhandoff.a | $(1)/examples
+	$$(CC) $$(CFLAGS) $(2) $$^ $$(EVENT_LIBS) -o $$@
+
 $(1)/examples/httpd: $$(HTTPD_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/examples
 	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
 
@@ -105,7 +124,7 @@ $(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/examples/httpd $(1)/
 	mkdir -p $$@
 
 $(1)/all: $(1)/libhandoff.a $(1)/libhandoff.so $(1)/libhandoff-base.a $(1)/handoff \
-	$(1)/examples/httpd $(1)/examples/echo $(1)/examples/drain $(1)/loadgen $(1)/tests/run-tests \
+	$(1)/examples/httpd $(1)/examples/echo $(1)/examples/drain $$(EVLOOP:%=$(1)/examples/%) $(1)/loadgen $(1)/tests/run-tests \
 	$(1)/tests/static-server $(1)/tests/demo $(1)/bench/run-bench
 endef
 

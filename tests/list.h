@@ -76,6 +76,10 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(evloop_libuv_upgrades_under_load, 120) \
+	X(evloop_libevent_upgrades_under_load, 120) \
+	X(evloop_libuv_drains_keepalive, 30) \
+	X(evloop_libevent_drains_keepalive, 30) \
 	X(client_stop_waits_for_everything, 60) \
 	X(client_stop_kills_at_timeout, 60) \
 	X(client_stop_without_supervisor, 20) \
