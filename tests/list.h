@@ -2,6 +2,7 @@
 #define TESTS(X)                          \
 	X(library_exports_only_public_symbols, 10) \
 	X(config_extensible, 10)          \
+	X(library_version_matches_header, 10) \
 	X(address_parse, 10)              \
 	X(address_format_roundtrip, 10)   \
 	X(environ_systemd_protocol, 20)   \
