@@ -169,11 +169,69 @@ demo: build/all
 bench: build/all
 	@build/bench/run-bench
 
+# ------------------------------------------------------------------ install
+# make install [PREFIX=/usr/local] [DESTDIR=/stage] [BINDIR=...]: from the
+# plain build (build/, never the sanitized one), built first if needed.
+# Nothing is stripped (packagers do that). More parts add themselves as
+# prerequisites with recipes of their own, `install: install-man` and
+# `uninstall: uninstall-man`, next to their files.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL      ?= install
+LDCONFIG     ?= ldconfig
+
+# The release, "0.9.0", from the header's macros: the one place it is set.
+VERSION := $(shell awk '$$2 ~ /^HANDOFF_VERSION_(MAJOR|MINOR|PATCH)$$/ \
+	{ v = v s $$3; s = "." } END { print v }' include/handoff.h)
+# A directory under PREFIX written ${prefix}/..., so that pkg-config's
+# --define-prefix and a copy of the tree elsewhere still find the files.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED = -e '/^\#/d' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	 -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+	 -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|'
+
+install: install-bin install-lib install-dev
+
+install-bin: build/handoff
+	$(INSTALL) -d '$(DESTDIR)$(BINDIR)'
+	$(INSTALL) -m 755 build/handoff '$(DESTDIR)$(BINDIR)/handoff'
+
+# The real file under its soname; ldconfig only for a live install by root
+# (a DESTDIR stage is someone else's to register).
+install-lib: build/$(SONAME)
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)'
+	$(INSTALL) -m 755 build/$(SONAME) '$(DESTDIR)$(LIBDIR)/$(SONAME)'
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
+		echo $(LDCONFIG); $(LDCONFIG) || true; fi
+
+# For building against it: the header, the static library, the link-time
+# name libhandoff.so and handoff.pc (written straight into place: no file
+# in build/ that two installs with different PREFIXes would share).
+install-dev: install-lib build/libhandoff.a include/handoff.h src/handoff.pc.in
+	$(INSTALL) -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+	ln -sf $(SONAME) '$(DESTDIR)$(LIBDIR)/libhandoff.so'
+	$(INSTALL) -m 644 build/libhandoff.a '$(DESTDIR)$(LIBDIR)/libhandoff.a'
+	$(INSTALL) -m 644 include/handoff.h '$(DESTDIR)$(INCLUDEDIR)/handoff.h'
+	sed $(PC_SED) src/handoff.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+
+# Exactly the files above; directories stay (they may hold others' files).
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/handoff' \
+		'$(DESTDIR)$(LIBDIR)/$(SONAME)' '$(DESTDIR)$(LIBDIR)/libhandoff.so' \
+		'$(DESTDIR)$(LIBDIR)/libhandoff.a' '$(DESTDIR)$(INCLUDEDIR)/handoff.h' \
+		'$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+
 include fuzz/fuzz.mk
 
 clean:
 	rm -rf build
 
-.PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all \
+	install install-bin install-lib install-dev uninstall
 .SECONDARY:
 .DEFAULT_GOAL := all
