@@ -7,13 +7,28 @@
 #   make demo       20 upgrades of httpd under load, with a report
 #   make bench      figures (see docs/benchmarks.md)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each (see fuzz/README.md)
-#   make install-man, install-completion (and uninstall-*): PREFIX, DESTDIR, MANDIR
+#   make install    bin/handoff, the libraries, the header, handoff.pc, the
+#                   man pages and bash completion under PREFIX (/usr/local);
+#                   DESTDIR, BINDIR, LIBDIR, INCLUDEDIR, MANDIR, PKGCONFIGDIR
+#                   as usual. make uninstall: the same files removed.
+#   make install-man, install-completion (and uninstall-*): those parts alone
 #   make check-man  mandoc -T lint on the man pages (the suite does it too)
+#
+# CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS and AR are the user's: they reach
+# every compile and link line, after the project's own flags so they win.
+# Warnings are errors only with WERROR=1, so a packager's newer compiler
+# and its new warnings do not break a release build; `make test` (and the
+# repeat and stress runs) build with WERROR=1, as CI does.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN    := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-CPPFLAGS += -Iinclude
+WERROR  ?= 0
+# Recursive (=): WERROR may be set per target below.
+WARN     = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	   $(if $(filter 1,$(WERROR)),-Werror)
+# Ours, not CPPFLAGS: a CPPFLAGS given on the command line replaces the
+# makefile's, and our header must come before any installed copy of it.
+INCLUDES := -Iinclude
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC  := $(wildcard src/*.c)
@@ -50,45 +65,45 @@ EVENT_LIBS := $(if $(filter event-server,$(EVLOOP)),$(call pkg_flags,--libs,libe
 # $(call variant,DIR,EXTRA_CFLAGS): the same tree built into DIR.
 define variant
 $(1)/obj/src/%.o: src/%.c $$(LIB_HEADERS) | $(1)/obj/src/base
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) $$(LIB_CFLAGS) -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(PRIVATE) $$(CPPFLAGS) $$(CFLAGS) $(2) $$(LIB_CFLAGS) -c $$< -o $$@
 
 $(1)/obj/examples/%.o: examples/%.c include/handoff.h | $(1)/obj/examples
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/obj/examples/httpd/%.o: examples/httpd/%.c include/handoff.h $$(HTTPD_HEADERS) | $(1)/obj/examples/httpd
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -Itests -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(PRIVATE) -Itests $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(wildcard bench/*.h) | $(1)/obj/bench
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -Itests -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(PRIVATE) -Itests $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/obj/tool/%.o: tool/%.c $$(LIB_HEADERS) $$(wildcard tool/*.h) | $(1)/obj/tool
-	$$(CC) $$(WARN) $$(CFLAGS) $(2) $$(CPPFLAGS) $$(PRIVATE) -c $$< -o $$@
+	$$(CC) $$(WARN) $$(INCLUDES) $$(PRIVATE) $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 # The supervisor links the library statically, and the base library for
 # the helpers it shares with it.
 $(1)/handoff: $$(TOOL_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a $(1)/libhandoff-base.a
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 # Private, never installed: what the library and the supervisor share.
 $(1)/libhandoff-base.a: $$(BASE_SRC:%.c=$(1)/obj/%.o)
-	rm -f $$@ && ar rcs $$@ $$^
+	rm -f $$@ && $$(AR) rcs $$@ $$^
 
 # Self-contained: the library's objects and the base objects it uses.
 $(1)/libhandoff.a: $$(LIB_SRC:%.c=$(1)/obj/%.o) $$(BASE_SRC:%.c=$(1)/obj/%.o)
-	rm -f $$@ && ar rcs $$@ $$^
+	rm -f $$@ && $$(AR) rcs $$@ $$^
 
 $(1)/$$(SONAME): $$(LIB_SRC:%.c=$(1)/obj/%.o) $$(BASE_SRC:%.c=$(1)/obj/%.o) src/libhandoff.sym
-	$$(CC) -shared $$(CFLAGS) $(2) -Wl,-soname,$$(SONAME) \
-		-Wl,--version-script=src/libhandoff.sym $$(filter %.o,$$^) -o $$@
+	$$(CC) -shared $$(CFLAGS) $(2) $$(LDFLAGS) -Wl,-soname,$$(SONAME) \
+		-Wl,--version-script=src/libhandoff.sym $$(filter %.o,$$^) $$(LDLIBS) -o $$@
 
 $(1)/libhandoff.so: $(1)/$$(SONAME)
 	ln -sf $$(SONAME) $$@
 
 $(1)/examples/%: $(1)/obj/examples/%.o $(1)/libhandoff.a | $(1)/examples
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 $(1)/obj/examples/uv-server.o: CPPFLAGS += $$(UV_CFLAGS)
 $(1)/obj/examples/event-server.o: CPPFLAGS += $$(EVENT_CFLAGS)
@@ -100,25 +115,25 @@ $(1)/examples/event-server: $(1)/obj/examples/event-server.o $(1)/libhandoff.a |
 	$$(CC) $$(CFLAGS) $(2) $$^ $$(EVENT_LIBS) -o $$@
 
 $(1)/examples/httpd: $$(HTTPD_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/examples
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 $(1)/loadgen: $(1)/obj/bench/loadgen.o
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 $(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 # A server for the suite that knows nothing of handoff, linked -static and
 # never sanitized (the sanitizers need the dynamic loader): adoption must
 # work without any library in the server's process (tests/test-servers.c).
 $(1)/tests/static-server: tests/static-server.c | $(1)/tests
-	$$(CC) $$(WARN) $$(CFLAGS) -static $$< -o $$@
+	$$(CC) $$(WARN) $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -static $$< $$(LDLIBS) -o $$@
 
 $(1)/tests/demo: $$(KIT_SRC:%.c=$(1)/obj/%.o) $(1)/obj/tests/demo.o $(1)/libhandoff.a | $(1)/tests
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 $(1)/bench/run-bench: $$(BENCH_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/bench
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@
+	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 $(1)/obj/src/base $(1)/obj/tests $(1)/obj/examples $(1)/obj/examples/httpd $(1)/obj/bench $(1)/obj/tool $(1)/examples $(1)/tests $(1)/bench:
 	mkdir -p $$@
@@ -147,6 +162,10 @@ check-deps: build/all
 		out=$$(tests/file-deps.sh $$d 2>&1) || { echo "$$out"; exit 1; }; \
 	done; echo "src/ and tool/ have no file cycle (tests/file-deps.sh lists the calls)"
 
+# The suite's builds treat warnings as errors (target-specific, so it
+# reaches every prerequisite built for it); `make test WERROR=0` does not.
+test test-repeat test-stress chaos: WERROR = 1
+
 test: build/all build/asan/all check-exports check-deps
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
 
@@ -171,10 +190,65 @@ demo: build/all
 bench: build/all
 	@build/bench/run-bench
 
-# Installing the documentation: the man pages and bash's completion. (The
-# general `install` depends on these; PREFIX, DESTDIR and MANDIR as usual.)
-PREFIX  ?= /usr/local
-MANDIR  ?= $(PREFIX)/share/man
+# ------------------------------------------------------------------ install
+# make install [PREFIX=/usr/local] [DESTDIR=/stage] [BINDIR=...]: from the
+# plain build (build/, never the sanitized one), built first if needed.
+# Nothing is stripped (packagers do that). More parts add themselves as
+# prerequisites with recipes of their own, `install: install-man` and
+# `uninstall: uninstall-man`, next to their files.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL      ?= install
+LDCONFIG     ?= ldconfig
+
+# The release, "0.9.0", from the header's macros: the one place it is set.
+VERSION := $(shell awk '$$2 ~ /^HANDOFF_VERSION_(MAJOR|MINOR|PATCH)$$/ \
+	{ v = v s $$3; s = "." } END { print v }' include/handoff.h)
+# A directory under PREFIX written ${prefix}/..., so that pkg-config's
+# --define-prefix and a copy of the tree elsewhere still find the files.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED = -e '/^\#/d' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	 -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+	 -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|'
+
+install: install-bin install-lib install-dev install-man install-completion
+
+install-bin: build/handoff
+	$(INSTALL) -d '$(DESTDIR)$(BINDIR)'
+	$(INSTALL) -m 755 build/handoff '$(DESTDIR)$(BINDIR)/handoff'
+
+# The real file under its soname; ldconfig only for a live install by root
+# (a DESTDIR stage is someone else's to register).
+install-lib: build/$(SONAME)
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)'
+	$(INSTALL) -m 755 build/$(SONAME) '$(DESTDIR)$(LIBDIR)/$(SONAME)'
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
+		echo $(LDCONFIG); $(LDCONFIG) || true; fi
+
+# For building against it: the header, the static library, the link-time
+# name libhandoff.so and handoff.pc (written straight into place: no file
+# in build/ that two installs with different PREFIXes would share).
+install-dev: install-lib build/libhandoff.a include/handoff.h src/handoff.pc.in
+	$(INSTALL) -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+	ln -sf $(SONAME) '$(DESTDIR)$(LIBDIR)/libhandoff.so'
+	$(INSTALL) -m 644 build/libhandoff.a '$(DESTDIR)$(LIBDIR)/libhandoff.a'
+	$(INSTALL) -m 644 include/handoff.h '$(DESTDIR)$(INCLUDEDIR)/handoff.h'
+	sed $(PC_SED) src/handoff.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+
+# Exactly the files above; directories stay (they may hold others' files).
+uninstall: uninstall-man uninstall-completion
+	rm -f '$(DESTDIR)$(BINDIR)/handoff' \
+		'$(DESTDIR)$(LIBDIR)/$(SONAME)' '$(DESTDIR)$(LIBDIR)/libhandoff.so' \
+		'$(DESTDIR)$(LIBDIR)/libhandoff.a' '$(DESTDIR)$(INCLUDEDIR)/handoff.h' \
+		'$(DESTDIR)$(PKGCONFIGDIR)/handoff.pc'
+
+# Installing the documentation: the man pages and bash's completion. (`install`
+# depends on these; PREFIX, DESTDIR and MANDIR are set below.)
 BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
 MAN1 := $(wildcard man/*.1)
 MAN3 := $(wildcard man/*.3)
@@ -220,7 +294,8 @@ include fuzz/fuzz.mk
 clean:
 	rm -rf build
 
-.PHONY: all check-exports check-deps check-man install-man uninstall-man \
-	install-completion uninstall-completion test test-repeat test-stress chaos demo bench clean build/all build/asan/all
+.PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all \
+	install install-bin install-lib install-dev uninstall \
+	check-man install-man uninstall-man install-completion uninstall-completion
 .SECONDARY:
 .DEFAULT_GOAL := all

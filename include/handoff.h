@@ -69,6 +69,21 @@ extern "C" {
 #define HANDOFF_VERSION_MAJOR 0
 #define HANDOFF_VERSION_MINOR 9
 #define HANDOFF_VERSION_PATCH 0
+/* The same as one number, MAJOR * 10000 + MINOR * 100 + PATCH (900 for
+ * 0.9.0), for #if comparisons. */
+#define HANDOFF_VERSION_NUMBER \
+	(HANDOFF_VERSION_MAJOR * 10000 + HANDOFF_VERSION_MINOR * 100 + \
+	 HANDOFF_VERSION_PATCH)
+
+/* The release of the library running, which may be newer than the header a
+ * program was built with: "0.9.0", a static string. Thread-safe. */
+HANDOFF_EXPORT
+const char *handoff_version(void);
+
+/* The same as HANDOFF_VERSION_NUMBER counts it (900 for 0.9.0), to compare
+ * with the header's at run time. Thread-safe. */
+HANDOFF_EXPORT
+int handoff_version_number(void);
 
 /* Version of the messages exchanged between generations. A generation
  * accepts messages of this version or older. */

@@ -496,6 +496,21 @@ void handoff_free(struct handoff *h)
 
 /* --------------------------------------------------------------- getters */
 
+/* From the header's three macros, so there is one place to bump. */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+const char *handoff_version(void)
+{
+	return STRINGIFY(HANDOFF_VERSION_MAJOR) "." STRINGIFY(HANDOFF_VERSION_MINOR)
+		"." STRINGIFY(HANDOFF_VERSION_PATCH);
+}
+
+int handoff_version_number(void)
+{
+	return HANDOFF_VERSION_NUMBER;
+}
+
 unsigned handoff_generation(const struct handoff *h)
 {
 	return h->generation;

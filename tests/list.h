@@ -2,6 +2,7 @@
 #define TESTS(X)                          \
 	X(library_exports_only_public_symbols, 10) \
 	X(config_extensible, 10)          \
+	X(library_version_matches_header, 10) \
 	X(address_parse, 10)              \
 	X(address_format_roundtrip, 10)   \
 	X(environ_systemd_protocol, 20)   \
@@ -102,5 +103,6 @@
 	X(supervisor_follows_a_daemonizing_server, 90) \
 	X(supervisor_exit_0_leaving_nothing, 60) \
 	X(supervisor_follows_nginx, 90) \
+	X(install_staged_builds_with_pkg_config, 300) \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)

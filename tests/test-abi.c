@@ -97,6 +97,19 @@ void test_library_exports_only_public_symbols(void)
 	munmap((void *)elf.data, elf.size);
 }
 
+/* The run-time version is the header's, in both forms (both come from
+ * the three macros; this holds them to it). */
+void test_library_version_matches_header(void)
+{
+	char want[32];
+	snprintf(want, sizeof want, "%d.%d.%d", HANDOFF_VERSION_MAJOR,
+		 HANDOFF_VERSION_MINOR, HANDOFF_VERSION_PATCH);
+	ASSERT_STR_EQ(handoff_version(), want);
+	ASSERT_EQ(handoff_version_number(), HANDOFF_VERSION_NUMBER);
+	ASSERT_EQ(HANDOFF_VERSION_NUMBER, HANDOFF_VERSION_MAJOR * 10000 +
+		  HANDOFF_VERSION_MINOR * 100 + HANDOFF_VERSION_PATCH);
+}
+
 /* struct handoff_config is read the way openat2(2) reads struct open_how:
  * what fits in .size, the rest defaulted; an unknown non-zero tail is
  * refused rather than ignored. */

@@ -29,8 +29,7 @@ static int usage(FILE *f)
 
 static int version(void)
 {
-	printf("handoff %d.%d.%d\n", HANDOFF_VERSION_MAJOR, HANDOFF_VERSION_MINOR,
-	       HANDOFF_VERSION_PATCH);
+	printf("handoff %s\n", handoff_version());
 	return 0;
 }
 
