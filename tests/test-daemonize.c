@@ -115,7 +115,9 @@ void test_supervisor_follows_a_daemonizing_server(void)
 	load_stop(&l, &r);
 	load_print("5 reloads of a daemonizing server", &r);
 	check_no_failures(&r);
-	ASSERT_EQ(r.gen_max, 6);
+	/* The load may stop before its next request reaches generation 6
+	 * (seen in CI); answers() below proves that 6 serves. */
+	ASSERT(r.gen_max >= 5);
 	g = wait_followed(&s, 6, helper_serving);
 	ASSERT(answers(s.port, g.pid, 6));
 	/* Each generation was followed once or twice (the intermediate
