@@ -152,3 +152,10 @@ pid_t follow_successor(const struct follow_query *q, pid_t *group)
 	*group = c->group;
 	return c->pid;
 }
+
+int follow_marked(pid_t pid, unsigned generation)
+{
+	char marker[40];
+	snprintf(marker, sizeof marker, "HANDOFF_GENERATION=%u", generation);
+	return environment_mark(pid, marker) == MARK_OURS;
+}

@@ -36,4 +36,8 @@ struct follow_query {
  * if there is none. */
 pid_t follow_successor(const struct follow_query *q, pid_t *group);
 
+/* 1 if pid's environment carries generation's marker: for a message from
+ * an orphan of ours whose generation has not been followed to it yet. */
+int follow_marked(pid_t pid, unsigned generation);
+
 #endif

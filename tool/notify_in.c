@@ -1,5 +1,6 @@
 /* notify_in.c — what the generations tell us over sd_notify. */
 #include "notify_in.h"
+#include "follow.h"
 #include "proc.h"
 #include "internal.h"
 
@@ -132,6 +133,13 @@ static struct generation *sender_generation(struct notify_in *n, struct core *c,
 		n->settle(n->settle_ctx);
 		g = ancestor_generation(c, pid, &orphan);
 	}
+	/* A daemon's READY=1 may come while the process that started it has
+	 * not exited yet, so nothing was followed to it: it is ours if it
+	 * carries a live generation's marker (it is our child, so it descends
+	 * from one of our generations; seen under ASan). */
+	for (int i = 0; !g && orphan && i < c->count; i++)
+		if (c->gens[i].state != GEN_DRAINING && follow_marked(pid, c->gens[i].number))
+			g = &c->gens[i];
 	return g;
 }
 
