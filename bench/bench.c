@@ -134,15 +134,19 @@ static void bench_httpd(void)
 void bench(void)
 {
 	bench_prepare();
-	printf("upgrade timings (SIGHUP -> successor's READY=1 -> old generation reaped)\n");
-	bench_echo();
-	bench_httpd();
-	printf("targets: echo ready median <= 1.5 ms; httpd old generation gone "
-	       "<= 50 ms after handover, 0 failed\n");
-	bench_supervisor();
+	if (bench_part("upgrade")) {
+		printf("upgrade timings (SIGHUP -> successor's READY=1 -> old generation reaped)\n");
+		bench_echo();
+		bench_httpd();
+		printf("targets: echo ready median <= 1.5 ms; httpd old generation gone "
+		       "<= 50 ms after handover, 0 failed\n");
+	}
+	if (bench_part("supervisor"))
+		bench_supervisor();
 	if (bench_part("adopt"))
 		bench_adopt();
 	bench_scale();
+	bench_memory();
 	bench_compare();
 	bench_targets_print();
 }

@@ -1,6 +1,7 @@
 /* bench.h — what the parts of `make bench` share. bench.c runs them:
- * the upgrade timings (bench.c), the cost against scale (scale.c), and the
- * contenders under restart load (compare.c). */
+ * the upgrade timings (bench.c), the cost against scale (scale.c) and
+ * against the server's memory (memory.c), and the contenders under restart
+ * load (compare.c). */
 #ifndef BENCH_H
 #define BENCH_H
 
@@ -18,7 +19,8 @@ double bench_seconds_left(void);
 /* Remembers a port the benchmark listened on, checked at the end. */
 void bench_port_used(int port);
 int bench_env_int(const char *name, int fallback, int min, int max);
-/* 1 unless BENCH_PARTS is set and does not name part ("scale compare"). */
+/* 1 unless BENCH_PARTS is set and does not name part: upgrade, supervisor,
+ * adopt, scale, memory, compare ("scale compare"). */
 int bench_part(const char *part);
 
 /* bench.c: a notify socket of our own, "NOTIFY_SOCKET=@..." into env */
@@ -37,5 +39,8 @@ void bench_adopt(void);
 
 /* scale.c */
 void bench_scale(void);
+
+/* memory.c */
+void bench_memory(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* httpd — an HTTP/1.1 server that upgrades itself without failing a request.
  *
  *   httpd [--listen [NAME=]ADDR]... [--pidfile FILE] [--drain-timeout MS]
- *         [--ready-timeout MS] [--idle-grace MS]
+ *         [--ready-timeout MS] [--idle-grace MS] [--ballast SIZE] [--spawn-fork]
  *
  * GET / answers "generation=N pid=P"; GET /sleep?ms=N answers the same
  * after N ms. SIGHUP starts the next generation; SIGTERM stops gracefully.
@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,8 @@ static struct {
 	size_t listen_count;
 	const char *pidfile;
 	int drain_timeout_ms, ready_timeout_ms, idle_grace_ms;
+	size_t ballast;   /* bytes, 0: none (for the benchmark, see ballast_touch) */
+	bool spawn_fork;
 } opt = { .drain_timeout_ms = 10000, .ready_timeout_ms = 60000,
 	  .idle_grace_ms = 1000 };
 
@@ -303,11 +306,31 @@ static int wait_timeout(void)
 	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
+static int64_t clock_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static int serve(void)
 {
 	struct epoll_event events[EVENTS_MAX];
+	/* The longest turn of the loop (from epoll_wait's return to its next
+	 * call): how long a request could wait for us, upgrades included; and
+	 * the longest before the handover (the turn that starts the successor
+	 * and those until its READY=1): the upgrade's own stall, without the
+	 * drain's turns, in which the successor already runs beside us. Logged
+	 * at exit with --ballast, which the benchmark reads. */
+	int64_t longest_turn_us = 0, before_handover_us = 0, turn_start = 0;
 	for (;;) {
+		int64_t turn = turn_start ? clock_us() - turn_start : 0;
+		if (turn > longest_turn_us)
+			longest_turn_us = turn;
+		if (!draining && turn > before_handover_us)
+			before_handover_us = turn;
 		int n = epoll_wait(epfd, events, EVENTS_MAX, wait_timeout());
+		turn_start = clock_us();
 		if (n < 0 && errno != EINTR) {
 			say("epoll_wait: %s", strerror(errno));
 			return 1;
@@ -324,6 +347,9 @@ static int serve(void)
 			break;
 	}
 	handoff_free(h);
+	if (opt.ballast)
+		say("longest loop turn %lld us, before the handover %lld us",
+		    (long long)longest_turn_us, (long long)before_handover_us);
 	say("drained in %lld ms, exiting", (long long)(now_ms() - drain_start));
 	return 0;
 }
@@ -342,6 +368,10 @@ static void usage(FILE *to)
 	      "  --ready-timeout MS    how long a successor may take (default 60000)\n"
 	      "  --idle-grace MS       how long a draining idle keep-alive connection\n"
 	      "                        may still send a request (default 1000)\n"
+	      "  --ballast SIZE        once ready, hold SIZE (K, M, G) of touched memory,\n"
+	      "                        and log the longest loop turn at exit (benchmark)\n"
+	      "  --spawn-fork          start successors with fork(), not vfork()\n"
+	      "                        (benchmark; static builds of the library only)\n"
 	      "SIGHUP upgrades; SIGTERM, SIGINT, SIGQUIT drain and stop;\n"
 	      "SIGUSR2 stops at once.\n",
 	      to);
@@ -367,6 +397,21 @@ static int parse_ms(const char *option, const char *text, int min)
 	if (errno || end == text || *end || v < min || v > INT_MAX)
 		bad_usage("%s: bad value \"%.200s\"", option, text);
 	return (int)v;
+}
+
+/* "512K", "64M", "8G", or bytes. */
+static size_t parse_size(const char *option, const char *text)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (shift)
+		end++;
+	if (errno || end == text || *end || text[0] == '-' || v == 0 ||
+	    v > (SIZE_MAX >> shift))
+		bad_usage("%s: bad value \"%.200s\"", option, text);
+	return (size_t)v << shift;
 }
 
 /* "web=127.0.0.1:80" is named; "unix:/run/a=b" is not: a name holds no
@@ -407,6 +452,8 @@ static void parse_options(int argc, char *argv[])
 		{ "drain-timeout", required_argument, NULL, 'd' },
 		{ "ready-timeout", required_argument, NULL, 'r' },
 		{ "idle-grace", required_argument, NULL, 'g' },
+		{ "ballast", required_argument, NULL, 'b' },
+		{ "spawn-fork", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -427,6 +474,8 @@ static void parse_options(int argc, char *argv[])
 		case 'g':
 			opt.idle_grace_ms = parse_ms("--idle-grace", optarg, 0);
 			break;
+		case 'b': opt.ballast = parse_size("--ballast", optarg); break;
+		case 'f': opt.spawn_fork = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': bad_usage("%s: missing value", argv[optind - 1]); break;
 		default: bad_usage("%s: unknown option", argv[optind - 1]); break;
@@ -490,6 +539,51 @@ static void open_listener(const char *spec)
 		    "stall accept() briefly", spec);
 }
 
+/* The library's private switch back to fork() for starting successors,
+ * there for the benchmark's comparison (src/base/spawn.c). Weak: with the
+ * shared library, which exports handoff_* only, it is absent. */
+void ho_spawn_use_fork(int on) __attribute__((weak));
+
+static void spawn_with_fork(void)
+{
+	if (!ho_spawn_use_fork) {
+		say("--spawn-fork: not in this build of the library");
+		exit(2);
+	}
+	ho_spawn_use_fork(1);
+}
+
+/* The memory a big server holds (a cache, a heap): what a successor's start
+ * must not cost more for. Every page allocated and mapped writable, as if
+ * written (page-table entries are what fork() copies), in 4 KiB pages as
+ * most heaps are: transparent huge pages would hide the cost behind 512
+ * times fewer entries. MADV_POPULATE_WRITE (Linux 5.14) rather than a
+ * write per page: the same pages and entries, without a fault each (in a
+ * VM, each first write also faults in the host: seconds per GB). After
+ * ready, so that our own start does not count in the upgrade that started
+ * us; before the loop, so that it is not a loop turn. */
+static void ballast_touch(void)
+{
+	int64_t start = now_ms();
+	char *p = mmap(NULL, opt.ballast, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		say("--ballast: %s", strerror(errno));
+		return;
+	}
+	madvise(p, opt.ballast, MADV_NOHUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(p, opt.ballast, MADV_POPULATE_WRITE) < 0)
+#endif
+	{
+		long page = sysconf(_SC_PAGESIZE);
+		for (size_t i = 0; i < opt.ballast; i += (size_t)page)
+			p[i] = 1;
+	}
+	say("ballast: %zu MiB touched in %lld ms", opt.ballast >> 20,
+	    (long long)(now_ms() - start));
+}
+
 static void log_ready(void)
 {
 	size_t count = handoff_listener_count(h), used = 0;
@@ -511,6 +605,8 @@ int main(int argc, char *argv[])
 {
 	keep_stdio_open();
 	parse_options(argc, argv);
+	if (opt.spawn_fork)
+		spawn_with_fork();
 	ignore_sigpipe();
 	struct handoff_config config = {
 		.size = sizeof config,
@@ -545,5 +641,7 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	log_ready();
+	if (opt.ballast)
+		ballast_touch();
 	return serve();
 }

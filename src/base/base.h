@@ -78,7 +78,7 @@ void ho_child_env_free(struct ho_child_env *env);
 unsigned ho_next_generation(unsigned g);
 int ho_name_valid(const char *name);
 
-/* spawn.c: fork + exec with a descriptor layout */
+/* spawn.c: vfork + exec with a descriptor layout */
 struct ho_spawn {
 	const char *path;
 	char *const *argv;
@@ -98,17 +98,23 @@ struct ho_spawn {
 	int output_fd;              /* stdout and stderr, if > 2 (0: inherit) */
 	int parent_death_signal;    /* sent to the child when we die (0: none) */
 	/* Run in the child first, before anything above, with every descriptor
-	 * of the parent still open: async-signal-safe calls only. Returns 0 or
+	 * of the parent still open, in the parent's memory (vfork): async-signal-
+	 * safe calls only, nothing written that the caller reads, errno the
+	 * only thread-local touched (see spawn.c). Returns 0 or
 	 * -errno; failing, the spawn fails with child_setup_step as its step. */
 	int (*child_setup)(void *arg);
 	void *child_setup_arg;
 	const char *child_setup_step;
-	/* out: on failure, the step that failed ("fork", "exec", "chdir",
+	/* out: on failure, the step that failed ("vfork", "exec", "chdir",
 	 * "setuid"...), a static string */
 	const char *failed_step;
 };
-/* On failure returns -errno and sets spawn->failed_step. */
+/* On failure returns -errno and sets spawn->failed_step. The caller's
+ * errno is kept on success. */
 pid_t ho_spawn(struct ho_spawn *spawn);
+/* fork() instead of vfork() from now on (1) or not (0): for the benchmark's
+ * comparison only, never for the library or the supervisor. */
+void ho_spawn_use_fork(int on);
 
 /* path.c */
 char *ho_resolve_program(const char *argv0);

@@ -1,14 +1,53 @@
-/* spawn.c — fork and exec a program with chosen descriptors at 3, 4, ...
+/* spawn.c — start a program with chosen descriptors at 3, 4, ...
+ *
+ * The child is made with vfork(): it borrows the parent's memory instead of
+ * copying its page tables, so that starting a successor costs the same for
+ * a server holding 8 GB as for one holding 1 MB, and the parent's loop
+ * stands still only while the child runs up to exec (fork() copies every
+ * page-table entry first, in the parent, with the parent's memory map
+ * locked: tens of milliseconds per GB; see docs/benchmarks.md).
+ *
+ * Why vfork() and not clone(CLONE_VM | CLONE_VFORK) on a stack of our own:
+ * the two are the same system call, but vfork() runs the child on the
+ * parent's stack below the frame that called it, so there is no stack to
+ * size (child_setup is the caller's code) or to free, and the sanitizers
+ * know it: AddressSanitizer intercepts vfork(), while a child on a stack it
+ * has never seen makes it warn at every noreturn call ("ASan is ignoring
+ * requested __asan_handle_no_return") and risks false reports.
  *
  * Whether exec worked is learned through a close-on-exec pipe: a successful
- * exec closes it (EOF); a failure writes errno into it. Between fork and
- * exec the child uses async-signal-safe calls only, because the parent may
- * have threads whose locks were copied mid-use. */
+ * exec closes it (EOF); a failure writes errno and the step into it.
+ *
+ * What the child may do, between vfork and exec — it runs in the parent's
+ * memory, on the parent's stack, with the parent's thread pointer (TLS):
+ *  - async-signal-safe calls only, and no malloc and no locks: another
+ *    thread of the parent may hold them, and what the child changed there
+ *    would stay changed for the parent;
+ *  - nothing the parent reads is written, except through the pipe. The
+ *    exceptions, each harmless because the parent is suspended until the
+ *    exec (CLONE_VFORK) and does not read them after: LISTEN_PID in the
+ *    environment buffer (both callers free it unread, and each child
+ *    writes its own pid before its own exec), the scratch array (freed
+ *    unread), and errno, which is the parent thread's: ho_spawn() saves
+ *    and restores it;
+ *  - no library call that acts on "the current thread" through TLS: glibc
+ *    would act on the parent's thread. That rules out setuid(), setgid()
+ *    and setgroups() (in a threaded process glibc signals every thread of
+ *    the parent to change their credentials too) and raise(): their raw
+ *    system calls are used instead;
+ *  - signals: all are blocked across vfork, so no handler of the parent
+ *    runs in the child on the parent's memory; the child's dispositions are
+ *    its own (no CLONE_SIGHAND), so it resets them to the default before
+ *    unblocking without touching the parent's;
+ *  - descriptors, the directory and the umask are the child's own (no
+ *    CLONE_FILES, no CLONE_FS): closing, dup2(), chdir() and umask() in the
+ *    child leave the parent's alone.
+ * The same child code also runs after fork() (ho_spawn_use_fork(), for the
+ * benchmark's comparison), where all of this is merely unneeded. */
 #include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -102,24 +141,39 @@ enum { STEP_EXEC, STEP_FDS, STEP_SETPGID, STEP_PDEATHSIG, STEP_OUTPUT,
  * elsewhere, fewer privileges, a directory. Returns 0 or the failed step. */
 static int apply_options(const struct ho_spawn *s, pid_t parent)
 {
+	/* Raw system calls for the credentials: glibc's wrappers would change
+	 * those of every thread of the parent too (see the top). The 32-bit
+	 * variants where the plain ones take 16-bit ids. */
+#ifdef SYS_setuid32
+	const long sys_setgroups = SYS_setgroups32, sys_setgid = SYS_setgid32,
+		   sys_setuid = SYS_setuid32;
+#else
+	const long sys_setgroups = SYS_setgroups, sys_setgid = SYS_setgid,
+		   sys_setuid = SYS_setuid;
+#endif
 	if (s->new_process_group && setpgid(0, 0) < 0)
 		return STEP_SETPGID;
 	if (s->umask >= 0)
 		umask((mode_t)s->umask);
 	if (s->drop_privileges) {
-		if (setgroups(s->groups ? s->group_count : 1, s->groups ? s->groups : &s->gid) < 0)
+		if (syscall(sys_setgroups, s->groups ? s->group_count : 1,
+			    s->groups ? s->groups : &s->gid) < 0)
 			return STEP_SETGROUPS;
-		if (setgid(s->gid) < 0)
+		if (syscall(sys_setgid, s->gid) < 0)
 			return STEP_SETGID;
-		if (setuid(s->uid) < 0)
+		if (syscall(sys_setuid, s->uid) < 0)
 			return STEP_SETUID;
 	}
 	/* After setuid(), which clears it. */
 	if (s->parent_death_signal) {
 		if (prctl(PR_SET_PDEATHSIG, s->parent_death_signal) < 0)
 			return STEP_PDEATHSIG;
-		if (getppid() != parent) /* it died before we asked */
-			raise(s->parent_death_signal);
+		/* It died before we asked. Still true with vfork: the parent
+		 * is suspended, but a SIGKILL ends it all the same. kill(), not
+		 * raise(), which may aim at the parent's thread (see the top);
+		 * the signal stays pending until reset_signals() unblocks it. */
+		if (getppid() != parent)
+			kill(getpid(), s->parent_death_signal);
 	}
 	if (s->directory && chdir(s->directory) < 0)
 		return STEP_CHDIR;
@@ -130,6 +184,8 @@ static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 			    int report_fd, const sigset_t *empty, pid_t parent)
 {
 	struct failure f = { 0, STEP_SETUP };
+	/* Into the parent's buffer when vfork'd: see the top. getpid() is a
+	 * system call (glibc keeps no cache since 2.25). */
 	if (s->env)
 		ho_child_env_set_pid(s->env, getpid());
 	/* First, while privileged: a seccomp filter installed before setuid()
@@ -159,10 +215,32 @@ static _Noreturn void child(const struct ho_spawn *s, int *scratch,
 	_exit(127);
 }
 
+static int use_fork;
+
+void ho_spawn_use_fork(int on)
+{
+	use_fork = on;
+}
+
+/* A frame of its own for the call that returns twice: the vfork'd child
+ * runs on the stack below it and never returns into it (child() ends in
+ * execve or _exit), so nothing of the parent's frames is overwritten, and
+ * no variable of ho_spawn() lives across vfork() (-Wclobbered). */
+__attribute__((noinline))
+static pid_t start_child(const struct ho_spawn *s, int *scratch, int report_fd,
+			 const sigset_t *empty, pid_t parent)
+{
+	pid_t pid = use_fork ? fork() : vfork();
+	if (pid == 0)
+		child(s, scratch, report_fd, empty, parent);
+	return pid;
+}
+
 /* Returns the child's pid once it has exec'd. On failure returns a negative
  * errno: the exec errno if the child could not exec (it is reaped). */
 pid_t ho_spawn(struct ho_spawn *s)
 {
+	int saved_errno = errno;
 	pid_t parent = getpid();
 	int *scratch = calloc(s->fd_count + 1, sizeof *scratch);
 	int report[2];
@@ -175,17 +253,19 @@ pid_t ho_spawn(struct ho_spawn *s)
 		free(scratch);
 		return -err;
 	}
-	/* Block every signal across fork so that no handler of ours runs in the
-	 * child before reset_signals() restored the defaults. */
+	/* Block every signal across vfork so that no handler of ours runs in
+	 * the child (on our memory) before reset_signals() restored the
+	 * defaults. */
 	sigset_t all, old, empty;
 	sigfillset(&all);
 	sigemptyset(&empty);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	s->failed_step = "fork";
-	pid_t pid = fork();
-	if (pid == 0)
-		child(s, scratch, report[1], &empty, parent);
+	s->failed_step = use_fork ? "fork" : "vfork";
+	pid_t pid = start_child(s, scratch, report[1], &empty, parent);
+	/* After vfork the child has exec'd or exited; what it left in errno
+	 * (ours: it ran on our thread pointer) is not the caller's. */
 	int fork_errno = errno;
+	errno = saved_errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(report[1]);
 	free(scratch);
@@ -196,8 +276,10 @@ pid_t ho_spawn(struct ho_spawn *s)
 	struct failure f = { 0, STEP_EXEC };
 	ssize_t n = ho_read(report[0], &f, sizeof f);
 	close(report[0]);
-	if (n == 0)
+	if (n == 0) {
+		errno = saved_errno;
 		return pid;
+	}
 	ho_waitpid(pid, NULL, 0);
 	if (n != (ssize_t)sizeof f || f.step < 0 ||
 	    f.step >= (int)(sizeof step_names / sizeof *step_names))
