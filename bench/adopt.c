@@ -68,7 +68,7 @@ static double throughput(const char *option, int seconds)
 	char addr[32], duration[16];
 	int port = free_port();
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-	snprintf(duration, sizeof duration, "%d", seconds * 1000);
+	snprintf(duration, sizeof duration, "%d", seconds); /* loadgen takes seconds */
 	struct spawn_options o = { .output = work_path("adopt-httpd.log") };
 	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "-l", addr,
 					     (char *)option, "--", bin_path("examples/httpd"),

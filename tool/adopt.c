@@ -60,11 +60,15 @@ static int read_memory(pid_t tid, uint64_t address, void *buf, size_t size)
  * -1. pidfd_open wants the process, not the thread (before Linux 6.9). */
 static int copy_descriptor(int notify_fd, uint64_t id, pid_t tid, int fd)
 {
-	char status[2048];
-	if (proc_read(tid, "status", status, sizeof status) < 0)
-		return -1;
-	long tgid = proc_field(status, "\nTgid:", 10);
-	int pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0) : -1;
+	/* Most binds come from a process's main thread, whose id is the
+	 * process's: /proc is read only for the others. */
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+	if (pidfd < 0) {
+		char status[2048];
+		long tgid = proc_read(tid, "status", status, sizeof status) < 0
+				    ? -1 : proc_field(status, "\nTgid:", 10);
+		pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0) : -1;
+	}
 	if (pidfd < 0)
 		return -1;
 	/* The pid is still the trapped process's only while it waits for us. */
