@@ -130,6 +130,9 @@ int http_get(const char *host, int port, const char *path, char *body,
 int http_send(const char *host, int port, const char *path);
 /* ...and its answer read later, to end of stream; closes fd. */
 int http_answer(int fd, char *body, size_t size, int timeout_ms);
+/* Reads until a full response (by Content-Length) or EOF, NUL-terminated:
+ * the bytes read, 0 on a clean EOF first, or -errno (-ECONNRESET, -ETIMEDOUT). */
+int http_read_response(int fd, char *buf, size_t size, int timeout_ms);
 
 /* Asks GET path again and again until the body contains needle: which
  * process answers settles only after a handover (the old generation may

@@ -228,3 +228,28 @@ ssize_t fake_manager_receive(int fd, char *buf, size_t size, pid_t *sender,
 	}
 }
 
+
+/* Reads until a full response (by Content-Length) or EOF; returns the bytes
+ * read, 0 on a clean EOF first, or -errno (a reset is -ECONNRESET). */
+int http_read_response(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t got = 0;
+	long deadline = deadline_after(timeout_ms);
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (int)got;
+		got += (size_t)n;
+		buf[got] = '\0';
+		char *body = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
+		if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 16))
+			return (int)got;
+	}
+}

@@ -175,31 +175,6 @@ static void client_get(int fd)
 		FAIL("write: %s", strerror(errno));
 }
 
-/* Reads a full response (by Content-Length) or to EOF; returns the bytes
- * read, 0 on a clean EOF first, or -errno (a reset is -ECONNRESET). */
-static int client_read(int fd, char *buf, size_t size, int timeout_ms)
-{
-	size_t got = 0;
-	long deadline = deadline_after(timeout_ms);
-	buf[0] = '\0';
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		long left = deadline - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) != 1)
-			return -ETIMEDOUT;
-		ssize_t n = read(fd, buf + got, size - 1 - got);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (int)got;
-		got += (size_t)n;
-		buf[got] = '\0';
-		char *body = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
-		if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 16))
-			return (int)got;
-	}
-}
-
 /* The drain of docs/event-loops.md, point 6: the next request on a
  * keep-alive connection is answered by the old generation with
  * "Connection: close", then its FIN; an idle one ends with a clean EOF
@@ -216,20 +191,20 @@ static void drains_keepalive(const char *name, const char *headers)
 	int busy = client_connect(s.port), idle = client_connect(s.port);
 	client_get(busy);
 	client_get(idle);
-	ASSERT(client_read(busy, buf, sizeof buf, 5000) > 0);
-	ASSERT(client_read(idle, buf, sizeof buf, 5000) > 0);
+	ASSERT(http_read_response(busy, buf, sizeof buf, 5000) > 0);
+	ASSERT(http_read_response(idle, buf, sizeof buf, 5000) > 0);
 	pid_t old = s.pid;
 	ASSERT_EQ(kill(old, SIGHUP), 0);
 	if (!wait_file_contains(s.log, "draining, 2 connections", 1, 10000))
 		FAIL("the old generation did not drain; log:\n%s", file_text(s.log));
 	client_get(busy);
-	int n = client_read(busy, buf, sizeof buf, 5000);
+	int n = http_read_response(busy, buf, sizeof buf, 5000);
 	snprintf(want, sizeof want, "pid=%d\n", (int)old);
 	if (n <= 0 || !strstr(buf, "200 OK") || !strstr(buf, want) ||
 	    !strstr(buf, "Connection: close"))
 		FAIL("during the drain got %d:\n%s", n, n > 0 ? buf : "");
-	ASSERT_EQ(client_read(busy, buf, sizeof buf, 5000), 0); /* its FIN */
-	ASSERT_EQ(client_read(idle, buf, sizeof buf, 10000), 0); /* after the grace */
+	ASSERT_EQ(http_read_response(busy, buf, sizeof buf, 5000), 0); /* its FIN */
+	ASSERT_EQ(http_read_response(idle, buf, sizeof buf, 10000), 0); /* after the grace */
 	close(busy); /* the old generation lingers until it reads our EOF */
 	close(idle);
 	int status;

@@ -314,31 +314,6 @@ static int client_connect(int port)
 	return fd;
 }
 
-/* Reads until a full response (by Content-Length) or EOF; returns bytes
- * read, 0 on a clean EOF first, or -errno (a reset is -ECONNRESET). */
-static int client_read(int fd, char *buf, size_t size, int timeout_ms)
-{
-	size_t got = 0;
-	long deadline = deadline_after(timeout_ms);
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		long left = deadline - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) != 1)
-			return -ETIMEDOUT;
-		ssize_t n = read(fd, buf + got, size - 1 - got);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (int)got;
-		got += (size_t)n;
-		buf[got] = '\0';
-		char *body = strstr(buf, "\r\n\r\n");
-		char *cl = strstr(buf, "Content-Length: ");
-		if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 16))
-			return (int)got;
-	}
-}
-
 static void client_get(int fd, const char *path)
 {
 	char req[128];
@@ -358,21 +333,21 @@ void test_httpd_drains_idle_keepalive_without_resets(void)
 	char buf[4096], want[32];
 	client_get(busy, "/");
 	client_get(idle, "/");
-	ASSERT(client_read(busy, buf, sizeof buf, 5000) > 0);
-	ASSERT(client_read(idle, buf, sizeof buf, 5000) > 0);
+	ASSERT(http_read_response(busy, buf, sizeof buf, 5000) > 0);
+	ASSERT(http_read_response(idle, buf, sizeof buf, 5000) > 0);
 	pid_t old = s.pid;
 	kill(old, SIGHUP);
 	expect_in_file(s.log, "is ready");
 	/* Within the grace: the old generation answers, and says close. */
 	client_get(busy, "/");
-	int n = client_read(busy, buf, sizeof buf, 5000);
+	int n = http_read_response(busy, buf, sizeof buf, 5000);
 	snprintf(want, sizeof want, "pid=%d", (int)old);
 	if (n <= 0 || !strstr(buf, "200 OK") || !strstr(buf, want) ||
 	    !strstr(buf, "Connection: close"))
 		FAIL("during the grace got %d:\n%s", n, n > 0 ? buf : "");
-	ASSERT_EQ(client_read(busy, buf, sizeof buf, 5000), 0); /* then EOF */
+	ASSERT_EQ(http_read_response(busy, buf, sizeof buf, 5000), 0); /* then EOF */
 	/* The idle one: a clean EOF after the grace, not a reset. */
-	ASSERT_EQ(client_read(idle, buf, sizeof buf, 5000), 0);
+	ASSERT_EQ(http_read_response(idle, buf, sizeof buf, 5000), 0);
 	close(busy); /* the server lingers until it reads our EOF */
 	close(idle);
 	int status;
@@ -405,7 +380,7 @@ void test_httpd_drain_has_a_deadline(void)
 		FAIL("the old generation took %ld ms, the ceiling was 300", took);
 	expect_in_file(s.log, "drain deadline: closing 1 connections");
 	char buf[256];
-	int cut = client_read(slow, buf, sizeof buf, 5000); /* cut, as promised */
+	int cut = http_read_response(slow, buf, sizeof buf, 5000); /* cut, as promised */
 	ASSERT(cut == 0 || cut == -ECONNRESET);
 	close(slow);
 	s.pid = read_pid(s.pidfile);
