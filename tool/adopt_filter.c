@@ -2,9 +2,11 @@
  * program, and the descriptor it gives the supervisor. */
 #include "adopt_filter.h"
 #include "internal.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
@@ -133,29 +135,64 @@ static void explain(char *why, size_t size, int error)
 		 strerror(error));
 }
 
+#ifdef ADOPT_BUILT
+/* Reading a trapped process's memory and copying its socket need ptrace
+ * rights over it, which a container may withhold (CAP_SYS_PTRACE): tried
+ * on the probe's child, of our own user, while it waits. 0 or an errno. */
+static int ptrace_rights(pid_t pid, int fd_in_child)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return errno;
+	int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd_in_child, 0);
+	int error = copy < 0 ? errno : 0;
+	close(pidfd);
+	if (copy >= 0)
+		close(copy);
+	int mem = error ? -1 : proc_open(pid, "mem");
+	if (!error && mem < 0)
+		error = errno;
+	if (mem >= 0)
+		close(mem);
+	return error;
+}
+#endif
+
 int adopt_filter_probe(char *why, size_t size)
 {
 	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0) {
+	/* Seqpacket: a child that dies before sending is an end of file. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
 		int e = errno;
 		snprintf(why, size, "cannot test seccomp: socketpair: %s", strerror(e));
 		return -e;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
+		close(pair[0]);
 		int r = adopt_filter_install(&pair[1]);
+		char go;
+		if (r == 0) /* then wait, to be looked at */
+			ho_recv(pair[1], &go, 1, 0);
 		_exit(r < 0 ? (unsigned char)-r : 0);
 	}
-	int error = pid < 0 ? errno : 0, status = 0;
-	close(pair[1]);
+	int error = pid < 0 ? errno : 0, status = 0, fd = -1, rights = 0;
+	int childs_end = pair[1]; /* its number in the child, still open there */
+	close(pair[1]); /* so that the child's exit is our end of file */
+	struct pollfd p = { .fd = pair[0], .events = POLLIN };
+	if (!error && ho_poll(&p, 1, 10000) == 1 && !(p.revents & POLLHUP))
+		fd = adopt_filter_receive(pair[0]);
+#ifdef ADOPT_BUILT
+	if (fd >= 0)
+		rights = ptrace_rights(pid, childs_end);
+#endif
+	close(pair[0]); /* lets the child go */
 	if (pid > 0 && ho_waitpid(pid, &status, 0) < 0)
 		error = ECHILD;
 	else if (pid > 0 && (!WIFEXITED(status) || WEXITSTATUS(status)))
 		error = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
-	int fd = error ? -1 : adopt_filter_receive(pair[0]);
-	close(pair[0]);
-	if (!error && fd < 0)
-		error = -fd;
+	else if (!error && fd < 0)
+		error = EPROTO;
 #ifdef ADOPT_BUILT
 	if (!error) {
 		/* A kernel that knows ADDFD looks for notification 0 and finds
@@ -167,7 +204,14 @@ int adopt_filter_probe(char *why, size_t size)
 #endif
 	if (fd >= 0)
 		close(fd);
-	if (error)
+	if (error) {
 		explain(why, size, error);
+	} else if (rights) {
+		snprintf(why, size, "cannot adopt the servers' own binds: no ptrace rights "
+			 "over our own children (pidfd_getfd, /proc/PID/mem: %s; a container "
+			 "without CAP_SYS_PTRACE?); with --no-adopt the server must take its "
+			 "sockets from LISTEN_FDS", strerror(rights));
+		error = rights;
+	}
 	return -error;
 }
