@@ -92,14 +92,6 @@ static int close_on_exec(pid_t tid, int fd)
 
 /* -------------------------------------------------------------- answers */
 
-static struct generation *starting(struct core *c, unsigned number)
-{
-	for (int i = 0; i < c->count; i++)
-		if (c->gens[i].number == number && c->gens[i].state == GEN_STARTING)
-			return &c->gens[i];
-	return NULL;
-}
-
 static void listened_on(struct adopt_generation *g, int index)
 {
 	struct adopt *a = g->owner;
@@ -108,8 +100,9 @@ static void listened_on(struct adopt_generation *g, int index)
 	g->listened[index] = 1;
 	if (++g->listened_count < a->held_count)
 		return;
-	struct generation *gen = starting(a->core, g->number);
-	if (!gen)
+	/* Only one generation starts at a time: is it this one? */
+	struct generation *gen = core_in_state(a->core, GEN_STARTING);
+	if (!gen || gen->number != g->number)
 		return;
 	if (a->ready_on_listen) {
 		say("generation %u listens on every listener: ready (--ready=listen)",
@@ -382,7 +375,6 @@ int adopt_open(struct adopt *a, struct core *core, struct handoff *listeners,
 		adopt_close(a);
 		return -ENOMEM;
 	}
-	a->enabled = 1;
 	return 0;
 }
 
@@ -411,7 +403,7 @@ void adopt_init(struct adopt *a)
 
 int adopt_enabled(const struct adopt *a)
 {
-	return a->enabled;
+	return a->request != NULL; /* adopt_open's last allocation; freed on failure */
 }
 
 void adopt_attach(struct adopt *a, int epoll_fd)

@@ -44,7 +44,6 @@ struct adopt_generation {
 };
 
 struct adopt {
-	int enabled;
 	int epoll_fd;
 	struct core *core;
 	struct handoff *listeners;

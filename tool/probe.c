@@ -14,11 +14,6 @@ extern char **environ;
 
 enum { RETRY_MS = 100 };
 
-static struct generation *starting(struct core *c)
-{
-	return core_in_state(c, GEN_STARTING);
-}
-
 /* environ with HANDOFF_GENERATION and HANDOFF_PID of g in front. */
 static char **probe_environment(const struct generation *g, char *generation,
 				size_t gsize, char *pid, size_t psize)
@@ -68,7 +63,7 @@ void probe_tick(struct probe *p, struct core *c)
 {
 	if (!p->command)
 		return;
-	struct generation *g = starting(c);
+	struct generation *g = core_in_state(c, GEN_STARTING);
 	if (p->pid) {
 		if (!g || g->number != p->number)
 			kill(p->pid, SIGKILL); /* reaped through probe_exited */
@@ -83,7 +78,7 @@ int probe_exited(struct probe *p, struct core *c, pid_t pid, int status)
 	if (!p->pid || pid != p->pid)
 		return 0;
 	p->pid = 0;
-	struct generation *g = starting(c);
+	struct generation *g = core_in_state(c, GEN_STARTING);
 	if (g && g->number == p->number && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		say("generation %u: --ready=exec: command exited 0 (run %d): ready",
 		    g->number, p->runs);
@@ -97,7 +92,7 @@ int probe_exited(struct probe *p, struct core *c, pid_t pid, int status)
 
 int probe_timeout_ms(const struct probe *p, struct core *c)
 {
-	if (!p->command || p->pid || !starting(c))
+	if (!p->command || p->pid || !core_in_state(c, GEN_STARTING))
 		return -1;
 	int64_t ms = (p->next_us - ho_now_us() + 999) / 1000;
 	return ms < 0 ? 0 : ms > RETRY_MS ? RETRY_MS : (int)ms;
