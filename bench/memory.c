@@ -41,6 +41,18 @@ static long mem_available_kib(void)
 
 /* What generation pid logged at exit: "longest loop turn N us, before the
  * handover M us". 1, or 0 if it logged no such line. */
+/* MemAvailable within 1 MiB of what it was at the last call: nothing is
+ * being freed or faulted in any more. *last: the previous reading. */
+static int memory_settled(void *arg)
+{
+	long *last = arg, now = mem_available_kib();
+	int still = *last >= 0 && labs(now - *last) < 1024;
+	*last = now;
+	if (!still)
+		pause_ms(50); /* the interval between two readings */
+	return still;
+}
+
 static int logged_turns(const char *log, pid_t pid, long *longest, long *before)
 {
 	char needle[64];
@@ -83,8 +95,9 @@ static void run_chain(struct chain *c, const char *size, int use_fork, int times
 			     (int)pid, file_text(log));
 		/* Let the kernel settle from the last generation's exit and this
 		 * one's ballast (freeing, zeroing, reporting free pages to a VM's
-		 * host): both modes wait alike. */
-		nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000000L }, NULL);
+		 * host): both modes wait alike, until free memory holds still. */
+		if (!wait_for(memory_settled, &(long){ -1 }, 5000))
+			printf("  (free memory still moving after 5 s; measuring anyway)\n");
 		pid_t old = pid;
 		int status;
 		long start = clock_us();
