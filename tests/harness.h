@@ -246,6 +246,15 @@ long clock_us(void); /* CLOCK_MONOTONIC, microseconds */
 long percentile(long *v, int n, int p);
 /* pid's resident set size (VmRSS) in KiB, or -1 if it is gone. */
 long rss_kib(pid_t pid);
+/* /proc/<pid>/stat: state, parent, start time (ticks since boot) and
+ * command; 0 if it is gone or unreadable. */
+struct process_stat {
+	char state;
+	pid_t ppid;
+	unsigned long long start;
+	char comm[32];
+};
+int process_stat(pid_t pid, struct process_stat *st);
 /* Up to max live children of pid into out; returns how many. */
 int children_of(pid_t pid, pid_t *out, int max);
 /* Raises RLIMIT_NOFILE to want (the hard limit as well when privileged),

@@ -320,8 +320,7 @@ long rss_kib(pid_t pid)
 	return kib;
 }
 
-/* Field 4 (ppid) and 22 (start time) of /proc/<pid>/stat; 0 if gone. */
-static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start)
+int process_stat(pid_t pid, struct process_stat *st)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -332,18 +331,31 @@ static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
-	char state;
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
 	int parent;
-	unsigned long long t;
-	if (!p || sscanf(p + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
-			 "%*u %*d %*d %*d %*d %*d %*d %llu", &state, &parent, &t) != 3)
+	if (!open_paren || !close_paren || close_paren < open_paren ||
+	    sscanf(close_paren + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+		   "%*u %*d %*d %*d %*d %*d %*d %llu", &st->state, &parent,
+		   &st->start) != 3)
+		return 0;
+	st->ppid = parent;
+	snprintf(st->comm, sizeof st->comm, "%.*s", (int)(close_paren - open_paren - 1),
+		 open_paren + 1);
+	return 1;
+}
+
+/* Field 4 (ppid) and 22 (start time) of a live process; 0 if gone. */
+static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start)
+{
+	struct process_stat st;
+	if (!process_stat(pid, &st))
 		return 0;
 	if (ppid)
-		*ppid = parent;
+		*ppid = st.ppid;
 	if (start)
-		*start = t;
-	return state != 'Z' && state != 'X';
+		*start = st.start;
+	return st.state != 'Z' && st.state != 'X';
 }
 
 int children_of(pid_t pid, pid_t *out, int max)

@@ -335,25 +335,11 @@ struct proc {
 
 static int proc_read(pid_t pid, struct proc *p)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
+	struct process_stat st;
+	if (!process_stat(pid, &st))
 		return 0;
-	buf[n] = '\0';
-	char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
-	if (!open_paren || !close_paren || close_paren < open_paren)
-		return 0;
-	p->pid = pid;
-	snprintf(p->comm, sizeof p->comm, "%.*s", (int)(close_paren - open_paren - 1),
-		 open_paren + 1);
-	int ppid;
-	if (sscanf(close_paren + 2, "%c %d", &p->state, &ppid) != 2)
-		return 0;
-	p->ppid = ppid;
+	*p = (struct proc){ .pid = pid, .ppid = st.ppid, .state = st.state };
+	snprintf(p->comm, sizeof p->comm, "%s", st.comm);
 	return 1;
 }
 
