@@ -13,6 +13,9 @@
 #                   as usual. make uninstall: the same files removed.
 #   make install-man, install-completion (and uninstall-*): those parts alone
 #   make check-man  mandoc -T lint on the man pages (the suite does it too)
+#   make deb-smoke  as root on Debian: the .debs built (debian/), linted,
+#                   installed, httpd reloaded under load, purged
+#                   (tests/deb-smoke.sh; skips elsewhere)
 #
 # CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS and AR are the user's: they reach
 # every compile and link line, after the project's own flags so they win.
@@ -289,6 +292,11 @@ uninstall-completion:
 check-man:
 	mandoc -T lint -W warning $(MAN1) $(MAN3)
 
+# The Debian packages, end to end, from a copy of the tree (the working
+# tree and build/ stay as they are).
+deb-smoke:
+	@bash tests/deb-smoke.sh
+
 include fuzz/fuzz.mk
 
 clean:
@@ -296,6 +304,6 @@ clean:
 
 .PHONY: all check-exports check-deps test test-repeat test-stress chaos demo bench clean build/all build/asan/all \
 	install install-bin install-lib install-dev uninstall \
-	check-man install-man uninstall-man install-completion uninstall-completion
+	check-man install-man uninstall-man install-completion uninstall-completion deb-smoke
 .SECONDARY:
 .DEFAULT_GOAL := all
