@@ -104,5 +104,8 @@
 	X(supervisor_exit_0_leaving_nothing, 60) \
 	X(supervisor_follows_nginx, 90) \
 	X(install_staged_builds_with_pkg_config, 300) \
+	X(systemd_supervised_unit, 60)    \
+	X(systemd_socket_activated_unit, 60) \
+	X(systemd_self_upgrade_unit, 60)  \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)
