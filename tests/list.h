@@ -104,5 +104,6 @@
 	X(supervisor_exit_0_leaving_nothing, 60) \
 	X(supervisor_follows_nginx, 90) \
 	X(install_staged_builds_with_pkg_config, 300) \
+	X(fleet_ansible_rollout, 180)     \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)
