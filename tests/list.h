@@ -107,5 +107,6 @@
 	X(systemd_supervised_unit, 60)    \
 	X(systemd_socket_activated_unit, 60) \
 	X(systemd_self_upgrade_unit, 60)  \
+	X(fleet_ansible_rollout, 180)     \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)
