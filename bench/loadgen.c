@@ -83,6 +83,7 @@ static struct {
 static struct {
 	uint64_t count[K_COUNT];
 	uint64_t slow_ok, slow_failed;
+	uint64_t server_closes; /* connections the server ended, not the client */
 	uint64_t printed;
 	unsigned gens, gen_min, gen_max;
 	uint8_t genmap[GEN_TRACKED / 8];
@@ -583,8 +584,20 @@ static void conn_close(struct conn *c)
 	c->reused = false;
 }
 
+/* A connection the client meant to keep (keep-alive and slow slots; a
+ * fresh one asks for its close) ended by the server: announced with
+ * "Connection: close", or an EOF or a reset. Each costs the client a
+ * reconnect, and each would cut a WebSocket or a stream. */
+static void note_server_close(const struct conn *c)
+{
+	if (c->type != C_FRESH && c->fd >= 0 && !stopping)
+		st.server_closes++;
+}
+
 static void fail(struct conn *c, enum kind k, int err, const char *detail, uint64_t now)
 {
+	if (k == K_RESET)
+		note_server_close(c);
 	record(c, k, err, detail, now);
 	conn_close(c);
 	c->state = S_WAIT;
@@ -702,6 +715,8 @@ static void complete(struct conn *c, uint64_t now, size_t extra)
 		snprintf(detail, sizeof detail, "status %d", c->r.status);
 	record(c, c->r.status == 200 ? K_OK : K_NON200, 0, detail, now);
 	c->reused = c->fd >= 0;
+	if (c->r.close)
+		note_server_close(c);
 	/* Bytes past the response would be read as the next one: start over. */
 	next_request(c, now, !c->r.close && extra == 0);
 }
@@ -709,6 +724,7 @@ static void complete(struct conn *c, uint64_t now, size_t extra)
 static void on_eof(struct conn *c, uint64_t now)
 {
 	bool reused = c->reused;
+	note_server_close(c);
 	conn_close(c);
 	if (c->r.head_done && c->r.clen < 0) {
 		complete(c, now, 0);
@@ -846,6 +862,7 @@ static uint64_t report(uint64_t end)
 	for (int k = K_OK + 1; k < K_COUNT; k++)
 		printf("%s=%" PRIu64 "\n", kind_name[k], st.count[k]);
 	printf("slow_ok=%" PRIu64 "\nslow_failed=%" PRIu64 "\n", st.slow_ok, st.slow_failed);
+	printf("server_closes=%" PRIu64 "\n", st.server_closes);
 	printf("generations=%u\ngen_min=%u\ngen_max=%u\n", st.gens, st.gen_min, st.gen_max);
 	printf("p50_us=%" PRIu64 "\np99_us=%" PRIu64 "\nmax_us=%" PRIu64 "\n",
 	       hist_pct(50), hist_pct(99), hist_max);

@@ -1,6 +1,6 @@
 /* main.c — `make bench`: the figures, in a child with a 10-minute limit
- * (the benchmark keeps its own 5-minute budget; the rest leaves room for
- * installing nginx and HAProxy first on a fresh machine). */
+ * (the benchmark keeps its own budget of 340 s, counted once what was
+ * missing is installed: nginx, HAProxy, Go... on a fresh machine). */
 #include "harness.h"
 #include "program.h"
 

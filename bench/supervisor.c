@@ -4,16 +4,29 @@
  *
  * The server is examples/echo. Its own start-up is timed from fork to its
  * READY=1; a reload from SIGHUP to the supervisor to the supervisor's own
- * READY=1, which it sends once the new generation has told it so. */
+ * READY=1, which it sends once the new generation has told it so.
+ *
+ * Then a storm: reload requests on the control socket (what `handoff
+ * reload` sends) at 100 per second for 10 s, whether or not the last one is
+ * over, as a deploy script gone wrong would send them. What it costs the
+ * supervisor: CPU time per reload, and whether its memory or descriptors
+ * grow. */
 #include "bench.h"
 #include "harness.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-enum { SAMPLES = 100 };
+enum { SAMPLES = 100, STORM_RATE = 100, STORM_SECONDS = 10, STORM_WARM_UP_SECONDS = 3,
+       STORM_OPEN = 256 };
 
 /* echo started directly, as a service manager would: fork to READY=1. */
 static long own_startup_us(int notify, char *env, const char *addr)
@@ -45,6 +58,124 @@ static long status_kib(pid_t pid, const char *field)
 	return kib;
 }
 
+/* --- the storm */
+
+struct storm {
+	long sent, ok, refused, other, unanswered;
+	char other_answer[128]; /* the first answer that was neither */
+	struct pollfd open[STORM_OPEN];
+	int count;
+};
+
+/* One request, "handoff-control 1 reload\n", on a connection of its own;
+ * its answer is read later. The request fits the socket buffer: one write. */
+static void storm_send(struct storm *s, const struct sockaddr_un *a)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	static const char request[] = "handoff-control 1 reload\n";
+	s->sent++;
+	if (fd < 0 || connect(fd, (const struct sockaddr *)a, sizeof *a) < 0 ||
+	    write(fd, request, sizeof request - 1) != (ssize_t)sizeof request - 1 ||
+	    s->count == STORM_OPEN) {
+		if (!s->other++)
+			snprintf(s->other_answer, sizeof s->other_answer, "%s",
+				 s->count == STORM_OPEN ? "(too many unanswered)" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	s->open[s->count++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+}
+
+/* Reads the answers that have come, until timeout_ms. */
+static void storm_collect(struct storm *s, int timeout_ms)
+{
+	if (poll(s->open, (nfds_t)s->count, timeout_ms) <= 0)
+		return;
+	for (int i = 0; i < s->count; i++) {
+		if (!s->open[i].revents)
+			continue;
+		char answer[512];
+		ssize_t n = read(s->open[i].fd, answer, sizeof answer - 1);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		answer[n > 0 ? n : 0] = '\0';
+		if (strncmp(answer, "ok", 2) == 0) {
+			s->ok++;
+		} else if (strncmp(answer, "error busy", 10) == 0) {
+			s->refused++;
+		} else {
+			if (!s->other++)
+				snprintf(s->other_answer, sizeof s->other_answer, "%.100s", answer);
+		}
+		close(s->open[i].fd);
+		s->open[i--] = s->open[--s->count];
+	}
+}
+
+static double cpu_ms(pid_t pid)
+{
+	struct process_stat st;
+	if (!process_stat(pid, &st))
+		FAIL("the supervisor (%d) is gone", (int)pid);
+	return (double)(st.utime + st.stime) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void storm(pid_t supervisor, const char *control, int second)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(control) >= sizeof a.sun_path)
+		FAIL("control socket path too long: %s", control);
+	memcpy(a.sun_path, control, strlen(control));
+	long rss_before = status_kib(supervisor, "VmRSS:");
+	int fds_before = count_fds(supervisor);
+	double cpu_before = cpu_ms(supervisor);
+	struct storm s = { 0 };
+	long rss_each[STORM_SECONDS] = { 0 };
+	int seconds = second ? STORM_SECONDS : STORM_WARM_UP_SECONDS;
+	long start = clock_us(), interval = 1000000 / STORM_RATE;
+	for (long k = 0; k < (long)STORM_RATE * seconds; k++) {
+		long when = start + k * interval;
+		if (k % STORM_RATE == 0)
+			rss_each[k / STORM_RATE] = status_kib(supervisor, "RssAnon:");
+		for (long now = clock_us(); now < when; now = clock_us())
+			storm_collect(&s, (int)((when - now + 999) / 1000));
+		storm_send(&s, &a);
+	}
+	/* The last reload is answered once its generation is ready. */
+	for (long deadline = clock_us() + 10000000; s.count && clock_us() < deadline;)
+		storm_collect(&s, 100);
+	s.unanswered = s.count;
+	for (int i = 0; i < s.count; i++)
+		close(s.open[i].fd);
+	long took = clock_us() - start;
+	double cpu = cpu_ms(supervisor) - cpu_before;
+	long rss_after = status_kib(supervisor, "VmRSS:");
+	int fds_after = count_fds(supervisor);
+
+	printf("\nreload storm %d: %ld requests on the control socket in %.1f s "
+	       "(%d per second)\n", second + 1, s.sent, took / 1e6, STORM_RATE);
+	printf("  reloaded %ld, refused as busy %ld, other %ld%s%s, unanswered %ld\n",
+	       s.ok, s.refused, s.other, s.other ? ", first: " : "", s.other_answer,
+	       s.unanswered);
+	printf("  supervisor's anonymous memory each second (KiB):");
+	for (int i = 0; i < seconds; i++)
+		printf(" %ld", rss_each[i]);
+	printf("\n");
+	printf("  supervisor CPU %.0f ms: %.3f ms per reload, %.3f ms per request\n",
+	       cpu, s.ok ? cpu / (double)s.ok : 0.0, s.sent ? cpu / (double)s.sent : 0.0);
+	printf("  supervisor RSS %ld KiB before, %ld KiB after; descriptors %d before, "
+	       "%d after\n", rss_before, rss_after, fds_before, fds_after);
+	bench_target(s.other == 0 && s.unanswered == 0 && s.ok > 0,
+		     "reload storm %d: every request answered, ok or refused (%ld ok, %ld refused, "
+		     "%ld other, %ld unanswered)", second + 1, s.ok, s.refused, s.other, s.unanswered);
+	if (second)
+		bench_target(rss_after <= rss_before + 8 && fds_after == fds_before,
+			     "reload storm: no growth in the second storm (RSS %ld -> %ld KiB, "
+			     "descriptors %d -> %d)", rss_before, rss_after, fds_before, fds_after);
+}
+
 void bench_supervisor(void)
 {
 	char env[128], addr[32];
@@ -54,8 +185,12 @@ void bench_supervisor(void)
 
 	struct spawn_options o = { .output = work_path("handoff.log"),
 				   .env = (char *[]){ env, NULL } };
-	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "-l", addr,
-					     "--", bin_path("examples/echo"), addr, NULL }, &o);
+	char pidfile[256], control[300];
+	snprintf(pidfile, sizeof pidfile, "%s", work_path("handoff.pid"));
+	snprintf(control, sizeof control, "%s.control", pidfile);
+	pid_t supervisor = spawn((char *[]){ bin_path("handoff"), "run", "--pidfile", pidfile,
+					     "-l", addr, "--", bin_path("examples/echo"), addr,
+					     NULL }, &o);
 	if (!bench_wait_ready(notify, 10000, NULL))
 		FAIL("the supervisor did not say READY=1");
 	long rss_start = status_kib(supervisor, "VmRSS:");
@@ -69,6 +204,11 @@ void bench_supervisor(void)
 	}
 	long reload = percentile(took, SAMPLES, 50);
 	long rss = status_kib(supervisor, "VmRSS:"), hwm = status_kib(supervisor, "VmHWM:");
+	/* Twice: the first, short, storm is also the first use of the control
+	 * path with many clients at once (the heap settles, pages are touched
+	 * for the first time); growth would show in the second. */
+	storm(supervisor, control, 0);
+	storm(supervisor, control, 1);
 	kill(supervisor, SIGTERM);
 	int status;
 	wait_exit(supervisor, 30000, &status);

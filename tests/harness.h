@@ -172,6 +172,7 @@ struct load {
 struct load_result {
 	long requests, ok, failed, refused, reset, eof, timeout, non200, other;
 	long slow_ok, slow_failed, generations, gen_min, gen_max;
+	long server_closes; /* kept-alive connections the server ended */
 	long p50_us, p99_us, max_us;
 	double rps;
 };
@@ -252,6 +253,7 @@ struct process_stat {
 	char state;
 	pid_t ppid;
 	unsigned long long start;
+	unsigned long long utime, stime; /* CPU time, in clock ticks */
 	char comm[32];
 };
 int process_stat(pid_t pid, struct process_stat *st);

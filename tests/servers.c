@@ -134,6 +134,7 @@ int load_report_parse(const char *text, struct load_result *r)
 		.timeout = field(text, "timeout"), .non200 = field(text, "non200"),
 		.other = field(text, "other"), .slow_ok = field(text, "slow_ok"),
 		.slow_failed = field(text, "slow_failed"),
+		.server_closes = field(text, "server_closes"),
 		.generations = field(text, "generations"),
 		.gen_min = field(text, "gen_min"), .gen_max = field(text, "gen_max"),
 		.p50_us = field(text, "p50_us"), .p99_us = field(text, "p99_us"),
