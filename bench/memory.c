@@ -39,8 +39,6 @@ static long mem_available_kib(void)
 	return kib;
 }
 
-/* What generation pid logged at exit: "longest loop turn N us, before the
- * handover M us". 1, or 0 if it logged no such line. */
 /* MemAvailable within 1 MiB of what it was at the last call: nothing is
  * being freed or faulted in any more. *last: the previous reading. */
 static int memory_settled(void *arg)
@@ -53,6 +51,8 @@ static int memory_settled(void *arg)
 	return still;
 }
 
+/* What generation pid logged at exit: "longest loop turn N us, before the
+ * handover M us". 1, or 0 if it logged no such line. */
 static int logged_turns(const char *log, pid_t pid, long *longest, long *before)
 {
 	char needle[64];

@@ -52,7 +52,9 @@ static void run(struct probe *p, const struct generation *g)
 	p->number = g->number;
 	p->runs++;
 	if (r < 0) {
-		say("--ready=exec: cannot run /bin/sh: %s: %s", sp.failed_step, strerror((int)-r));
+		if (log_allowed(&p->spawn_failures, 1, 10000))
+			say("--ready=exec: cannot run /bin/sh: %s: %s", sp.failed_step,
+			    strerror((int)-r));
 		p->next_us = ho_now_us() + RETRY_MS * 1000;
 		return;
 	}

@@ -10,6 +10,7 @@
 #define TOOL_PROBE_H
 
 #include "core.h"
+#include "log.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,7 @@ struct probe {
 	int64_t next_us;             /* no run before this */
 	int runs;                    /* runs for the current generation */
 	int last_status;             /* of the last failed run, for messages */
+	struct log_limit spawn_failures; /* one every 100 ms would flood the log */
 };
 
 /* Starts a run when one is due; kills a run whose generation is no longer
