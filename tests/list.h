@@ -5,6 +5,10 @@
 	X(library_version_matches_header, 10) \
 	X(address_parse, 10)              \
 	X(address_format_roundtrip, 10)   \
+	X(wire_roundtrip, 10)             \
+	X(wire_limits, 10)                \
+	X(wire_rejects_malformed, 10)     \
+	X(wire_newer_sender_is_understood, 10) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \
