@@ -44,7 +44,7 @@ HTTPD_HEADERS := $(wildcard examples/httpd/*.h)
 TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
 KIT_SRC  := tests/harness.c tests/process.c tests/net.c tests/servers.c tests/binder.c \
-	tests/helpers.c tests/program.c
+	tests/helpers.c tests/mover.c tests/program.c
 TEST_SRC := $(filter-out tests/demo.c tests/static-server.c,$(wildcard tests/*.c))
 BENCH_SRC := $(filter-out bench/loadgen.c,$(wildcard bench/*.c)) $(KIT_SRC)
 # Private headers: the base library's for everything in-tree, the

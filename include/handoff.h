@@ -160,6 +160,11 @@ enum handoff_flags {
 	/* Send nothing to $NOTIFY_SOCKET: the program speaks to its service
 	 * manager itself (the supervisor does). */
 	HANDOFF_NO_NOTIFY = 1u << 1,
+	/* Live connections move between generations (see "Moving live
+	 * connections" below): this program takes the connections its
+	 * predecessor passes, and says so when it reports ready, so that its
+	 * own successor may be asked for them in turn. */
+	HANDOFF_CONNECTIONS = 1u << 2,
 };
 
 /* Options for handoff_new(). An extensible struct, like the kernel's
@@ -224,6 +229,12 @@ enum handoff_event_type {
 	/* SIGHUP under `handoff run`: the supervisor was asked to reload (see
 	 * handoff_upgrade). Keep serving; STOP comes when the new one serves. */
 	HANDOFF_EVENT_RELOAD_REQUESTED,
+	/* Connections from the previous generation (pid) are waiting: take
+	 * each with handoff_receive() until it returns 0. */
+	HANDOFF_EVENT_CONNECTIONS,
+	/* Outcomes of handoff_pass() are waiting (successor pid): read each
+	 * with handoff_pass_outcome() until it returns 0. */
+	HANDOFF_EVENT_PASSED,
 };
 
 struct handoff_event {
@@ -409,6 +420,89 @@ int handoff_listener_address(const struct handoff *h, size_t index,
  * 0 if it was created or added here, -ENOENT if there is no such index. */
 HANDOFF_EXPORT
 int handoff_listener_inherited(const struct handoff *h, size_t index);
+
+/* ------------------------------------------------- moving live connections
+ *
+ * With HANDOFF_CONNECTIONS on both sides, an upgrade need not close a single
+ * connection: during its drain the old generation passes each connection to
+ * its successor — the socket, the bytes it has read but not processed, and
+ * an opaque state of the application's — over the channel the two already
+ * share, and the successor carries on serving it.
+ *
+ * The old generation, after DRAIN:
+ *   if (handoff_can_pass(h)) for each connection at a message boundary:
+ *       epoll_ctl(EPOLL_CTL_DEL, fd)  (epoll keeps reporting a descriptor
+ *                                      until every copy of it is closed)
+ *       handoff_pass(h, fd, unread, unread_length, state, state_length)
+ *   on HANDOFF_EVENT_PASSED: while (handoff_pass_outcome(h, &fd, &error) == 1)
+ *       error == 0: the successor has it; close(fd), forget it
+ *       error < 0:  it is yours again; watch it, serve it to the end
+ *   else drain the classic way.
+ * The successor, on HANDOFF_EVENT_CONNECTIONS:
+ *   while (handoff_receive(h, &c) == 1) adopt c.fd (close-on-exec, with the
+ *   file status flags it had: set O_NONBLOCK if you need it), feed
+ *   c.pending to your parser first, rebuild your state from c.state.
+ *
+ * Rules. Pass a connection only between two messages of its protocol, with
+ * nothing half-written. The old generation keeps its copy until the
+ * successor has taken it: a connection is never lost by the handover (if the
+ * successor refuses it, dies, or the channel breaks, it comes back with an
+ * error). The successor acknowledges a connection when the library has
+ * checked it, before handoff_receive() returns it: from then on it is the
+ * successor's, and a successor that crashes loses it as it loses its own.
+ * Each received descriptor counts against the successor's RLIMIT_NOFILE; one
+ * that does not fit comes back to the old generation (-EMFILE). A successor
+ * that does not set HANDOFF_CONNECTIONS (an older libhandoff, a program that
+ * only reads LISTEN_FDS) is never asked: handoff_can_pass() returns 0.
+ * Under `handoff run` generations do not pass connections to each other
+ * (handoff_can_pass() returns 0).
+ * TLS: with kernel TLS (kTLS) the keys stay in the socket and move with it;
+ * the record sequence numbers and secrets a TLS library keeps must travel in
+ * the state. Nothing here does that for you. */
+
+/* The limits of one connection's data. */
+#define HANDOFF_PENDING_MAX 32768 /* bytes read and not processed */
+#define HANDOFF_STATE_MAX 65536   /* the application's state */
+
+/* A connection received from the previous generation. */
+struct handoff_connection {
+	int fd;                 /* yours now; close-on-exec */
+	const void *pending;    /* bytes the old generation had read and not
+				   processed: parse them before reading
+				   (NULL when pending_length is 0) */
+	size_t pending_length;
+	const void *state;      /* the old generation's state for it (NULL
+				   when state_length is 0) */
+	size_t state_length;
+};
+
+/* 1 if this generation has handed over to a successor that takes
+ * connections and is still there to take them; 0 otherwise. */
+HANDOFF_EXPORT
+int handoff_can_pass(const struct handoff *h);
+
+/* Passes connection fd to the successor with a copy of pending and state
+ * (either may be NULL when its length is 0). fd stays yours and open until
+ * its outcome (handoff_pass_outcome): do not read, write or watch it
+ * meanwhile. Never blocks: what the channel cannot take now is sent as it
+ * drains. Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
+ * HANDOFF_PENDING_MAX or HANDOFF_STATE_MAX), -ENOTSOCK, -EBADF, -ENOMEM. */
+HANDOFF_EXPORT
+int handoff_pass(struct handoff *h, int fd, const void *pending,
+		 size_t pending_length, const void *state, size_t state_length);
+
+/* The next decided handoff_pass(): 1 with *fd and *error set (0: the
+ * successor has it, close your copy; negative errno: yours again, e.g.
+ * -EPIPE the successor is gone, -EMFILE it had no room, -EPROTO it refused
+ * it), 0 when none is waiting. */
+HANDOFF_EXPORT
+int handoff_pass_outcome(struct handoff *h, int *fd, int *error);
+
+/* The next connection from the previous generation: 1 with *c filled (its
+ * pointers valid until the next handoff_receive() or handoff_next()), 0
+ * when none is waiting. */
+HANDOFF_EXPORT
+int handoff_receive(struct handoff *h, struct handoff_connection *c);
 
 /* ------------------------------------------------------------- sd_notify */
 

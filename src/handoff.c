@@ -398,9 +398,12 @@ static void close_unclaimed(struct handoff *h)
 
 static void tell_parent_ready(struct handoff *h)
 {
-	char msg[96];
-	int n = snprintf(msg, sizeof msg, "handoff %d ready pid=%ld generation=%u\n",
-			 HANDOFF_PROTOCOL_VERSION, (long)getpid(), h->generation);
+	char msg[112];
+	/* connections=1: we take live connections (conn_take.c); a parent
+	 * that does not know the field ignores it. */
+	int n = snprintf(msg, sizeof msg, "handoff %d ready pid=%ld generation=%u%s\n",
+			 HANDOFF_PROTOCOL_VERSION, (long)getpid(), h->generation,
+			 h->config.flags & HANDOFF_CONNECTIONS ? " connections=1" : "");
 	/* A parent that is gone cannot drain; nothing else to do. */
 	ho_send(h->parent_fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
@@ -479,6 +482,8 @@ void handoff_free(struct handoff *h)
 		h->signal_fd = -1;
 	}
 	ho_close(&h->pidfile_fd);
+	ho_take_free(h); /* what was not taken goes back to the predecessor */
+	ho_pass_free(h); /* the descriptors passed are the application's */
 	ho_close(&h->parent_fd);
 	/* After a handover the successor's end reads EOF when this process is
 	 * gone, not before: it must not upgrade while we still drain. So the

@@ -37,6 +37,11 @@ struct handoff {
 	int exec_errno;     /* why exec_path could not be resolved */
 	int stopping_sent;
 	int supervised;     /* upgrades are the supervisor's: ask it */
+	/* moving live connections (conn_pass.c, conn_take.c) */
+	pid_t successor_pid;       /* once handed over */
+	int successor_listening;   /* it takes connections; its channel is open */
+	struct ho_passing *passing;  /* ours going out; NULL until the first */
+	struct ho_taking *taking;    /* the predecessor's coming in */
 	char warning[384];  /* what handoff_new ignored, see handoff_warning */
 };
 
@@ -80,6 +85,15 @@ void ho_unwatch(struct handoff *h, int fd);
 
 /* upgrade.c */
 void ho_upgrade_abort(struct handoff *h);
+
+/* conn_pass.c: answers from the successor, and sending what is queued;
+ * 1 with a PASSED event when outcomes wait. */
+int ho_pass_check(struct handoff *h, struct handoff_event *ev);
+void ho_pass_free(struct handoff *h);
+/* conn_take.c: a message from the predecessor; 1 with a CONNECTIONS event,
+ * 0 if nothing to hand out, -1 at EOF (it is gone). */
+int ho_take_check(struct handoff *h, struct handoff_event *ev);
+void ho_take_free(struct handoff *h);
 
 /* notify.c */
 int ho_notify_send(const char *state, int fd_to_pass);

@@ -201,19 +201,37 @@ static int fail(struct handoff *h, struct handoff_event *ev, int error,
 	return 1;
 }
 
-static int handed_over(struct handoff *h, struct handoff_event *ev)
+static int handed_over(struct handoff *h, struct handoff_event *ev, int takes_connections)
 {
 	pid_t pid = h->child_pid;
 	forget_child(h);
-	/* Keep child_fd open until we exit (the successor watches for our EOF)
-	 * but stop listening to it. */
-	ho_unwatch(h, h->child_fd);
+	/* Keep child_fd open until we exit (the successor watches for our EOF);
+	 * listen to it only if connections may go that way (conn_pass.c). */
+	h->successor_pid = pid;
+	h->successor_listening = takes_connections &&
+				 (h->config.flags & HANDOFF_CONNECTIONS);
+	if (!h->successor_listening)
+		ho_unwatch(h, h->child_fd);
 	h->state = HANDOFF_STATE_HANDED_OVER;
 	char msg[48];
 	snprintf(msg, sizeof msg, "MAINPID=%ld", (long)pid);
 	ho_notify(h, msg);
 	*ev = (struct handoff_event){ .type = HANDOFF_EVENT_DRAIN, .pid = pid };
 	return 1;
+}
+
+/* " connections=N" among the fields of a ready message, N >= 1: the
+ * successor takes live connections (version N of conn_wire.h). */
+static int says_connections(const char *fields)
+{
+	static const char key[] = " connections=";
+	const char *at = strstr(fields, key);
+	unsigned long version;
+	if (!at)
+		return 0;
+	at += sizeof key - 1;
+	size_t digits = strcspn(at, " \n");
+	return ho_parse_uint_n(at, digits, UINT32_MAX, &version) == 0 && version >= 1;
 }
 
 /* "handoff <version> ready ...": any version may say ready, so that a newer
@@ -280,7 +298,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 	if (n > 0) {
 		msg[n] = '\0';
 		if (is_ready_message(msg))
-			return handed_over(h, ev);
+			return handed_over(h, ev, says_connections(msg));
 	}
 	if (exited(h, &status))
 		return fail(h, ev, -ECHILD, status);
@@ -294,12 +312,19 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 
 static int check_parent(struct handoff *h, struct handoff_event *ev)
 {
-	char byte;
-	ssize_t n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
-	if (n == -EAGAIN)
-		return 0;
-	if (n > 0)
-		return 0; /* nothing is defined parent-to-child yet: skip */
+	ssize_t n;
+	if (h->config.flags & HANDOFF_CONNECTIONS && !h->supervised) {
+		n = ho_take_check(h, ev);
+		if (n >= 0)
+			return (int)n;
+	} else {
+		char byte;
+		n = ho_recv(h->parent_fd, &byte, 1, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			return 0;
+		if (n > 0)
+			return 0; /* we take no connections: a message is skipped */
+	}
 	ho_close(&h->parent_fd); /* also leaves the epoll set */
 	*ev = (struct handoff_event){ .type = HANDOFF_EVENT_PARENT_EXITED,
 				      .pid = h->parent_pid };
@@ -349,6 +374,8 @@ int handoff_next(struct handoff *h, struct handoff_event *ev)
 	if (h->state == HANDOFF_STATE_UPGRADING && check_child(h, ev))
 		return 1;
 	if (h->parent_fd >= 0 && check_parent(h, ev))
+		return 1;
+	if (h->state == HANDOFF_STATE_HANDED_OVER && ho_pass_check(h, ev))
 		return 1;
 	if (check_signal(h, ev))
 		return 1;
@@ -438,6 +465,12 @@ const char *handoff_event_describe(const struct handoff_event *ev, char *buf,
 		break;
 	case HANDOFF_EVENT_PARENT_EXITED:
 		snprintf(buf, size, "previous generation %d has exited", ev->pid);
+		break;
+	case HANDOFF_EVENT_CONNECTIONS:
+		snprintf(buf, size, "connections from the previous generation %d", ev->pid);
+		break;
+	case HANDOFF_EVENT_PASSED:
+		snprintf(buf, size, "successor %d answered for connections passed", ev->pid);
 		break;
 	default:
 		snprintf(buf, size, "no event");

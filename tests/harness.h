@@ -213,6 +213,11 @@ void server_start(struct server *s, const char *spec, char *const env[]);
 pid_t server_upgrade(struct server *s, unsigned generation);
 void server_stop(struct server *s);
 int connects(const char *address); /* 1 if a connect() succeeds */
+/* A TCP connection to 127.0.0.1:port; fails the test if refused. */
+int connect_port(int port);
+/* Reads up to and including a '\n', or to end of stream (returns the
+ * length, 0 at EOF); fails the test past timeout_ms. */
+size_t read_line(int fd, char *buf, size_t size, int timeout_ms);
 
 /* ------------------------------------------------ added for the supervisor */
 

@@ -9,6 +9,10 @@
 	X(wire_limits, 10)                \
 	X(wire_rejects_malformed, 10)     \
 	X(wire_newer_sender_is_understood, 10) \
+	X(connections_bad_input_refused, 20) \
+	X(connections_move_across_upgrades, 60) \
+	X(connections_classic_successor, 30) \
+	X(connections_successor_dies_while_moving, 30) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \

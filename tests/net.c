@@ -253,3 +253,40 @@ int http_read_response(int fd, char *buf, size_t size, int timeout_ms)
 			return (int)got;
 	}
 }
+
+int connect_port(int port)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&in, sizeof in) < 0)
+		FAIL("connect to port %d: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Reads up to and including a '\n', or to end of stream (returns the
+ * length, 0 at EOF); fails the test past timeout_ms. */
+size_t read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	long deadline = deadline_after(timeout_ms);
+	size_t len = 0;
+	while (len + 1 < size && (len == 0 || buf[len - 1] != '\n')) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			FAIL("no answer within %d ms (got \"%.*s\")", timeout_ms,
+			     (int)len, buf);
+		ssize_t n = recv(fd, buf + len, size - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			FAIL("recv: %s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return len;
+}

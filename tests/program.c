@@ -23,6 +23,7 @@ int helper_inherit(const char *spec);
 int helper_server(const char *spec);
 int helper_binder(const char *port);
 int helper_daemon(const char *arg);
+int helper_mover(const char *spec);
 
 static int run_helper(const char *name, const char *arg)
 {
@@ -34,6 +35,8 @@ static int run_helper(const char *name, const char *arg)
 		return helper_binder(arg);
 	if (strcmp(name, "daemon") == 0)
 		return helper_daemon(arg);
+	if (strcmp(name, "mover") == 0)
+		return helper_mover(arg);
 	fprintf(stderr, "unknown helper %s\n", name);
 	return 2;
 }

@@ -271,6 +271,8 @@ static void handoff_events(void)
 			say("%s: stopping now", strsignal(ev.signal));
 			handoff_free(h);
 			exit(0);
+		case HANDOFF_EVENT_CONNECTIONS: /* without HANDOFF_CONNECTIONS, */
+		case HANDOFF_EVENT_PASSED:      /* never delivered */
 		case HANDOFF_EVENT_NONE:
 			break;
 		}

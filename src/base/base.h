@@ -55,6 +55,7 @@ ssize_t ho_write_all(int fd, const void *buf, size_t size); /* all, or error */
 ssize_t ho_recv(int fd, void *buf, size_t size, int flags);
 ssize_t ho_send(int fd, const void *buf, size_t size, int flags);
 ssize_t ho_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t ho_recvmsg(int fd, struct msghdr *msg, int flags);
 pid_t ho_waitpid(pid_t pid, int *status, int options);
 int ho_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout_ms);
 int ho_poll(struct pollfd *fds, unsigned long count, int timeout_ms);

@@ -92,6 +92,16 @@ ssize_t ho_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return finish(n, saved);
 }
 
+ssize_t ho_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	int saved = errno;
+	ssize_t n;
+	do
+		n = recvmsg(fd, msg, flags);
+	while (n < 0 && errno == EINTR);
+	return finish(n, saved);
+}
+
 pid_t ho_waitpid(pid_t pid, int *status, int options)
 {
 	int saved = errno;

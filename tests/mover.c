@@ -1,0 +1,245 @@
+/* mover.c — the `mover` helper: a line server whose connections move to
+ * the next generation at every upgrade (HANDOFF_CONNECTIONS), for
+ * tests/test-connections.c.
+ *
+ * Spec: "ADDRESS,MODEFILE". Each generation reads MODEFILE when it starts:
+ *   move     take and pass connections (the default)
+ *   classic  no HANDOFF_CONNECTIONS: an older program as successor
+ *   die      take connections, then exit 3 at the first CONNECTIONS event
+ *            without taking them (a successor that dies while they move)
+ * Protocol: each line "ping" is answered "pong gen=G count=C pid=P", C
+ * counting the lines of that connection across generations (its state).
+ * A line cut in two across an upgrade travels as pending bytes. On DRAIN
+ * a generation passes every connection whose line is complete; a
+ * connection that comes back is served here until its client closes it. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { MAX_CONNS = 64, LINE_MAX_BYTES = 256 };
+
+struct conn {
+	int fd;                 /* -1: free slot */
+	int passing;            /* handed to handoff_pass, outcome pending */
+	unsigned long count;    /* lines served on this connection, ever */
+	char buf[LINE_MAX_BYTES];
+	size_t length;          /* bytes read, not yet a whole line */
+};
+
+static struct conn conns[MAX_CONNS];
+static struct handoff *h;
+static unsigned generation;
+static int draining;
+
+static struct conn *add_conn(int fd)
+{
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (conns[i].fd < 0) {
+			conns[i] = (struct conn){ .fd = fd };
+			return &conns[i];
+		}
+	close(fd);
+	return NULL;
+}
+
+static void drop(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Answers every whole line in the buffer. */
+static void serve_lines(struct conn *c)
+{
+	char *nl;
+	while ((nl = memchr(c->buf, '\n', c->length))) {
+		size_t line = (size_t)(nl - c->buf) + 1;
+		char answer[128];
+		int n = snprintf(answer, sizeof answer, "pong gen=%u count=%lu pid=%d\n",
+				 generation, ++c->count, (int)getpid());
+		if (write(c->fd, answer, (size_t)n) != n) {
+			drop(c);
+			return;
+		}
+		memmove(c->buf, c->buf + line, c->length - line);
+		c->length -= line;
+	}
+}
+
+static void readable(struct conn *c)
+{
+	ssize_t n = read(c->fd, c->buf + c->length, sizeof c->buf - c->length);
+	if (n <= 0 || (c->length += (size_t)n) == sizeof c->buf) {
+		drop(c);
+		return;
+	}
+	serve_lines(c);
+}
+
+static void pass_all(void)
+{
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &conns[i];
+		if (c->fd < 0 || c->passing)
+			continue;
+		char state[32];
+		int n = snprintf(state, sizeof state, "count=%lu", c->count);
+		int r = handoff_pass(h, c->fd, c->buf, c->length, state, (size_t)n);
+		if (r == 0)
+			c->passing = 1;
+		else
+			printf("gen %u: pass: %s\n", generation, strerror(-r));
+	}
+}
+
+static void outcomes(void)
+{
+	int fd, error;
+	while (handoff_pass_outcome(h, &fd, &error) == 1)
+		for (int i = 0; i < MAX_CONNS; i++) {
+			struct conn *c = &conns[i];
+			if (c->fd != fd || !c->passing)
+				continue;
+			c->passing = 0;
+			if (error == 0) {
+				drop(c);
+			} else {
+				printf("gen %u: connection came back: %s\n", generation,
+				       strerror(-error));
+				serve_lines(c);
+			}
+		}
+}
+
+static void receive(int die)
+{
+	if (die) {
+		printf("gen %u: dying with connections on the way\n", generation);
+		fflush(stdout);
+		_exit(3);
+	}
+	struct handoff_connection hc;
+	int received = 0;
+	while (handoff_receive(h, &hc) == 1) {
+		struct conn *c = add_conn(hc.fd);
+		if (!c)
+			continue;
+		received++;
+		if (hc.pending_length && hc.pending_length <= sizeof c->buf) {
+			memcpy(c->buf, hc.pending, hc.pending_length);
+			c->length = hc.pending_length;
+		}
+		char state[64];
+		snprintf(state, sizeof state, "%.*s", (int)hc.state_length, (const char *)hc.state);
+		sscanf(state, "count=%lu", &c->count);
+		serve_lines(c);
+	}
+	printf("gen %u: received %d\n", generation, received);
+}
+
+static int events(int die)
+{
+	struct handoff_event ev;
+	while (handoff_next(h, &ev) == 1) {
+		switch (ev.type) {
+		case HANDOFF_EVENT_DRAIN:
+			handoff_close_listeners(h);
+			draining = 1;
+			printf("gen %u: drain, can pass %d\n", generation, handoff_can_pass(h));
+			if (handoff_can_pass(h))
+				pass_all();
+			break;
+		case HANDOFF_EVENT_PASSED:
+			outcomes();
+			break;
+		case HANDOFF_EVENT_CONNECTIONS:
+			receive(die);
+			break;
+		case HANDOFF_EVENT_STOP:
+		case HANDOFF_EVENT_STOP_NOW:
+			return 1;
+		default:
+			break;
+		}
+	}
+	fflush(stdout);
+	return 0;
+}
+
+int helper_mover(const char *spec)
+{
+	char address[128], mode[32] = "move";
+	const char *comma = strchr(spec, ',');
+	if (!comma || (size_t)(comma - spec) >= sizeof address)
+		return 2;
+	snprintf(address, sizeof address, "%.*s", (int)(comma - spec), spec);
+	char *text = read_file(comma + 1);
+	if (text)
+		sscanf(text, "%31s", mode);
+	free(text);
+	int die = strcmp(mode, "die") == 0;
+	struct handoff_config config = {
+		.size = sizeof config,
+		.flags = HANDOFF_SIGNALS | (strcmp(mode, "classic") ? HANDOFF_CONNECTIONS : 0),
+	};
+	for (int i = 0; i < MAX_CONNS; i++)
+		conns[i].fd = -1;
+	char *argv[] = { self_exe, "--helper", "mover", (char *)spec, NULL };
+	if (handoff_new(&h, &config, 4, argv) < 0)
+		return 2;
+	int lfd = handoff_listen(h, "lines", address);
+	if (lfd < 0 || handoff_ready(h) < 0)
+		return 2;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	generation = handoff_generation(h);
+	printf("ready generation=%u pid=%d mode=%s\n", generation, (int)getpid(), mode);
+	fflush(stdout);
+	for (;;) {
+		struct pollfd p[MAX_CONNS + 2];
+		int idx[MAX_CONNS + 2], n = 0, live = 0;
+		p[n] = (struct pollfd){ .fd = handoff_fd(h), .events = POLLIN };
+		idx[n++] = -1;
+		if (!draining) {
+			p[n] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+			idx[n++] = -2;
+		}
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (conns[i].fd >= 0) {
+				live++;
+				if (!conns[i].passing) {
+					p[n] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN };
+					idx[n++] = i;
+				}
+			}
+		if (draining && !live)
+			break;
+		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+			return 2;
+		for (int k = 0; k < n; k++) {
+			if (!p[k].revents)
+				continue;
+			if (idx[k] == -1 && events(die))
+				goto out;
+			if (idx[k] == -2) {
+				int fd;
+				while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+					add_conn(fd);
+			}
+			if (idx[k] >= 0 && conns[idx[k]].fd >= 0 && !conns[idx[k]].passing)
+				readable(&conns[idx[k]]);
+		}
+	}
+out:
+	printf("gen %u: exiting\n", generation);
+	fflush(stdout);
+	handoff_free(h);
+	return 0;
+}
