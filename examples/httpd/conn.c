@@ -16,6 +16,8 @@
 #include "http.h"
 #include "httpd.h"
 
+#include <fcntl.h>
+#include <handoff.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ enum conn_state {
 	CONN_SLEEP,      /* /sleep: waiting for the timer */
 	CONN_WRITE,      /* sending the response */
 	CONN_LINGER,     /* write side shut: reading to EOF before close */
+	CONN_PASSING,    /* handed to the successor, awaiting the outcome */
 };
 
 struct conn {
@@ -57,6 +60,7 @@ struct conn {
 	int status;
 	unsigned sleep_ms;
 	bool head_only, close_after;
+	bool classic;              /* drains here: it could not move */
 	char out[RESPONSE_MAX];
 	size_t out_len, out_off;
 };
@@ -65,8 +69,12 @@ static struct conn *conns;
 static size_t conn_count;
 static struct conn **heap;  /* min-heap on deadline; one slot per conn */
 static size_t heap_len, heap_cap;
+/* fd -> its connection, to match the outcomes of handoff_pass() */
+static struct conn **by_fd;
+static size_t by_fd_cap;
 /* Set once by conns_drain(). */
 static bool draining;
+static struct handoff *pass_to; /* the successor takes connections */
 static int64_t drain_deadline;
 static int idle_grace_ms;
 static char scratch[65536]; /* bytes we read only to throw away */
@@ -172,11 +180,27 @@ static void conn_watch(struct conn *c, uint32_t events)
 		say("epoll_ctl: %s", strerror(errno));
 }
 
-bool conn_new(int fd, bool tcp)
+static bool by_fd_reserve(int fd)
+{
+	if ((size_t)fd < by_fd_cap)
+		return true;
+	size_t cap = by_fd_cap ? by_fd_cap : 1024;
+	while (cap <= (size_t)fd)
+		cap *= 2;
+	struct conn **p = realloc(by_fd, cap * sizeof *p);
+	if (!p)
+		return false;
+	memset(p + by_fd_cap, 0, (cap - by_fd_cap) * sizeof *p);
+	by_fd = p;
+	by_fd_cap = cap;
+	return true;
+}
+
+static struct conn *conn_add(int fd, bool tcp)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	struct epoll_event ev = { .events = EPOLLIN };
-	if (!c || !heap_reserve(conn_count + 1))
+	if (!c || !heap_reserve(conn_count + 1) || !by_fd_reserve(fd))
 		goto fail;
 	ev.data.ptr = &c->source;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -188,13 +212,19 @@ bool conn_new(int fd, bool tcp)
 		conns->prev = c;
 	conns = c;
 	conn_count++;
+	by_fd[fd] = c;
 	if (tcp) /* pipelined responses must not wait for a delayed ACK */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	return true;
+	return c;
 fail:
 	close(fd);
 	free(c);
-	return false;
+	return NULL;
+}
+
+bool conn_new(int fd, bool tcp)
+{
+	return conn_add(fd, tcp) != NULL;
 }
 
 static void conn_close(struct conn *c)
@@ -204,6 +234,7 @@ static void conn_close(struct conn *c)
 	 * copy closes, and a child forked for an upgrade holds copies of all
 	 * our descriptors until it execs. */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	by_fd[c->fd] = NULL;
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -269,7 +300,7 @@ enum step { STEP_MORE, STEP_WAIT, STEP_GONE };
 
 static void respond(struct conn *c)
 {
-	if (draining)
+	if (draining && (!pass_to || c->classic))
 		c->close_after = true;
 	render(c);
 	c->state = CONN_WRITE;
@@ -354,6 +385,32 @@ static enum step step_write(struct conn *c)
 	return STEP_MORE;
 }
 
+static void drain_conn(struct conn *c);
+
+/* Between two requests, during a drain towards a successor that takes
+ * connections: the connection moves, with the bytes of a request begun
+ * (pending). Out of epoll first: it would report the socket for as long as
+ * our copy is open. */
+static bool conn_pass(struct conn *c)
+{
+	if (!pass_to || c->classic || c->state != CONN_READ)
+		return false;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->events = 0;
+	timer_clear(c);
+	int r = handoff_pass(pass_to, c->fd, c->in, c->in_len, NULL, 0);
+	if (r == 0) {
+		c->state = CONN_PASSING;
+		return true;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->source };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0)
+		c->events = EPOLLIN;
+	c->classic = true;
+	drain_conn(c);
+	return false;
+}
+
 /* Called when a connection has settled into waiting for something. */
 static void conn_settle(struct conn *c)
 {
@@ -361,7 +418,10 @@ static void conn_settle(struct conn *c)
 		[CONN_READ] = EPOLLIN, [CONN_BODY] = EPOLLIN,
 		[CONN_SLEEP] = 0, /* no reading: pipelined input waits its turn */
 		[CONN_WRITE] = EPOLLOUT, [CONN_LINGER] = EPOLLIN,
+		[CONN_PASSING] = 0,
 	};
+	if (draining && conn_pass(c))
+		return;
 	conn_watch(c, interest[c->state]);
 	if (c->state != CONN_READ || c->in_len)
 		return;
@@ -381,7 +441,8 @@ static void conn_advance(struct conn *c)
 		case CONN_BODY: s = step_body(c); break;
 		case CONN_WRITE: s = step_write(c); break;
 		case CONN_SLEEP:
-		case CONN_LINGER: s = STEP_WAIT; break;
+		case CONN_LINGER:
+		case CONN_PASSING: s = STEP_WAIT; break;
 		}
 	}
 	if (s == STEP_WAIT)
@@ -442,6 +503,8 @@ void conn_event(struct conn *c, uint32_t events)
 		if (events & EPOLLHUP)
 			conn_close(c);
 		break;
+	case CONN_PASSING: /* out of epoll */
+		break;
 	}
 }
 
@@ -451,6 +514,8 @@ static void conn_timer(struct conn *c)
 	case CONN_SLEEP:
 		respond(c);
 		conn_advance(c);
+		break;
+	case CONN_PASSING: /* never queued */
 		break;
 	case CONN_READ: /* idle past the drain grace */
 		if (linger_start(c) == STEP_WAIT)
@@ -477,6 +542,13 @@ void conns_run_timers(void)
 
 static void drain_conn(struct conn *c)
 {
+	if (pass_to && !c->classic) {
+		/* Between requests it moves now; otherwise once its response
+		 * is out (conn_settle), still keep-alive. */
+		if (c->state == CONN_READ)
+			conn_pass(c);
+		return;
+	}
 	if (c->state == CONN_READ && c->in_len == 0) {
 		timer_set(c, now + idle_grace_ms);
 	} else if (c->state == CONN_WRITE && c->out_off == 0 && !c->close_after) {
@@ -488,15 +560,71 @@ static void drain_conn(struct conn *c)
 	 * the idle grace like any idle connection. */
 }
 
-void conns_drain(int64_t deadline, int grace_ms)
+void conns_drain(int64_t deadline, int grace_ms, struct handoff *successor)
 {
 	if (draining)
 		return;
 	draining = true;
 	drain_deadline = deadline;
 	idle_grace_ms = grace_ms;
-	for (struct conn *c = conns; c; c = c->next)
+	pass_to = successor;
+	for (struct conn *c = conns, *next; c; c = next) {
+		next = c->next; /* drain_conn never frees c, but stay safe */
 		drain_conn(c);
+	}
+}
+
+void conns_passed(struct handoff *h)
+{
+	int fd, error;
+	while (handoff_pass_outcome(h, &fd, &error) == 1) {
+		struct conn *c = fd >= 0 && (size_t)fd < by_fd_cap ? by_fd[fd] : NULL;
+		if (!c || c->state != CONN_PASSING)
+			continue;
+		if (error == 0) { /* the successor has it: our copy goes */
+			conn_close(c);
+			continue;
+		}
+		/* Back to us: it drains here, the classic way. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->source };
+		c->state = CONN_READ;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+			conn_close(c);
+			continue;
+		}
+		c->events = EPOLLIN;
+		c->classic = true;
+		drain_conn(c);
+		conn_advance(c);
+	}
+}
+
+void conns_receive(struct handoff *h)
+{
+	struct handoff_connection hc;
+	while (handoff_receive(h, &hc) == 1) {
+		int flags = fcntl(hc.fd, F_GETFL);
+		struct sockaddr_storage a;
+		socklen_t len = sizeof a;
+		bool tcp = getsockname(hc.fd, (struct sockaddr *)&a, &len) == 0 &&
+			   (a.ss_family == AF_INET || a.ss_family == AF_INET6);
+		if (flags < 0 || fcntl(hc.fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+			close(hc.fd);
+			continue;
+		}
+		struct conn *c = conn_add(hc.fd, tcp);
+		if (!c)
+			continue;
+		if (hc.pending_length) {
+			if (hc.pending_length > REQUEST_MAX || !(c->in = malloc(REQUEST_MAX))) {
+				conn_close(c);
+				continue;
+			}
+			memcpy(c->in, hc.pending, hc.pending_length);
+			c->in_len = hc.pending_length;
+		}
+		conn_advance(c);
+	}
 }
 
 void conns_close_all(void)

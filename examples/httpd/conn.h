@@ -25,10 +25,21 @@ void conns_run_timers(void);
 int64_t conns_next_timer(void);
 size_t conns_count(void);
 
-/* From now on every answer says "Connection: close", an idle connection
+struct handoff;
+
+/* With successor NULL (no successor, or one that takes no connections):
+ * from now on every answer says "Connection: close", an idle connection
  * may send one more request within idle_grace_ms, and no lingering close
- * lasts past deadline. */
-void conns_drain(int64_t deadline, int idle_grace_ms);
+ * lasts past deadline. With a successor: each connection moves to it as
+ * soon as it is between two requests (handoff_pass), still keep-alive;
+ * one that comes back drains the first way. */
+void conns_drain(int64_t deadline, int idle_grace_ms, struct handoff *successor);
+/* HANDOFF_EVENT_PASSED: closes our copies of the connections taken; those
+ * that came back drain here. */
+void conns_passed(struct handoff *h);
+/* HANDOFF_EVENT_CONNECTIONS: takes the previous generation's connections
+ * into the epoll set, with the request bytes it had read. */
+void conns_receive(struct handoff *h);
 /* The drain's deadline: closes every connection as it stands. */
 void conns_close_all(void);
 

@@ -61,6 +61,7 @@ static struct {
 	int drain_timeout_ms, ready_timeout_ms, idle_grace_ms;
 	size_t ballast;   /* bytes, 0: none (for the benchmark, see ballast_touch) */
 	bool spawn_fork;
+	bool no_pass;     /* drain the classic way: connections do not move */
 } opt = { .drain_timeout_ms = 10000, .ready_timeout_ms = 60000,
 	  .idle_grace_ms = 1000 };
 
@@ -214,7 +215,8 @@ static void drain_begin(void)
 	drain_start = now;
 	drain_deadline = now + opt.drain_timeout_ms;
 	listeners_close();
-	conns_drain(drain_deadline, opt.idle_grace_ms);
+	/* A stop is no handover: handoff_can_pass() says 0 then. */
+	conns_drain(drain_deadline, opt.idle_grace_ms, handoff_can_pass(h) ? h : NULL);
 	char status[128];
 	snprintf(status, sizeof status,
 		 "draining: %zu connections, deadline in %d ms", conns_count(),
@@ -271,8 +273,12 @@ static void handoff_events(void)
 			say("%s: stopping now", strsignal(ev.signal));
 			handoff_free(h);
 			exit(0);
-		case HANDOFF_EVENT_CONNECTIONS: /* without HANDOFF_CONNECTIONS, */
-		case HANDOFF_EVENT_PASSED:      /* never delivered */
+		case HANDOFF_EVENT_CONNECTIONS:
+			conns_receive(h);
+			break;
+		case HANDOFF_EVENT_PASSED:
+			conns_passed(h);
+			break;
 		case HANDOFF_EVENT_NONE:
 			break;
 		}
@@ -362,6 +368,7 @@ static void usage(FILE *to)
 {
 	fputs("usage: httpd [--listen [NAME=]ADDR]... [--pidfile FILE]\n"
 	      "             [--drain-timeout MS] [--ready-timeout MS] [--idle-grace MS]\n"
+	      "             [--no-pass]\n"
 	      "  --listen [NAME=]ADDR  listen here; repeatable, default 127.0.0.1:8080\n"
 	      "                        (ADDR: 127.0.0.1:80, [::]:80, /run/httpd.sock,\n"
 	      "                        @abstract, unix:PATH; see handoff.h)\n"
@@ -370,6 +377,9 @@ static void usage(FILE *to)
 	      "  --ready-timeout MS    how long a successor may take (default 60000)\n"
 	      "  --idle-grace MS       how long a draining idle keep-alive connection\n"
 	      "                        may still send a request (default 1000)\n"
+	      "  --no-pass             at an upgrade, end every connection gracefully\n"
+	      "                        instead of moving it to the successor, which\n"
+	      "                        happens when both generations can\n"
 	      "  --ballast SIZE        once ready, hold SIZE (K, M, G) of touched memory,\n"
 	      "                        and log the longest loop turn at exit (benchmark)\n"
 	      "  --spawn-fork          start successors with fork(), not vfork()\n"
@@ -456,6 +466,7 @@ static void parse_options(int argc, char *argv[])
 		{ "idle-grace", required_argument, NULL, 'g' },
 		{ "ballast", required_argument, NULL, 'b' },
 		{ "spawn-fork", no_argument, NULL, 'f' },
+		{ "no-pass", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -478,6 +489,7 @@ static void parse_options(int argc, char *argv[])
 			break;
 		case 'b': opt.ballast = parse_size("--ballast", optarg); break;
 		case 'f': opt.spawn_fork = true; break;
+		case 'n': opt.no_pass = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': bad_usage("%s: missing value", argv[optind - 1]); break;
 		default: bad_usage("%s: unknown option", argv[optind - 1]); break;
@@ -612,7 +624,7 @@ int main(int argc, char *argv[])
 	ignore_sigpipe();
 	struct handoff_config config = {
 		.size = sizeof config,
-		.flags = HANDOFF_SIGNALS,
+		.flags = HANDOFF_SIGNALS | (opt.no_pass ? 0 : HANDOFF_CONNECTIONS),
 		.ready_timeout_ms = opt.ready_timeout_ms,
 		.pidfile = opt.pidfile,
 	};
