@@ -289,16 +289,20 @@ static void handoff_events(void)
 
 /* ------------------------------------------------------------ main loop */
 
-static void dispatch(const struct epoll_event *ev)
+/* Returns true for the handoff descriptor, whose events the caller runs
+ * after the batch: they free connections (those the successor took) that
+ * may still have an event further in it. Otherwise only a connection's own
+ * event frees it, and epoll reports each descriptor once per batch, so no
+ * pointer here is stale. */
+static bool dispatch(const struct epoll_event *ev)
 {
-	/* Only a connection's own event frees it, and epoll reports each
-	 * descriptor once per batch, so no pointer here is stale. */
 	struct source *s = ev->data.ptr;
 	switch (s->kind) {
 	case SOURCE_LISTENER: accept_all((struct listener *)s); break;
-	case SOURCE_HANDOFF: handoff_events(); break;
+	case SOURCE_HANDOFF: return true;
 	case SOURCE_CONN: conn_event((struct conn *)s, ev->events); break;
 	}
+	return false;
 }
 
 static int wait_timeout(void)
@@ -344,8 +348,11 @@ static int serve(void)
 			return 1;
 		}
 		now = now_ms();
+		bool handoff_ready_to_read = false;
 		for (int i = 0; i < n; i++)
-			dispatch(&events[i]);
+			handoff_ready_to_read |= dispatch(&events[i]);
+		if (handoff_ready_to_read)
+			handoff_events();
 		conns_run_timers();
 		if (accept_paused && now >= accept_resume)
 			accept_unpause();
