@@ -38,6 +38,46 @@ static int named_fds(const struct self_state *s, int *out)
 
 /* ------------------------------------------------------------ the memfd */
 
+/* Test only: a state as an older version wrote it, without keys that
+ * came later (as far as the reader knows: they take their defaults). */
+static void drop_keys(char *text, size_t *length)
+{
+	static const char *const later[] = { "version=", "last_restart=", "stable_at_us=",
+					     "own_bind=", "signalled=" };
+	size_t out = 0;
+	for (size_t at = 0; at < *length;) {
+		const char *nl = memchr(text + at, '\n', *length - at);
+		size_t n = nl ? (size_t)(nl - (text + at)) + 1 : *length - at;
+		const char *key = text + at;
+		const char *dot = memchr(key, '=', n);
+		/* Past "gen.N." and "listener.N.": the key itself. */
+		for (const char *p = key; dot && p < dot; p++)
+			if (*p == '.')
+				key = p + 1;
+		int drop = 0;
+		for (size_t i = 0; i < sizeof later / sizeof *later && dot; i++)
+			drop |= strncmp(key, later[i], strlen(later[i])) == 0;
+		if (!drop)
+			memmove(text + out, text + at, n), out += n;
+		at += n;
+	}
+	*length = out;
+}
+
+/* Test only: a state as a later version writes it, with keys we do not
+ * know, at every level. */
+static void add_keys(char **text, size_t *length)
+{
+	static const char extra[] = "future_key=1\nlistener.0.future=a\\x41\n"
+				    "gen.0.future=b\nend\n";
+	char *grown = realloc(*text, *length + sizeof extra);
+	if (!grown || *length < 4)
+		return;
+	memcpy(grown + *length - 4, extra, sizeof extra); /* over "end\n" */
+	*text = grown;
+	*length += sizeof extra - 1 - 4;
+}
+
 /* Test only (SELFEXEC_TEST_ENV): what a damaged or hostile state does. */
 static void test_fault(char **text, size_t *length)
 {
@@ -49,6 +89,10 @@ static void test_fault(char **text, size_t *length)
 	else if (strcmp(fault, "garbage") == 0)
 		for (size_t i = 0; i < *length; i++)
 			(*text)[i] = (char)(i * 131 + 7);
+	else if (strcmp(fault, "previous") == 0)
+		drop_keys(*text, length);
+	else if (strcmp(fault, "next") == 0)
+		add_keys(text, length);
 	else if (strcmp(fault, "hostile") == 0) {
 		static const char hostile[] =
 			SELF_STATE_HEADER " 1\npid=1\nlisteners=1\nlistener.0.fd=0\n"

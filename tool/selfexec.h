@@ -24,8 +24,10 @@
 #define SELFEXEC_STATE_ENV "HANDOFF_SUPERVISOR_STATE"
 #define SELFEXEC_FALLBACK_ENV "HANDOFF_SUPERVISOR_FALLBACK"
 #define SELFEXEC_RETURNED_ENV "HANDOFF_SUPERVISOR_RETURNED"
-/* Test only: damages the state written ("truncate", "garbage", "hostile")
- * or makes a first take-over fail ("takeover"), to prove the refusals. */
+/* Test only: damages the state written ("truncate", "garbage", "hostile"),
+ * writes it as an older or a later version would ("previous": keys left
+ * out; "next": keys added), or makes a first take-over fail ("takeover"):
+ * to prove the refusals and the compatibility. */
 #define SELFEXEC_TEST_ENV "HANDOFF_TEST_SELF_UPGRADE_FAULT"
 
 /* The state as text in a sealed memfd, close-on-exec, above stdio.

@@ -498,6 +498,10 @@ static int run_restored(struct supervisor *s)
 		return 1;
 	}
 	close(fd);
+	/* The previous binary is needed no more: not by us (nobody gives
+	 * back to a binary twice), nor by it. */
+	if (st.fallback_fd >= 0 && st.fallback_fd != fallback)
+		close(st.fallback_fd);
 	ho_close(&fallback);
 	reap(s); /* exits during the exec: SIGCHLD stays pending, but be sure */
 	if (returned[0])

@@ -1,0 +1,211 @@
+/* test-selfupgrade.c — `handoff reload --self`: the supervisor re-executes
+ * itself in place while its generations serve on; what it cannot do, it
+ * refuses, and keeps running as it was. */
+#include "supervisor-kit.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FAULT_ENV "HANDOFF_TEST_SELF_UPGRADE_FAULT"
+
+/* `handoff status`, without what changes by itself: the uptimes. */
+static void status_text(const struct sup *s, char *out, size_t size)
+{
+	if (control(s, "status") != 0)
+		FAIL("handoff status: %s%s", said.out, said.err);
+	size_t n = 0;
+	for (const char *p = said.out; *p && n + 1 < size;) {
+		if (strncmp(p, "up ", 3) == 0 && p[3] >= '0' && p[3] <= '9') {
+			p += 3;
+			while ((*p >= '0' && *p <= '9') || *p == '.')
+				p++;
+			continue;
+		}
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+}
+
+static void self_upgrade_ok(const struct sup *s)
+{
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", (char *)s->pidfile,
+				       NULL });
+	if (code != 0 || !strstr(said.out, "ok supervisor upgraded in place"))
+		FAIL("reload --self: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
+		     said.err, file_text(s->log));
+}
+
+/* The supervisor is the one we started, serving generation g as before. */
+static void unchanged(const struct sup *s, const struct gen *g)
+{
+	ASSERT_EQ(kill(s->pid, 0), 0);
+	ASSERT_EQ(read_pid(s->pidfile), s->pid);
+	struct gen now = only_generation(s);
+	ASSERT_EQ(now.number, g->number);
+	ASSERT_EQ(now.pid, g->pid);
+}
+
+/* 20 self-upgrades under keep-alive load: nothing fails, the same pid,
+ * the same generation (none restarted), descriptors flat, status the same
+ * but for the uptimes; then a reload and a stop work as ever. */
+void test_supervisor_self_upgrade_under_load(void)
+{
+	locate();
+	struct sup s;
+	struct load l;
+	struct load_result r;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g1 = only_generation(&s);
+	char before[4096], after[4096];
+	status_text(&s, before, sizeof before);
+	int fds = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL });
+	for (int i = 0; i < 20; i++) {
+		self_upgrade_ok(&s);
+		ASSERT_EQ(count_fds(s.pid), fds);
+	}
+	load_stop(&l, &r);
+	load_print("20 self-upgrades", &r);
+	check_no_failures(&r);
+	ASSERT_EQ(r.gen_min, 1);
+	ASSERT_EQ(r.gen_max, 1);
+	unchanged(&s, &g1);
+	status_text(&s, after, sizeof after);
+	if (strcmp(before, after) != 0)
+		FAIL("status changed across the self-upgrades:\n%s\n---\n%s", before, after);
+	ASSERT_EQ(count_in_file(s.log, "self-upgrade: supervisor upgraded in place"), 20);
+	ASSERT_EQ(count_in_file(s.log, "generation 2 started"), 0);
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+/* A self-upgrade while a reload is starting a generation: busy; the
+ * reload then ends as it would have. */
+void test_supervisor_self_upgrade_busy_during_reload(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char script[512], go[512];
+	snprintf(script, sizeof script, "%s", work_path("gated-httpd"));
+	snprintf(go, sizeof go, "%s", work_path("go"));
+	write_file(go, "", 0644);
+	install_gated_httpd(script, &s, go);
+	sup_start(&s, NULL, (char *[]){ script, NULL }, NULL);
+	unlink(go);
+	char *argv[] = { handoff_bin, "reload", "--pidfile", s.pidfile, NULL };
+	struct spawn_options o = { .output = work_path("reload.out") };
+	pid_t reload = spawn(argv, &o);
+	if (!wait_file_contains(s.log, "generation 2 started", 1, 10000))
+		FAIL("the reload did not start generation 2; log:\n%s", file_text(s.log));
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	if (code != 1 || !strstr(said.err, "busy"))
+		FAIL("reload --self during a reload: exit %d, stdout %s, stderr %s", code,
+		     said.out, said.err);
+	ASSERT_EQ(count_in_file(s.log, "self-upgrade: checking"), 0);
+	write_file(go, "", 0644);
+	int status;
+	if (!wait_exit(reload, 20000, &status) || status != 0)
+		FAIL("the reload did not end well: 0x%x; log:\n%s", status, file_text(s.log));
+	wait_serving(&s, 2);
+	self_upgrade_ok(&s); /* and once it is over, it can */
+	sup_stop(&s);
+}
+
+/* One supervisor whose state is damaged as fault says: the new image
+ * refuses it, the command exits 1 with the reason (want), and nothing
+ * served is lost. */
+static void refused_with(const char *fault, const char *want)
+{
+	struct sup s;
+	struct load l;
+	struct load_result r;
+	char env[128];
+	snprintf(env, sizeof env, FAULT_ENV "=%s", fault);
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
+		  (char *[]){ env, NULL });
+	struct gen g1 = only_generation(&s);
+	int fds = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "1", NULL });
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	if (code != 1 || !strstr(said.err, want))
+		FAIL("%s: reload --self: exit %d (want 1), stderr %s (want \"%s\"); log:\n%s",
+		     fault, code, said.err, want, file_text(s.log));
+	/* Again, with a binary that is no handoff at all. */
+	code = handoff((char *[]){ "reload", "--self", "--exec", "/bin/true", "--pidfile",
+				   s.pidfile, NULL });
+	if (code != 1 || !strstr(said.err, "not a handoff that can take over"))
+		FAIL("--exec /bin/true: exit %d, stderr %s", code, said.err);
+	load_stop(&l, &r);
+	check_no_failures(&r);
+	unchanged(&s, &g1);
+	ASSERT_EQ(count_fds(s.pid), fds);
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+void test_supervisor_self_upgrade_refuses_bad_state(void)
+{
+	locate();
+	refused_with("truncate", "state truncated");
+	refused_with("garbage", "contains a NUL byte");
+	refused_with("hostile", "refused the state");
+}
+
+/* The new image starts, reads the state, and cannot take over: it gives
+ * the state back to the previous binary, which runs on; exit 1. */
+void test_supervisor_self_upgrade_gives_state_back(void)
+{
+	locate();
+	struct sup s;
+	struct load l;
+	struct load_result r;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
+		  (char *[]){ FAULT_ENV "=takeover", NULL });
+	struct gen g1 = only_generation(&s);
+	int fds = count_fds(s.pid);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "1", NULL });
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	if (code != 1 || !strstr(said.err, "could not take over") ||
+	    !strstr(said.err, "the previous binary runs again"))
+		FAIL("reload --self: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
+		     said.err, file_text(s.log));
+	load_stop(&l, &r);
+	check_no_failures(&r);
+	unchanged(&s, &g1);
+	ASSERT_EQ(count_fds(s.pid), fds);
+	reload_ok(&s, 2, 1);
+	sup_stop(&s);
+}
+
+/* Compatibility both ways: a state as the previous version wrote it (keys
+ * missing: defaults) and as the next one will (keys unknown: ignored). */
+void test_supervisor_self_upgrade_formats(void)
+{
+	locate();
+	const char *faults[] = { "previous", "next" };
+	for (int i = 0; i < 2; i++) {
+		struct sup s;
+		char env[128], before[4096], after[4096];
+		snprintf(env, sizeof env, FAULT_ENV "=%s", faults[i]);
+		sup_init(&s);
+		sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
+			  (char *[]){ env, NULL });
+		struct gen g1 = only_generation(&s);
+		status_text(&s, before, sizeof before);
+		self_upgrade_ok(&s);
+		self_upgrade_ok(&s);
+		unchanged(&s, &g1);
+		status_text(&s, after, sizeof after);
+		if (strcmp(before, after) != 0)
+			FAIL("%s: status changed:\n%s\n---\n%s", faults[i], before, after);
+		reload_ok(&s, 2, 1);
+		sup_stop(&s);
+	}
+}
