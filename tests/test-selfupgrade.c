@@ -48,7 +48,8 @@ static void unchanged(const struct sup *s, const struct gen *g)
 	ASSERT_EQ(now.pid, g->pid);
 }
 
-/* 20 self-upgrades under keep-alive load: nothing fails, the same pid,
+/* 20 self-upgrades under keep-alive load, and one by SIGPWR: nothing
+ * fails, the same pid,
  * the same generation (none restarted), descriptors flat, status the same
  * but for the uptimes; then a reload and a stop work as ever. */
 void test_supervisor_self_upgrade_under_load(void)
@@ -68,8 +69,13 @@ void test_supervisor_self_upgrade_under_load(void)
 		self_upgrade_ok(&s);
 		ASSERT_EQ(count_fds(s.pid), fds);
 	}
+	/* The service manager's way: SIGPWR, its outcome in the log. */
+	ASSERT_EQ(kill(s.pid, SIGPWR), 0);
+	if (!wait_file_contains(s.log, "self-upgrade: supervisor upgraded in place", 21,
+				10000))
+		FAIL("SIGPWR: no self-upgrade; log:\n%s", file_text(s.log));
 	load_stop(&l, &r);
-	load_print("20 self-upgrades", &r);
+	load_print("20 self-upgrades and a SIGPWR", &r);
 	check_no_failures(&r);
 	ASSERT_EQ(r.gen_min, 1);
 	ASSERT_EQ(r.gen_max, 1);
@@ -77,7 +83,8 @@ void test_supervisor_self_upgrade_under_load(void)
 	status_text(&s, after, sizeof after);
 	if (strcmp(before, after) != 0)
 		FAIL("status changed across the self-upgrades:\n%s\n---\n%s", before, after);
-	ASSERT_EQ(count_in_file(s.log, "self-upgrade: supervisor upgraded in place"), 20);
+	ASSERT_EQ(count_fds(s.pid), fds);
+	ASSERT_EQ(count_in_file(s.log, "self-upgrade: supervisor upgraded in place"), 21);
 	ASSERT_EQ(count_in_file(s.log, "generation 2 started"), 0);
 	reload_ok(&s, 2, 1);
 	sup_stop(&s);

@@ -47,7 +47,8 @@ static void usage(void)
 	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"
 	      "A crash restarts the server after 100ms, doubling while it keeps failing\n"
 	      "before --stable-after, up to 30s.\n"
-	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log.\n",
+	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log,\n"
+	      "SIGPWR upgrades the supervisor in place (handoff reload --self).\n",
 	      stdout);
 }
 

@@ -160,6 +160,22 @@ static void settle_exits(void *ctx)
 	reap(ctx);
 }
 
+/* SIGPWR: `reload --self` for service managers, who can send a signal to
+ * the main process but not talk to a socket. No server convention gives
+ * it a meaning, and it comes to us only (systemctl kill --kill-whom=main).
+ * Refused while a reload starts, as the command is; the outcome is in
+ * the log. */
+static void signalled_self_upgrade(struct supervisor *s)
+{
+	char why[600];
+	if (s->core.stopping || core_in_state(&s->core, GEN_STARTING)) {
+		say("self-upgrade (SIGPWR) refused: %s", s->core.stopping
+			    ? "the supervisor is stopping" : "busy: a reload is in progress");
+		return;
+	}
+	selfupgrade_request(s, NULL, -1, why, sizeof why); /* logs a refusal */
+}
+
 static void on_signal(struct watch *w, uint32_t events)
 {
 	(void)events;
@@ -186,6 +202,9 @@ static void on_signal(struct watch *w, uint32_t events)
 			break;
 		case SIGCHLD:
 			reap(s);
+			break;
+		case SIGPWR:
+			signalled_self_upgrade(s);
 			break;
 		}
 	}
@@ -274,7 +293,7 @@ static int open_signals(struct supervisor *s, char *why, size_t size)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	int handled[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD };
+	int handled[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGPWR };
 	for (size_t i = 0; i < sizeof handled / sizeof *handled; i++)
 		sigaddset(&set, handled[i]);
 	signal(SIGPIPE, SIG_IGN);
