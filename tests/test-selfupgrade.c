@@ -4,7 +4,10 @@
 #include "supervisor-kit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,7 +163,7 @@ void test_supervisor_self_upgrade_refuses_bad_state(void)
 {
 	locate();
 	refused_with("truncate", "state truncated");
-	refused_with("garbage", "contains a NUL byte");
+	refused_with("garbage", "not a handoff supervisor state");
 	refused_with("hostile", "refused the state");
 }
 
@@ -215,4 +218,97 @@ void test_supervisor_self_upgrade_formats(void)
 		reload_ok(&s, 2, 1);
 		sup_stop(&s);
 	}
+}
+
+/* ------------------------------------------------ --check-state, by hand */
+
+/* `handoff run --check-state FD -l ADDR -- true` on text, with the
+ * descriptors at fds[] inherited; we are its parent, so the state is
+ * "ours". Returns its exit status, what it printed in said.out. */
+static int check_state(const char *text, const int *fds, int count)
+{
+	int state = memfd_create("state", 0);
+	ASSERT(state > 2);
+	ASSERT_EQ(write(state, text, strlen(text)), (ssize_t)strlen(text));
+	char fd_text[16], *out = work_path("check.out");
+	snprintf(fd_text, sizeof fd_text, "%d", state);
+	char *argv[] = { handoff_bin, "run", "--check-state", fd_text, "-l",
+			 "127.0.0.1:1", "--", "true", NULL };
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(o, 1);
+		dup2(o, 2);
+		for (int i = 0; i < count; i++)
+			fcntl(fds[i], F_SETFD, 0);
+		execv(handoff_bin, argv);
+		_exit(127);
+	}
+	int status;
+	if (!wait_exit(pid, 10000, &status))
+		FAIL("--check-state did not exit");
+	close(state);
+	slurp(said.out, sizeof said.out, out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The parser's rules through the new binary's dry run: keys missing take
+ * defaults (a state from an older version), keys unknown are ignored (from
+ * a newer one), and what is not a whole, sound state is refused with the
+ * reason. */
+void test_supervisor_self_upgrade_check_state(void)
+{
+	locate();
+	int listener = listen_on("127.0.0.1:0");
+	int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT(notify > 2);
+	int fds[] = { listener, notify };
+	char head[256], text[2048];
+	snprintf(head, sizeof head,
+		 "handoff-supervisor-state 1\npid=%d\nnonce=abc\nnotify_fd=%d\n"
+		 "notify_path=/nonexistent/notify\nlisteners=1\nlistener.0.fd=%d\n",
+		 (int)getpid(), notify, listener);
+	static const struct {
+		const char *tail;   /* after head */
+		int code;
+		const char *want;   /* in its output */
+	} cases[] = {
+		{ "end\n", 0, "state-ok abc " },
+		{ "future=1\nlistener.0.future=2\ngen.0.future=3\ngen.0.number=1\n"
+		  "gen.0.pid=99999\ngenerations=1\nend\n", 0, "1 generation(s)" },
+		{ "", 1, "no end mark" },
+		{ "end\nmore=1\n", 1, "after the end mark" },
+		{ "listener.1.fd=9\nend\n", 1, "but listeners=1" },
+		{ "gen.64.pid=5\nend\n", 1, "bad generation index" },
+		{ "gen.0.pid=5\nend\n", 1, "no number" },
+		{ "pidfile_fd=1\nend\n", 1, "is stdio" },
+		{ "last_reload=\\x0\nend\n", 1, "bad \\x escape" },
+		{ "last_reload=\\x00\nend\n", 1, "bad \\x escape" },
+		{ "next_number=-1\nend\n", 1, "bad value" },
+		{ "next_number=+1\nend\n", 1, "bad value" },
+		{ "no equals sign\nend\n", 1, "not key=value" },
+		{ "client_fd=4000\nend\n", 1, "not open" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		snprintf(text, sizeof text, "%s%s", head, cases[i].tail);
+		int code = check_state(text, fds, 2);
+		if (code != cases[i].code || !strstr(said.out, cases[i].want))
+			FAIL("case %zu (%s): exit %d (want %d), output %s (want \"%s\")", i,
+			     cases[i].tail, code, cases[i].code, said.out, cases[i].want);
+	}
+	/* Another format, another pid, garbage. */
+	int code = check_state("handoff-supervisor-state 2\nend\n", fds, 2);
+	ASSERT(code == 1 && strstr(said.out, "state format 2"));
+	snprintf(text, sizeof text, "%s", head);
+	char *pid = strstr(text, "pid=");
+	pid[4] = pid[4] == '9' ? '8' : '9';
+	strcat(text, "end\n");
+	code = check_state(text, fds, 2);
+	ASSERT(code == 1 && strstr(said.out, "not our parent's"));
+	code = check_state("\x7f" "ELF\x02\x01\x01", fds, 2);
+	ASSERT(code == 1 && strstr(said.out, "not a handoff supervisor state"));
+	close(listener);
+	close(notify);
 }

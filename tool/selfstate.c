@@ -398,6 +398,11 @@ int self_state_parse(const char *text, size_t length, struct self_state *s,
 	if (length > SELF_STATE_BYTES_MAX)
 		return refuse(why, size, "state of %zu bytes: more than %d", length,
 			      SELF_STATE_BYTES_MAX);
+	/* What it is first: the most useful sentence for a wrong file. */
+	size_t header = strlen(SELF_STATE_HEADER);
+	if (length < header || memcmp(text, SELF_STATE_HEADER, header) != 0)
+		return refuse(why, size, "not a handoff supervisor state (it does not "
+			      "start with \"" SELF_STATE_HEADER "\")");
 	if (memchr(text, '\0', length))
 		return refuse(why, size, "state contains a NUL byte");
 	struct parse p = { .s = s, .listener_count = -1, .gen_count = -1 };
