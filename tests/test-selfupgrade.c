@@ -312,3 +312,59 @@ void test_supervisor_self_upgrade_check_state(void)
 	close(listener);
 	close(notify);
 }
+
+/* ------------------------------------------------------ which binary */
+
+static void copy_binary(const char *from, const char *to)
+{
+	char *argv[] = { "/bin/cp", (char *)from, (char *)to, NULL };
+	char *out = work_path("cp.out");
+	if (run_command(argv, out, out, 10000) != 0)
+		FAIL("cp %s %s: %s", from, to, file_text(out));
+}
+
+static void exe_of(pid_t pid, char *out, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(link, out, size - 1);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+/* --exec BINARY runs that file; the next `reload --self` runs the file
+ * now at that path: a package upgrade that replaced it (rename over it)
+ * is what runs, not the deleted one. */
+void test_supervisor_self_upgrade_exec_path(void)
+{
+	locate();
+	struct sup s;
+	char installed[512], staged[512], exe[1024];
+	snprintf(installed, sizeof installed, "%s", work_path("bin-handoff"));
+	snprintf(staged, sizeof staged, "%s", work_path("bin-handoff.new"));
+	copy_binary(handoff_bin, installed);
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g1 = only_generation(&s);
+	int code = handoff((char *[]){ "reload", "--self", "--exec", installed, "--pidfile",
+				       s.pidfile, NULL });
+	if (code != 0)
+		FAIL("--exec %s: exit %d: %s%s", installed, code, said.out, said.err);
+	exe_of(s.pid, exe, sizeof exe);
+	ASSERT(strcmp(exe, installed) == 0);
+	/* The "package upgrade": a new file renamed over the old one. */
+	copy_binary(handoff_bin, staged);
+	ASSERT_EQ(rename(staged, installed), 0);
+	exe_of(s.pid, exe, sizeof exe);
+	ASSERT(strstr(exe, "(deleted)"));
+	self_upgrade_ok(&s);
+	exe_of(s.pid, exe, sizeof exe);
+	if (strcmp(exe, installed) != 0)
+		FAIL("after reload --self, the supervisor runs %s, not %s", exe, installed);
+	unchanged(&s, &g1);
+	/* A missing binary: refused by the client, or by the supervisor. */
+	code = handoff((char *[]){ "reload", "--self", "--exec", "/nonexistent/handoff",
+				   "--pidfile", s.pidfile, NULL });
+	ASSERT(code != 0 && strstr(said.err, "No such file"));
+	unchanged(&s, &g1);
+	sup_stop(&s);
+}
