@@ -368,3 +368,82 @@ void test_supervisor_self_upgrade_exec_path(void)
 	unchanged(&s, &g1);
 	sup_stop(&s);
 }
+
+/* ------------------------------------------------ what crosses, and not */
+
+/* A generation draining a slow request across two self-upgrades: it keeps
+ * its state and deadline, answers its client, and its exit is seen by the
+ * new image (it is still our child). */
+void test_supervisor_self_upgrade_keeps_draining(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g1 = only_generation(&s);
+	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=1500");
+	ASSERT(slow >= 0);
+	if (!wait_for(holds_connection, &g1.pid, 10000))
+		FAIL("generation 1 did not accept the slow request");
+	if (control(&s, "reload") != 0)
+		FAIL("reload: %s%s", said.out, said.err);
+	struct gen g[4];
+	ASSERT_EQ(generations(&s, g, 4), 2);
+	char before[4096], after[4096];
+	status_text(&s, before, sizeof before);
+	ASSERT(strstr(before, "draining"));
+	self_upgrade_ok(&s);
+	self_upgrade_ok(&s);
+	status_text(&s, after, sizeof after);
+	/* The drain deadline is shown as time left: not compared. */
+	ASSERT_EQ(generations(&s, g, 4), 2);
+	ASSERT(strstr(after, "draining"));
+	char body[256];
+	ASSERT_EQ(http_answer(slow, body, sizeof body, 10000), 200);
+	ASSERT(strstr(body, "generation=1 "));
+	char line[128];
+	snprintf(line, sizeof line, "generation 1 (pid %d) exited with status 0 after draining",
+		 (int)g1.pid);
+	if (!wait_file_contains(s.log, line, 1, 10000))
+		FAIL("the new image did not see generation 1 drain; log:\n%s",
+		     file_text(s.log));
+	struct gen g2 = only_generation(&s);
+	ASSERT_EQ(g2.number, 2);
+	sup_stop(&s);
+}
+
+static int port_refused(void *port)
+{
+	return refused(*(int *)port);
+}
+
+/* SIGKILL of the supervisor while it upgrades itself, at whatever point
+ * that lands: the generations get their stop signal and drain, and a new
+ * `handoff run` on the same pid file and port starts cleanly. */
+void test_supervisor_self_upgrade_sigkill(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	char *argv[] = { handoff_bin, "reload", "--self", "--pidfile", s.pidfile, NULL };
+	struct spawn_options o = { .output = work_path("self.out") };
+	pid_t asker = spawn(argv, &o);
+	if (!wait_file_contains(s.log, "self-upgrade: checking", 1, 10000))
+		FAIL("no self-upgrade began; log:\n%s", file_text(s.log));
+	ASSERT_EQ(kill(s.pid, SIGKILL), 0);
+	int status;
+	ASSERT(wait_exit(s.pid, 10000, &status));
+	ASSERT(wait_exit(asker, 10000, &status)); /* answered or cut off: it ends */
+	if (!wait_for(nothing_guarded_now, NULL, 10000))
+		FAIL("%d processes are still running", count_guarded());
+	/* A process that exits gives its memory back before its descriptors:
+	 * gone from the count, it may hold the port a moment more. */
+	if (!wait_for(port_refused, &s.port, 5000))
+		FAIL("something still listens on %s", s.address);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g = only_generation(&s);
+	ASSERT(answers(s.port, g.pid, 1));
+	self_upgrade_ok(&s);
+	sup_stop(&s);
+}
