@@ -48,8 +48,8 @@ static const char *const usages[][2] = {
 	  "supervisor's state in a dry run; exits 0 once it has taken over, 1 with the\n"
 	  "reason if it refused or failed (the old binary then runs on).\n"
 	  "  --self           upgrade the supervisor, not the server\n"
-	  "  --exec BINARY    with --self: run BINARY, not the binary the supervisor\n"
-	  "                   was started from (the path it had at start)\n"
+	  "  --exec BINARY    with --self: run BINARY, not the file now at the path\n"
+	  "                   the supervisor was started as\n"
 	  "  --timeout DUR    give up waiting for the outcome after DUR (2m)\n" },
 	{ "stop",
 	  "usage: handoff stop (--pidfile FILE | --control PATH) [--timeout DUR]\n"

@@ -41,7 +41,7 @@ static void usage(void)
 	      "                            Default: on where the kernel allows it\n"
 	      "  --stable-after DUR        a service that has served this long is healthy:\n"
 	      "                            the next crash restarts it at once (10s)\n"
-	      "  --check-state FD          (used by `handoff reload --self`) read the state\n"
+	      "  --check-state FD          (for a self-upgrade, see handoff reload) read the state\n"
 	      "                            a running supervisor passes at FD, check it and\n"
 	      "                            exit: 0 if this binary can take over\n"
 	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"

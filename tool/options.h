@@ -24,6 +24,7 @@ struct options {
 	const char *ready_command;         /* --ready=exec:CMD */
 	char **run_argv;                   /* "run" and every argument, as given:
 					      what `reload --self` execs again */
+	const char *program;               /* our argv[0] (set by main) */
 	int check_state_fd;                /* --check-state FD; -1: not asked */
 };
 

@@ -272,7 +272,10 @@ static int exec_with(const char *path, int via_fd, char *const run_argv[], int s
 			*c = ' ';
 	char *extra[4] = { state, reason ? returned : s->fallback_fd >= 0 ? fallback : NULL,
 			   NULL, NULL };
-	char **argv = exec_argv(path ? path : "handoff", NULL, run_argv);
+	/* Given back, the previous binary is told the path it was started as:
+	 * its next `reload --self` runs what is at that path. */
+	const char *argv0 = path ? path : s->exe_path[0] ? s->exe_path : "handoff";
+	char **argv = exec_argv(argv0, NULL, run_argv);
 	char **envp = exec_env(extra);
 	int count = named_fds(s, fds);
 	fds[count++] = state_fd;

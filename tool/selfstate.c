@@ -28,6 +28,7 @@ struct field {
 static const struct field top_fields[] = {
 	F(struct self_state, "version", K_STR, version),
 	F(struct self_state, "nonce", K_STR, nonce),
+	F(struct self_state, "exe_path", K_STR, exe_path),
 	F(struct self_state, "pid", K_INT, pid),
 	F(struct self_state, "started_us", K_I64, started_us),
 	F(struct self_state, "next_number", K_UINT, next_number),

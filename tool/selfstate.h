@@ -29,6 +29,7 @@
 #include "options.h"
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -36,7 +37,7 @@
 #define SELF_STATE_FORMAT 1
 #define SELF_STATE_HEADER "handoff-supervisor-state"
 #define SELF_STATE_BYTES_MAX (4 << 20)
-#define SELF_STATE_LINE_MAX 4096
+#define SELF_STATE_LINE_MAX 8192
 
 struct self_endpoint {
 	int fd;                          /* -1: none */
@@ -63,6 +64,7 @@ struct self_state {
 	unsigned format;                 /* the header's number */
 	char version[32];                /* handoff version that wrote it */
 	char nonce[40];                  /* echoed by --check-state */
+	char exe_path[PATH_MAX];         /* the binary the writer was started as */
 	pid_t pid;                       /* the supervisor's: the same after exec */
 	int64_t started_us;              /* the supervisor's start (monotonic) */
 	unsigned next_number;

@@ -42,6 +42,7 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 	self_state_defaults(st);
 	snprintf(st->version, sizeof st->version, "%s", handoff_version());
 	make_nonce(st->nonce, sizeof st->nonce);
+	snprintf(st->exe_path, sizeof st->exe_path, "%s", s->self_path);
 	st->pid = getpid();
 	st->started_us = s->view.started_us;
 	st->next_number = c->next_number;

@@ -433,6 +433,25 @@ static int prepare(struct supervisor *s, char *why, size_t size)
 
 static void finish(struct supervisor *s);
 
+/* Which binary `reload --self` runs: the file at the path we were started
+ * as, as the library's upgrades do (path.c): argv[0] through PATH, made
+ * absolute, symlinks not followed, so that a package that replaced the
+ * file, or a symlink pointed at a new release, is what runs next. Failing
+ * that, /proc/self/exe (the file that runs now). */
+static void resolve_self(struct supervisor *s)
+{
+	char *path = s->opt->program ? ho_resolve_program(s->opt->program) : NULL;
+	if (path && strlen(path) < sizeof s->self_path) {
+		snprintf(s->self_path, sizeof s->self_path, "%s", path);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", s->self_path, sizeof s->self_path - 1);
+		s->self_path[n > 0 ? n : 0] = '\0';
+		if (strstr(s->self_path, " (deleted)"))
+			s->self_path[0] = '\0';
+	}
+	free(path);
+}
+
 /* prepare()'s counterpart in an image started by `reload --self`: the
  * same parts, from the state instead of from scratch. Nothing is detached,
  * bound or written: all of it is there already. */
@@ -579,12 +598,7 @@ int supervisor_run(const struct options *opt)
 	adopt_init(&s->adopt);
 	if (opt->check_state_fd >= 0)
 		return selfexec_check_main(opt->check_state_fd);
-	/* Which binary `reload --self` runs again: the one that runs now,
-	 * read before anything can replace its path. */
-	ssize_t n = readlink("/proc/self/exe", s->self_path, sizeof s->self_path - 1);
-	s->self_path[n > 0 ? n : 0] = '\0';
-	if (strstr(s->self_path, " (deleted)"))
-		s->self_path[0] = '\0';
+	resolve_self(s);
 	if (getenv(SELFEXEC_STATE_ENV))
 		return run_restored(s);
 	char why[512];
