@@ -51,6 +51,7 @@
 	X(supervisor_self_upgrade_exec_path, 60) \
 	X(supervisor_self_upgrade_keeps_draining, 60) \
 	X(supervisor_self_upgrade_sigkill, 60) \
+	X(supervisor_self_upgrade_tells_systemd, 30) \
 	X(supervisor_failed_reloads, 60) \
 	X(supervisor_leaves_no_strays, 30) \
 	X(supervisor_restarts_crashed_generation, 60) \

@@ -447,3 +447,48 @@ void test_supervisor_self_upgrade_sigkill(void)
 	self_upgrade_ok(&s);
 	sup_stop(&s);
 }
+
+/* ---------------------------------------------------------- systemd */
+
+/* Reads notifications until one holds needle; each must come from pid
+ * (MAINPID never changes). Returns 1, or 0 after 10 s. */
+static int manager_says(int fd, pid_t pid, const char *needle, char *text, size_t size)
+{
+	long deadline = deadline_after(10000);
+	for (long left; (left = deadline - now_ms()) > 0;) {
+		pid_t sender = 0;
+		if (fake_manager_receive(fd, text, size, &sender, (int)left) < 0)
+			continue;
+		if (sender != pid)
+			FAIL("a notification from pid %d, not the supervisor %d: %s",
+			     (int)sender, (int)pid, text);
+		if (strstr(text, needle))
+			return 1;
+	}
+	return 0;
+}
+
+/* What systemd sees: RELOADING=1 with "upgrading the supervisor", then
+ * READY=1 with the status, all from the one MainPID. */
+void test_supervisor_self_upgrade_tells_systemd(void)
+{
+	locate();
+	char name[108], env[160], text[1024];
+	int manager = fake_manager_open(name, sizeof name, 1);
+	snprintf(env, sizeof env, "NOTIFY_SOCKET=%s", name);
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
+		  (char *[]){ env, NULL });
+	if (!manager_says(manager, s.pid, "READY=1", text, sizeof text))
+		FAIL("no READY=1 at start");
+	self_upgrade_ok(&s);
+	if (!manager_says(manager, s.pid, "upgrading the supervisor", text, sizeof text) ||
+	    !strstr(text, "RELOADING=1"))
+		FAIL("no RELOADING=1 before the exec: %s", text);
+	if (!manager_says(manager, s.pid, "READY=1", text, sizeof text) ||
+	    !strstr(text, "STATUS=generation 1 (pid "))
+		FAIL("no READY=1 with the status after the exec: %s", text);
+	sup_stop(&s);
+	close(manager);
+}
