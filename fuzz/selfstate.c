@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r == 0);
 	CHECK(first.listener_count >= 1 && first.listener_count <= MAX_LISTENERS);
 	CHECK(first.generation_count >= 0 && first.generation_count <= CORE_GENERATIONS_MAX);
-	CHECK(first.pid > 1);
+	CHECK(first.pid >= 1);
 	for (int i = 0; i < first.listener_count; i++)
 		CHECK(first.listeners[i].fd > 2);
 	CHECK(self_state_validate(&first, why, sizeof why) == 0);

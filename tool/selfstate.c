@@ -489,7 +489,7 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 	static struct fd_set_seen seen; /* large: not on the stack */
 	seen.count = 0;
 	char what[48];
-	if (s->pid <= 1)
+	if (s->pid < 1) /* 1 is fine: a supervisor as a container's init */
 		return refuse(why, size, "no supervisor pid in the state");
 	if (s->next_number == 0)
 		return refuse(why, size, "next_number=0");

@@ -531,8 +531,8 @@ static int run_restored(struct supervisor *s)
 			say("self-upgrade: cannot go back to the previous binary: %s",
 			    strerror(-r));
 		}
-		say("self-upgrade: no image can take over: exiting; the generations "
-		    "keep serving, unsupervised");
+		say("self-upgrade: no image can take over: exiting; the generations get "
+		    "their stop signal and drain");
 		return 1;
 	}
 	close(fd);
