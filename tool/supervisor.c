@@ -6,9 +6,6 @@
  * core (core.c decides); the core's hooks reach the adapters: the control
  * socket's waiting clients, the daemon's report, systemd. */
 #include "supervisor.h"
-#include "selfexec.h"
-#include "selfupgrade.h"
-#include "supervisor_parts.h"
 #include "adopt.h"
 #include "control_server.h"
 #include "core.h"
@@ -21,15 +18,18 @@
 #include "output.h"
 #include "parse.h"
 #include "probe.h"
+#include "selfexec.h"
+#include "selfupgrade.h"
 #include "status.h"
+#include "supervisor_parts.h"
 #include "systemd.h"
 #include "watch.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -508,6 +508,9 @@ static int run_restored(struct supervisor *s)
 	int r = fd < 0 ? -EBADF : selfexec_read(fd, &st, why, sizeof why);
 	if (fd < 0)
 		snprintf(why, sizeof why, SELFEXEC_STATE_ENV " is not a descriptor number");
+	if (r < 0)
+		self_state_defaults(&st); /* names nothing: no descriptor of a bad
+					     state is touched on the way back */
 	if (r == 0 && st.pid != getpid()) {
 		snprintf(why, sizeof why, "the state is pid %d's, not ours", (int)st.pid);
 		r = -EINVAL;
