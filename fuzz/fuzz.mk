@@ -12,7 +12,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_ALL     := address cmdline notify control envfile environ http adopt wire
+FUZZ_ALL     := address cmdline notify control envfile environ http adopt wire selfstate
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer

@@ -51,6 +51,16 @@
 	X(supervisor_sockets_closed_to_other_users, 30) \
 	X(supervisor_reloads_httpd_under_load, 60) \
 	X(supervisor_reloads_python_under_load, 60) \
+	X(supervisor_self_upgrade_under_load, 120) \
+	X(supervisor_self_upgrade_busy_during_reload, 60) \
+	X(supervisor_self_upgrade_refuses_bad_state, 120) \
+	X(supervisor_self_upgrade_gives_state_back, 60) \
+	X(supervisor_self_upgrade_formats, 60) \
+	X(supervisor_self_upgrade_check_state, 30) \
+	X(supervisor_self_upgrade_exec_path, 60) \
+	X(supervisor_self_upgrade_keeps_draining, 60) \
+	X(supervisor_self_upgrade_sigkill, 60) \
+	X(supervisor_self_upgrade_tells_systemd, 30) \
 	X(supervisor_failed_reloads, 60) \
 	X(supervisor_leaves_no_strays, 30) \
 	X(supervisor_restarts_crashed_generation, 60) \

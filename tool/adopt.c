@@ -10,6 +10,7 @@
  * CONTINUE): the kernel then runs the call as if we were not there. */
 #include "adopt.h"
 #include "adopt_filter.h"
+#include "selfstate.h"
 #include "internal.h"
 #include "proc.h"
 
@@ -452,6 +453,52 @@ void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t si
 	if (g->own_binds)
 		append(buf, size, n, "; it bound %s itself%s", g->own_bind,
 		       g->own_binds > 1 ? " (and more)" : "");
+}
+
+/* The newest record of generation number that still has its filter. */
+static struct adopt_generation *live_record(const struct adopt *a, unsigned number)
+{
+	struct adopt_generation *found = NULL;
+	for (int i = 0; i < a->count; i++)
+		if (a->gens[i]->number == number && a->gens[i]->watch.fd >= 0 &&
+		    (!found || a->gens[i]->serial > found->serial))
+			found = a->gens[i];
+	return found;
+}
+
+void adopt_save(const struct adopt *a, struct self_generation *out)
+{
+	const struct adopt_generation *g = live_record(a, out->g.number);
+	out->filter_fd = g ? g->watch.fd : -1;
+	if (!g)
+		return;
+	size_t n = a->held_count < sizeof out->listened - 1 ? a->held_count
+							    : sizeof out->listened - 1;
+	for (size_t k = 0; k < n; k++)
+		out->listened[k] = g->listened[k] ? '1' : '0';
+	out->listened[n] = '\0';
+	out->adopted = g->adopted;
+	out->own_binds = g->own_binds;
+	snprintf(out->own_bind, sizeof out->own_bind, "%s", g->own_bind);
+}
+
+int adopt_restore(struct adopt *a, const struct self_generation *in)
+{
+	if (in->filter_fd < 0)
+		return 0;
+	int r = adopt_watch(a, in->g.number, in->filter_fd);
+	struct adopt_generation *g = r < 0 ? NULL : live_record(a, in->g.number);
+	if (!g)
+		return r < 0 ? r : -ENOENT;
+	for (size_t k = 0; k < a->held_count && in->listened[k]; k++)
+		if (in->listened[k] == '1' && !g->listened[k]) {
+			g->listened[k] = 1;
+			g->listened_count++;
+		}
+	g->adopted = in->adopted;
+	g->own_binds = in->own_binds;
+	snprintf(g->own_bind, sizeof g->own_bind, "%s", in->own_bind);
+	return 0;
 }
 
 void adopt_close(struct adopt *a)

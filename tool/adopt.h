@@ -73,6 +73,12 @@ int adopt_watch(struct adopt *a, unsigned number, int fd);
 /* What generation number did, for a message: "it listened on ...; it
  * bound ... itself". Empty when there is nothing to say. */
 void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t size);
+/* Across `reload --self` (selfstate.h): what a live generation's filter
+ * did, and its descriptor (-1: none), into out (out->g.number names it);
+ * and back in the new image, where the filter is served again. */
+struct self_generation;
+void adopt_save(const struct adopt *a, struct self_generation *out);
+int adopt_restore(struct adopt *a, const struct self_generation *in);
 void adopt_close(struct adopt *a);
 
 #endif

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,9 +38,18 @@ enum {
 static const char *const usages[][2] = {
 	{ "reload",
 	  "usage: handoff reload (--pidfile FILE | --control PATH) [--timeout DUR]\n"
+	  "       handoff reload --self [--exec BINARY] (--pidfile FILE | --control PATH)\n"
 	  "Starts a new generation and waits for the outcome: exits 0 once it serves\n"
 	  "(the old one drains), 1 with the reason if it failed or the supervisor\n"
 	  "refused (the old one keeps serving).\n"
+	  "With --self, the supervisor itself is upgraded instead: it runs its binary\n"
+	  "again in place (same pid), keeping its listeners, generations, pid file and\n"
+	  "sockets; the generations serve on. The new binary first checks the\n"
+	  "supervisor's state in a dry run; exits 0 once it has taken over, 1 with the\n"
+	  "reason if it refused or failed (the old binary then runs on).\n"
+	  "  --self           upgrade the supervisor, not the server\n"
+	  "  --exec BINARY    with --self: run BINARY, not the file now at the path\n"
+	  "                   the supervisor was started as\n"
 	  "  --timeout DUR    give up waiting for the outcome after DUR (2m)\n" },
 	{ "stop",
 	  "usage: handoff stop (--pidfile FILE | --control PATH) [--timeout DUR]\n"
@@ -166,8 +176,32 @@ static int read_answer(int fd, int64_t timeout_ms, FILE *out)
 struct request {
 	const char *command, *pidfile, *control;
 	int json;
+	int self;                   /* reload --self */
+	char exec[CONTROL_REQUEST_MAX]; /* reload --self --exec, made absolute */
 	int64_t timeout_ms;
 };
+
+/* --exec BINARY: the supervisor may run in another directory, so the
+ * path it gets is absolute; and it must fit in a request line. */
+static int exec_path(struct request *q, const char *path)
+{
+	char *full = realpath(path, NULL);
+	size_t room = CONTROL_REQUEST_MAX - sizeof CONTROL_GREETING - sizeof "reload-self ";
+	if (!full || access(full, X_OK) < 0) {
+		fprintf(stderr, "handoff reload: --exec %s: %s\n", path, strerror(errno));
+		free(full);
+		return -1;
+	}
+	if (strlen(full) > room || strchr(full, '\n')) {
+		fprintf(stderr, "handoff reload: --exec %s: path longer than %zu bytes\n",
+			full, room);
+		free(full);
+		return -1;
+	}
+	snprintf(q->exec, sizeof q->exec, "%s", full);
+	free(full);
+	return 0;
+}
 
 /* Returns 0, 1 after --help, or -1 after a complaint. */
 static int parse(struct request *q, int argc, char **argv)
@@ -178,6 +212,12 @@ static int parse(struct request *q, int argc, char **argv)
 			return 1;
 		if (strcmp(argv[i], "--json") == 0)
 			q->json = 1;
+		else if (strcmp(argv[i], "--self") == 0)
+			q->self = 1;
+		else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
+			if (exec_path(q, argv[++i]) < 0)
+				return -1;
+		}
 		else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc)
 			q->pidfile = argv[++i];
 		else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
@@ -192,7 +232,12 @@ static int parse(struct request *q, int argc, char **argv)
 			return -1;
 		}
 	}
-	return !q->pidfile == !q->control || (q->json && strcmp(q->command, "status") != 0)
+	if (q->exec[0] && !q->self) {
+		fprintf(stderr, "handoff %s: --exec goes with --self\n", q->command);
+		return -1;
+	}
+	return !q->pidfile == !q->control || (q->json && strcmp(q->command, "status") != 0) ||
+			       (q->self && strcmp(q->command, "reload") != 0)
 		       ? -1 : 0;
 }
 
@@ -217,9 +262,12 @@ static int reach(const char *path, const struct expected *e, pid_t *peer)
  * Returns 0, or 1 after saying why. */
 static int ask(int fd, const struct request *q, FILE *out)
 {
-	char text[64];
-	snprintf(text, sizeof text, CONTROL_GREETING "%s%s\n", q->command,
-		 q->json ? "-json" : "");
+	char text[CONTROL_REQUEST_MAX + 16];
+	snprintf(text, sizeof text, CONTROL_GREETING "%s%s%s%s\n", q->command,
+		 q->json ? "-json" : "", q->self ? "-self" : "",
+		 q->exec[0] ? " " : "");
+	size_t n = strlen(text) - 1;
+	snprintf(text + n, sizeof text - n, "%s\n", q->exec);
 	return ho_write_all(fd, text, strlen(text)) < 0 ? 1
 							 : read_answer(fd, q->timeout_ms, out);
 }

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,23 @@ static void answer(struct control_client *c, const char *fmt, ...)
 	answer_with(c, n < 0 ? NULL : text, n < 0 ? 0 : (size_t)n);
 }
 
+/* `reload --self [--exec PATH]`: refused while anything is under way that
+ * an exec would cut short; else the supervisor execs itself, and this
+ * client is answered by the new image (or here, if it did not happen). */
+static void self_upgrade(struct control_client *c, const char *path)
+{
+	struct control_server *s = c->server;
+	char why[600];
+	if (s->core->stopping)
+		answer(c, "error the supervisor is stopping\n");
+	else if (core_in_state(s->core, GEN_STARTING))
+		answer(c, "error busy: a reload is already in progress\n");
+	else if (!s->self_upgrade)
+		answer(c, "error this supervisor cannot upgrade itself\n");
+	else if (s->self_upgrade(s->self_upgrade_ctx, path, c->watch.fd, why, sizeof why) < 0)
+		answer(c, "error %s\n", why);
+}
+
 static void run(struct control_client *c, const char *command)
 {
 	struct core *core = c->server->core;
@@ -81,6 +99,9 @@ static void run(struct control_client *c, const char *command)
 				       : "too many generations are still draining");
 		else
 			answer(c, "error %s\n", core->last_reload);
+	} else if (strcmp(command, "reload-self") == 0 ||
+		   strncmp(command, "reload-self ", 12) == 0) {
+		self_upgrade(c, command[11] ? command + 12 : NULL);
 	} else if (strcmp(command, "stop") == 0) {
 		answer(c, "ok stopping\n");
 		core_stop(core);
@@ -268,4 +289,58 @@ void control_server_close(struct control_server *s)
 		endpoint_close(&s->listeners[i].endpoint); /* only our own inode */
 		s->listeners[i].watch.fd = -1;
 	}
+}
+
+static void save_endpoint(const struct endpoint *e, struct self_endpoint *out)
+{
+	*out = (struct self_endpoint){ .fd = e->fd, .dev = e->dev, .ino = e->ino };
+	snprintf(out->path, sizeof out->path, "%s", e->path);
+}
+
+void control_server_save(const struct control_server *s, struct self_endpoint out[2])
+{
+	for (int i = 0; i < 2; i++)
+		save_endpoint(&s->listeners[i].endpoint, &out[i]);
+}
+
+int control_server_restore(struct control_server *s, int epoll_fd, struct core *c,
+			   const struct status_view *view, const struct self_endpoint in[2])
+{
+	control_server_init(s);
+	s->epoll_fd = epoll_fd;
+	s->core = c;
+	s->view = view;
+	for (int i = 0; i < 2; i++) {
+		struct control_listener *l = &s->listeners[i];
+		if (in[i].fd < 0)
+			continue;
+		l->endpoint = (struct endpoint){ .fd = in[i].fd, .dev = (dev_t)in[i].dev,
+						 .ino = (ino_t)in[i].ino };
+		snprintf(l->endpoint.path, sizeof l->endpoint.path, "%s", in[i].path);
+		l->watch.fd = in[i].fd;
+		if (ho_set_cloexec(in[i].fd, 1) < 0 ||
+		    watch_set(epoll_fd, EPOLL_CTL_ADD, &l->watch, EPOLLIN) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+void control_server_answer_fd(struct control_server *s, int fd, const char *text)
+{
+	struct control_client *slot = NULL;
+	for (int i = 0; i < CONTROL_CLIENTS_MAX && !slot; i++)
+		if (s->clients[i].watch.fd < 0)
+			slot = &s->clients[i];
+	ho_set_cloexec(fd, 1);
+	if (!slot || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		close(fd);
+		return;
+	}
+	*slot = (struct control_client){ .watch = { .fd = fd, .ready = client_ready },
+					 .server = s };
+	if (watch_set(s->epoll_fd, EPOLL_CTL_ADD, &slot->watch, EPOLLIN) < 0) {
+		drop(slot);
+		return;
+	}
+	answer(slot, "%s", text);
 }

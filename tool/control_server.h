@@ -9,6 +9,7 @@
 #include "core.h"
 #include "endpoint.h"
 #include "log.h"
+#include "selfstate.h"
 #include "status.h"
 #include "watch.h"
 
@@ -44,6 +45,11 @@ struct control_server {
 	struct control_listener listeners[2]; /* <pidfile>.control, --control */
 	struct log_limit accept_failures;
 	struct control_client clients[CONTROL_CLIENTS_MAX];
+	/* `reload --self`: returns only if the exec did not happen, -errno
+	 * with why; client_fd is the asker's, for the new image to answer. */
+	int (*self_upgrade)(void *ctx, const char *path, int client_fd, char *why,
+			    size_t size);
+	void *self_upgrade_ctx;
 };
 
 /* The state of a server that listens nowhere (safe to close). */
@@ -57,5 +63,13 @@ void control_server_reload_done(struct control_server *s, int ok, const char *me
 /* Drops clients past their deadline; the next deadline (ms, -1: none). */
 int control_server_tick(struct control_server *s);
 void control_server_close(struct control_server *s);
+
+/* Across `reload --self`: the listening sockets (with the inode each
+ * path names, so that only ours is removed at stop), and back; then the
+ * client who asked, answered with text. */
+void control_server_save(const struct control_server *s, struct self_endpoint out[2]);
+int control_server_restore(struct control_server *s, int epoll_fd, struct core *c,
+			   const struct status_view *view, const struct self_endpoint in[2]);
+void control_server_answer_fd(struct control_server *s, int fd, const char *text);
 
 #endif

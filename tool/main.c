@@ -39,10 +39,12 @@ static int is_client_command(const char *command)
 	       strcmp(command, "status") == 0;
 }
 
-static int run(int argc, char **argv)
+/* program: how we were started (argv[0]), for `reload --self`. */
+static int run(int argc, char **argv, const char *program)
 {
 	struct options opt;
 	int r = options_parse(&opt, argc, argv);
+	opt.program = program;
 	return r != 0 ? (r > 0 ? 0 : 2) : supervisor_run(&opt);
 }
 
@@ -53,7 +55,7 @@ static int help(const char *command)
 	if (!command)
 		return usage(stdout);
 	if (strcmp(command, "run") == 0)
-		return run(2, argv);
+		return run(2, argv, NULL);
 	if (is_client_command(command))
 		return client_main(2, argv);
 	fprintf(stderr, "handoff: unknown command %s\n", command);
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	if (strcmp(command, "--version") == 0 || strcmp(command, "version") == 0)
 		return version();
 	if (strcmp(command, "run") == 0)
-		return run(argc - 1, argv + 1);
+		return run(argc - 1, argv + 1, argv[0]);
 	if (is_client_command(command))
 		return client_main(argc - 1, argv + 1);
 	fprintf(stderr, "handoff: unknown command %s\n", command);

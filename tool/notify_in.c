@@ -238,3 +238,12 @@ void notify_in_receive(struct notify_in *n, struct core *c)
 		heard(n, c, cred.pid, buf, (size_t)got);
 	}
 }
+
+int notify_in_restore(struct notify_in *n, int fd, const char *path, uint64_t dev,
+		      uint64_t ino, const char *directory)
+{
+	*n = (struct notify_in){ .socket = { .fd = fd, .dev = (dev_t)dev, .ino = (ino_t)ino } };
+	snprintf(n->socket.path, sizeof n->socket.path, "%s", path);
+	snprintf(n->directory, sizeof n->directory, "%s", directory);
+	return ho_set_cloexec(fd, 1);
+}

@@ -15,6 +15,7 @@
 #include "log.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct notify_in {
@@ -37,6 +38,10 @@ int notify_in_open(struct notify_in *n, uid_t owner, gid_t group, char *why,
 const char *notify_in_path(const struct notify_in *n);
 /* Reads what is queued (a bounded number of messages) and tells the core. */
 void notify_in_receive(struct notify_in *n, struct core *c);
+/* Across `reload --self`: the socket at fd as notify_in_open left it
+ * (its path, the inode bound there, its directory). Returns 0 or -errno. */
+int notify_in_restore(struct notify_in *n, int fd, const char *path, uint64_t dev,
+		      uint64_t ino, const char *directory);
 /* Removes the socket and its directory. Zero-valid. */
 void notify_in_close(struct notify_in *n);
 

@@ -41,10 +41,14 @@ static void usage(void)
 	      "                            Default: on where the kernel allows it\n"
 	      "  --stable-after DUR        a service that has served this long is healthy:\n"
 	      "                            the next crash restarts it at once (10s)\n"
+	      "  --check-state FD          (for a self-upgrade, see handoff reload) read the state\n"
+	      "                            a running supervisor passes at FD, check it and\n"
+	      "                            exit: 0 if this binary can take over\n"
 	      "DUR is 250ms, 2s, 1.5m or a number of milliseconds, at most 30 days.\n"
 	      "A crash restarts the server after 100ms, doubling while it keeps failing\n"
 	      "before --stable-after, up to 30s.\n"
-	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log.\n",
+	      "SIGHUP reloads, SIGTERM/SIGINT stop (twice: at once), SIGUSR1 reopens the log,\n"
+	      "SIGPWR upgrades the supervisor in place (handoff reload --self).\n",
 	      stdout);
 }
 
@@ -142,6 +146,13 @@ static int option_value(struct options *opt, int key, const char *value)
 	case 'g': opt->group = value; return 0;
 	case 'c': opt->directory = value; return 0;
 	case 'E': opt->env_file = value; return 0;
+	case 'K': {
+		long fd;
+		if (parse_count(value, 3, INT32_MAX, &fd) < 0)
+			return bad("--check-state", value, "expected a descriptor number");
+		opt->check_state_fd = (int)fd;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -168,6 +179,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "max-draining", required_argument, 0, 'N' },
 		{ "adopt", no_argument, 0, 'a' },
 		{ "no-adopt", no_argument, 0, 'A' },
+		{ "check-state", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -175,7 +187,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		.core = { .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
 			  .stable_after_ms = 10000, .stop_signal = SIGTERM,
 			  .max_draining = 16, .restart = RESTART_ALWAYS },
-		.umask = -1,
+		.umask = -1, .run_argv = argv, .check_state_fd = -1,
 	};
 	optind = 1;
 	opterr = 0;

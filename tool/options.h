@@ -22,6 +22,10 @@ struct options {
 	enum { ADOPT_AUTO, ADOPT_ON, ADOPT_OFF } adopt; /* the servers' own binds */
 	int ready_on_listen;               /* --ready=listen */
 	const char *ready_command;         /* --ready=exec:CMD */
+	char **run_argv;                   /* "run" and every argument, as given:
+					      what `reload --self` execs again */
+	const char *program;               /* our argv[0] (set by main) */
+	int check_state_fd;                /* --check-state FD; -1: not asked */
 };
 
 /* Returns 0, 1 after printing --help, or -EINVAL after printing why. */

@@ -72,3 +72,14 @@ void output_close(struct output *o)
 	ho_close(&o->write_fd);
 	o->length = 0;
 }
+
+int output_restore(struct output *o, int epoll_fd, int read_fd, int write_fd)
+{
+	output_init(o);
+	o->watch.fd = read_fd;
+	o->write_fd = write_fd;
+	if (ho_set_cloexec(read_fd, 1) < 0 || ho_set_cloexec(write_fd, 1) < 0 ||
+	    watch_set(epoll_fd, EPOLL_CTL_ADD, &o->watch, EPOLLIN) < 0)
+		return -errno;
+	return 0;
+}

@@ -31,5 +31,7 @@ int output_open(struct output *o, int epoll_fd);
 /* Copies what is there now to our stdout; at_end: partial lines too. */
 void output_drain(struct output *o, int at_end);
 void output_close(struct output *o);
+/* Across `reload --self`: the pipe output_open made, watched again. */
+int output_restore(struct output *o, int epoll_fd, int read_fd, int write_fd);
 
 #endif

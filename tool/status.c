@@ -81,9 +81,10 @@ static double seconds_until(int64_t us)
 static void text(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
-	put(o, "supervisor pid %d, up %.1f s%s, adoption %s\n", (int)getpid(),
+	/* The version that runs now: `reload --self` changes it, and only it. */
+	put(o, "supervisor pid %d, up %.1f s%s, adoption %s, handoff %s\n", (int)getpid(),
 	    seconds_since(v->started_us), c->stopping ? ", stopping" : "",
-	    v->adoption ? "on" : "off");
+	    v->adoption ? "on" : "off", handoff_version());
 	for (size_t i = 0; i < handoff_listener_count(v->listeners); i++) {
 		char addr[HANDOFF_ADDRESS_TEXT_MAX];
 		const char *name = listener_address(v->listeners, i, addr, sizeof addr);
@@ -123,9 +124,9 @@ static void put_json_outcome(struct out *o, const char *outcome)
 static void json(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
-	put(o, "{\"supervisor\":{\"pid\":%d,\"uptime_s\":%.3f,\"stopping\":%s,"
-	    "\"adoption\":%s,\"notify_socket\":", (int)getpid(),
-	    seconds_since(v->started_us), c->stopping ? "true" : "false",
+	put(o, "{\"supervisor\":{\"pid\":%d,\"version\":\"%s\",\"uptime_s\":%.3f,"
+	    "\"stopping\":%s,\"adoption\":%s,\"notify_socket\":", (int)getpid(),
+	    handoff_version(), seconds_since(v->started_us), c->stopping ? "true" : "false",
 	    v->adoption ? "true" : "false");
 	put_json_string(o, v->notify_socket);
 	put(o, "},\"listeners\":[");

@@ -18,35 +18,24 @@
 #include "output.h"
 #include "parse.h"
 #include "probe.h"
+#include "selfexec.h"
+#include "selfupgrade.h"
 #include "status.h"
+#include "supervisor_parts.h"
 #include "systemd.h"
 #include "watch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct supervisor {
-	const struct options *opt;
-	struct core core;
-	struct handoff *listeners;         /* bound or socket-activated */
-	struct launch launch;
-	struct notify_in notify;
-	struct control_server control;
-	struct output output;              /* with --log: the generations' */
-	struct adopt adopt;                /* the servers' own binds */
-	struct probe probe;                /* --ready=exec: */
-	struct status_view view;
-	struct watch signal_watch, notify_watch;
-	int epoll_fd;
-	int report_fd;                     /* --daemon: the waiting parent */
-	int pidfile_fd;
-};
 
 /* ------------------------------------------------------------ core hooks */
 
@@ -144,6 +133,13 @@ static pid_t hook_successor(void *ctx, const struct generation *g, pid_t *group)
 	return follow_successor(&q, group);
 }
 
+/* `handoff reload --self`: returns only if we are still this image. */
+static int hook_self_upgrade(void *ctx, const char *path, int client_fd, char *why,
+			     size_t size)
+{
+	return selfupgrade_request(ctx, path, client_fd, why, size);
+}
+
 /* -------------------------------------------------------------- the loop */
 
 static void reap(struct supervisor *s)
@@ -162,6 +158,22 @@ static void reap(struct supervisor *s)
 static void settle_exits(void *ctx)
 {
 	reap(ctx);
+}
+
+/* SIGPWR: `reload --self` for service managers, who can send a signal to
+ * the main process but not talk to a socket. No server convention gives
+ * it a meaning, and it comes to us only (systemctl kill --kill-whom=main).
+ * Refused while a reload starts, as the command is; the outcome is in
+ * the log. */
+static void signalled_self_upgrade(struct supervisor *s)
+{
+	char why[600];
+	if (s->core.stopping || core_in_state(&s->core, GEN_STARTING)) {
+		say("self-upgrade (SIGPWR) refused: %s", s->core.stopping
+			    ? "the supervisor is stopping" : "busy: a reload is in progress");
+		return;
+	}
+	selfupgrade_request(s, NULL, -1, why, sizeof why); /* logs a refusal */
 }
 
 static void on_signal(struct watch *w, uint32_t events)
@@ -190,6 +202,9 @@ static void on_signal(struct watch *w, uint32_t events)
 			break;
 		case SIGCHLD:
 			reap(s);
+			break;
+		case SIGPWR:
+			signalled_self_upgrade(s);
 			break;
 		}
 	}
@@ -278,7 +293,7 @@ static int open_signals(struct supervisor *s, char *why, size_t size)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	int handled[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD };
+	int handled[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGPWR };
 	for (size_t i = 0; i < sizeof handled / sizeof *handled; i++)
 		sigaddset(&set, handled[i]);
 	signal(SIGPIPE, SIG_IGN);
@@ -324,6 +339,21 @@ static int write_pidfile(struct supervisor *s, char *why, size_t size)
 	return s->pidfile_fd < 0 ? s->pidfile_fd : 0;
 }
 
+static int watch_notify(struct supervisor *s, char *why, size_t size)
+{
+	s->notify.settle = settle_exits;
+	s->notify.settle_ctx = s;
+	s->launch.notify_socket = notify_in_path(&s->notify);
+	s->view.notify_socket = notify_in_path(&s->notify);
+	s->notify_watch = (struct watch){ .fd = s->notify.socket.fd, .ready = on_notify };
+	if (watch_set(s->epoll_fd, EPOLL_CTL_ADD, &s->notify_watch, EPOLLIN) < 0) {
+		int e = errno;
+		snprintf(why, size, "cannot watch the notify socket: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 static int open_adapters(struct supervisor *s, char *why, size_t size)
 {
 	if (s->opt->log) {
@@ -339,17 +369,8 @@ static int open_adapters(struct supervisor *s, char *why, size_t size)
 	int r = notify_in_open(&s->notify, s->launch.drop_privileges ? s->launch.uid
 								     : (uid_t)-1,
 			       s->launch.gid, why, size);
-	if (r < 0)
+	if (r < 0 || (r = watch_notify(s, why, size)) < 0)
 		return r;
-	s->notify.settle = settle_exits;
-	s->notify.settle_ctx = s;
-	s->launch.notify_socket = notify_in_path(&s->notify);
-	s->view.notify_socket = notify_in_path(&s->notify);
-	s->notify_watch = (struct watch){ .fd = s->notify.socket.fd, .ready = on_notify };
-	if (watch_set(s->epoll_fd, EPOLL_CTL_ADD, &s->notify_watch, EPOLLIN) < 0) {
-		snprintf(why, size, "cannot watch the notify socket: %s", strerror(errno));
-		return -errno;
-	}
 	char pidfile_control[sizeof s->notify.socket.path];
 	const char *paths[2] = { NULL, s->opt->control };
 	if (s->opt->pidfile) {
@@ -361,8 +382,11 @@ static int open_adapters(struct supervisor *s, char *why, size_t size)
 		}
 		paths[0] = pidfile_control;
 	}
-	return control_server_open(&s->control, s->epoll_fd, &s->core, &s->view, paths,
-				   why, size);
+	r = control_server_open(&s->control, s->epoll_fd, &s->core, &s->view, paths, why,
+				size);
+	s->control.self_upgrade = hook_self_upgrade;
+	s->control.self_upgrade_ctx = s;
+	return r;
 }
 
 /* On by default where the kernel allows it; asked for (--adopt, or
@@ -407,6 +431,138 @@ static int prepare(struct supervisor *s, char *why, size_t size)
 	return 0;
 }
 
+static void finish(struct supervisor *s);
+
+/* Which binary `reload --self` runs: the file at the path we were started
+ * as, as the library's upgrades do (path.c): argv[0] through PATH, made
+ * absolute, symlinks not followed, so that a package that replaced the
+ * file, or a symlink pointed at a new release, is what runs next. Failing
+ * that, /proc/self/exe (the file that runs now). */
+static void resolve_self(struct supervisor *s)
+{
+	char *path = s->opt->program ? ho_resolve_program(s->opt->program) : NULL;
+	if (path && strlen(path) < sizeof s->self_path) {
+		snprintf(s->self_path, sizeof s->self_path, "%s", path);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", s->self_path, sizeof s->self_path - 1);
+		s->self_path[n > 0 ? n : 0] = '\0';
+		if (strstr(s->self_path, " (deleted)"))
+			s->self_path[0] = '\0';
+	}
+	free(path);
+}
+
+/* prepare()'s counterpart in an image started by `reload --self`: the
+ * same parts, from the state instead of from scratch. Nothing is detached,
+ * bound or written: all of it is there already. */
+static int restore(struct supervisor *s, const struct self_state *st, char *why,
+		   size_t size)
+{
+	int r;
+	if ((r = launch_resolve_user(&s->launch, why, size)) < 0 ||
+	    (r = selfupgrade_restore_listeners(s, st, why, size)) < 0 ||
+	    (r = open_adoption(s, why, size)) < 0 || (r = open_loop(s, why, size)) < 0)
+		return r;
+	adopt_attach(&s->adopt, s->epoll_fd);
+	if ((r = open_signals(s, why, size)) < 0 ||
+	    (r = selfupgrade_restore(s, st, why, size)) < 0 ||
+	    (r = watch_notify(s, why, size)) < 0)
+		return r;
+	s->control.self_upgrade = hook_self_upgrade;
+	s->control.self_upgrade_ctx = s;
+	return 0;
+}
+
+/* Test only (SELFEXEC_TEST_ENV=takeover): a new image that cannot take
+ * over, to prove the state goes back to the previous binary. */
+static int test_takeover_fault(const char *returned, char *why, size_t size)
+{
+	const char *fault = getenv(SELFEXEC_TEST_ENV);
+	if (returned || !fault || strcmp(fault, "takeover") != 0)
+		return 0;
+	snprintf(why, size, "refused by the test fault " SELFEXEC_TEST_ENV "=takeover");
+	return -EINVAL;
+}
+
+static int env_fd(const char *name)
+{
+	const char *text = getenv(name);
+	long fd;
+	return text && parse_count(text, 3, INT_MAX, &fd) == 0 ? (int)fd : -1;
+}
+
+/* This image was exec'd by `reload --self`: take over from the state, or
+ * give it back to the previous binary. Returns the exit status. */
+static int run_restored(struct supervisor *s)
+{
+	static struct self_state st; /* large: not on the stack */
+	char why[512], returned[512] = "", answer[768];
+	int fd = env_fd(SELFEXEC_STATE_ENV), fallback = env_fd(SELFEXEC_FALLBACK_ENV);
+	const char *back = getenv(SELFEXEC_RETURNED_ENV);
+	if (back)
+		snprintf(returned, sizeof returned, "%s", back);
+	/* Not for the generations we start from now on. */
+	unsetenv(SELFEXEC_STATE_ENV);
+	unsetenv(SELFEXEC_FALLBACK_ENV);
+	unsetenv(SELFEXEC_RETURNED_ENV);
+	int r = fd < 0 ? -EBADF : selfexec_read(fd, &st, why, sizeof why);
+	if (fd < 0)
+		snprintf(why, sizeof why, SELFEXEC_STATE_ENV " is not a descriptor number");
+	if (r < 0)
+		self_state_defaults(&st); /* names nothing: no descriptor of a bad
+					     state is touched on the way back */
+	if (r == 0 && st.pid != getpid()) {
+		snprintf(why, sizeof why, "the state is pid %d's, not ours", (int)st.pid);
+		r = -EINVAL;
+	}
+	if (r == 0)
+		r = selfexec_check_fds(&st, why, sizeof why);
+	if (r == 0)
+		r = test_takeover_fault(returned[0] ? returned : NULL, why, sizeof why);
+	if (r == 0)
+		r = restore(s, &st, why, sizeof why);
+	if (r < 0) {
+		say("self-upgrade: handoff %s cannot take over: %s", handoff_version(), why);
+		if (!returned[0] && fallback >= 0 && fd >= 0) {
+			/* Nothing of the state was changed, or what was is
+			 * undone by the exec: the previous binary reads it as
+			 * it was written. */
+			char reason[600];
+			snprintf(reason, sizeof reason, "handoff %s could not take over: %s",
+				 handoff_version(), why);
+			r = selfexec_give_back(fallback, s->opt->run_argv, fd, &st, reason);
+			say("self-upgrade: cannot go back to the previous binary: %s",
+			    strerror(-r));
+		}
+		say("self-upgrade: no image can take over: exiting; the generations get "
+		    "their stop signal and drain");
+		return 1;
+	}
+	close(fd);
+	/* The previous binary is needed no more: not by us (nobody gives
+	 * back to a binary twice), nor by it. */
+	if (st.fallback_fd >= 0 && st.fallback_fd != fallback)
+		close(st.fallback_fd);
+	ho_close(&fallback);
+	reap(s); /* exits during the exec: SIGCHLD stays pending, but be sure */
+	if (returned[0])
+		snprintf(answer, sizeof answer, "error %s; the previous binary runs again "
+			 "(handoff %s)\n", returned, handoff_version());
+	else
+		snprintf(answer, sizeof answer, "ok supervisor upgraded in place: handoff %s "
+			 "(was %s), pid %d, %d generation(s) kept\n", handoff_version(),
+			 st.version[0] ? st.version : "?", (int)getpid(), s->core.count);
+	const char *text = answer + (returned[0] ? 6 : 3); /* past "ok "/"error " */
+	say("self-upgrade: %.*s", (int)strcspn(text, "\n"), text);
+	if (st.client_fd >= 0)
+		control_server_answer_fd(&s->control, st.client_fd, answer);
+	systemd_status(&s->core, 1);
+	loop(s);
+	finish(s);
+	say("stopped");
+	return s->core.exit_code;
+}
+
 static void finish(struct supervisor *s)
 {
 	output_drain(&s->output, 1);
@@ -443,6 +599,11 @@ int supervisor_run(const struct options *opt)
 	control_server_init(&s->control);
 	output_init(&s->output);
 	adopt_init(&s->adopt);
+	if (opt->check_state_fd >= 0)
+		return selfexec_check_main(opt->check_state_fd);
+	resolve_self(s);
+	if (getenv(SELFEXEC_STATE_ENV))
+		return run_restored(s);
 	char why[512];
 	if (prepare(s, why, sizeof why) < 0) {
 		say("%s", why);

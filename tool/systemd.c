@@ -13,6 +13,17 @@ void systemd_reloading(void)
 	handoff_notify(msg);
 }
 
+/* The supervisor execs itself: shown as a reload, ended by the READY=1
+ * the new image sends once it has taken over (or we, if the exec failed).
+ * MAINPID does not change: exec keeps the pid. */
+void systemd_upgrading(void)
+{
+	char msg[120];
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=upgrading the "
+		 "supervisor in place", (long long)ho_now_us());
+	handoff_notify(msg);
+}
+
 void systemd_stopping(void)
 {
 	handoff_notify("STOPPING=1");

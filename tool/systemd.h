@@ -7,6 +7,7 @@
 #include "core.h"
 
 void systemd_reloading(void);
+void systemd_upgrading(void);    /* reload --self: RELOADING=1 */
 void systemd_stopping(void);
 /* STATUS= from the core's state; with READY=1 when ready (a start or
  * reload just ended; before the first generation served, never). */
