@@ -47,8 +47,10 @@ build/fuzz/libhandoff.a: $(FUZZ_LIB_OBJ)
 build/fuzz/libtool.a: $(FUZZ_TOOL_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-# httpd's parser: its one file, with only its own header.
-build/fuzz/obj/examples/httpd/http.o: examples/httpd/http.c examples/httpd/http.h
+# httpd's parser: its one file, with its own header and the limits of the
+# protocols it routes to (constants only).
+build/fuzz/obj/examples/httpd/http.o: examples/httpd/http.c examples/httpd/http.h \
+	examples/httpd/stream.h examples/httpd/ws.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

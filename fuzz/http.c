@@ -1,13 +1,16 @@
 /* http.c — httpd's request parser (examples/httpd/http.c): the head-length
  * scan, fed the bytes at once and in two pieces, must agree; a head it
  * measured must parse to a status httpd can send, with spans inside the
- * buffer and a body length only for a framed request. */
+ * buffer and a body length only for a framed request; /stream and /ws only
+ * within their limits. */
 #include "check.h"
 #include "http.h"
+#include "stream.h"
+#include "ws.h"
 
 static int sendable(int status)
 {
-	static const int known[] = { 200, 400, 404, 405, 501, 505 };
+	static const int known[] = { 101, 200, 400, 404, 405, 501, 505 };
 	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
 		if (status == known[i])
 			return 1;
@@ -43,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		http_parse_head(&r, in, whole);
 		CHECK(sendable(r.status));
 		CHECK(r.status != 200 || r.sleep_ms <= SLEEP_MAX_MS);
+		CHECK(r.stream_ms <= STREAM_EVERY_MAX);
+		CHECK(r.stream_ms == 0 || (r.status == 200 && r.http11));
+		/* A handshake only with a key of the right size, no body. */
+		CHECK((r.status == 101) == r.websocket);
+		CHECK(!r.websocket || (r.ws_key.n == WS_KEY_SIZE &&
+				       r.body_length == 0 && !r.head_only));
+		check_span(r.ws_key, in, whole);
 		check_span(r.method, in, whole);
 		check_span(r.target, in, whole);
 		/* After an error the framing cannot be trusted: close, skip none. */

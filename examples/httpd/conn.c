@@ -15,6 +15,9 @@
 #include "conn.h"
 #include "http.h"
 #include "httpd.h"
+#include "state.h"
+#include "stream.h"
+#include "ws.h"
 
 #include <fcntl.h>
 #include <handoff.h>
@@ -42,27 +45,43 @@ enum conn_state {
 	CONN_WRITE,      /* sending the response */
 	CONN_LINGER,     /* write side shut: reading to EOF before close */
 	CONN_PASSING,    /* handed to the successor, awaiting the outcome */
+	CONN_STREAM,     /* /stream: waiting for the next event's timer */
+	CONN_WS,         /* /ws: waiting for (the rest of) a frame */
 };
+
+/* What the connection speaks once its request is answered: HTTP, or for
+ * good the protocol that request switched to. */
+enum conn_kind { KIND_HTTP, KIND_STREAM, KIND_WS };
 
 struct conn {
 	struct source source;
 	int fd;
 	bool tcp;
 	enum conn_state state;
+	enum conn_state resume;    /* CONN_PASSING: the state to come back to */
+	enum conn_kind kind;
 	uint32_t events;           /* what epoll watches now */
 	struct conn *prev, *next;  /* every connection, for the drain */
 	size_t heap_index;         /* in the timer heap, or NOT_QUEUED */
 	int64_t deadline;          /* ms on CLOCK_MONOTONIC */
-	char *in;                  /* REQUEST_MAX bytes; NULL while idle */
+	char *in;                  /* in_capacity() bytes; NULL while idle */
 	size_t in_len, scanned;    /* scanned: where to resume the head search */
 	uint64_t skip;             /* request body bytes still to discard */
 	/* the request being answered */
 	int status;
-	unsigned sleep_ms;
+	unsigned sleep_ms, stream_ms;
 	bool head_only, close_after;
 	bool classic;              /* drains here: it could not move */
-	char out[RESPONSE_MAX];
+	char ws_accept[WS_ACCEPT_SIZE + 1];
+	struct stream stream;      /* KIND_STREAM */
+	struct ws ws;              /* KIND_WS */
+	/* What is being sent: out points to response, or to big for a
+	 * WebSocket echo that does not fit. */
+	char *out;
 	size_t out_len, out_off;
+	char response[RESPONSE_MAX];
+	char *big;
+	size_t big_cap;
 };
 
 static struct conn *conns;
@@ -78,6 +97,17 @@ static struct handoff *pass_to; /* the successor takes connections */
 static int64_t drain_deadline;
 static int idle_grace_ms;
 static char scratch[65536]; /* bytes we read only to throw away */
+static unsigned char pass_state[HANDOFF_STATE_MAX]; /* handoff_pass copies it */
+
+/* What epoll watches for a connection waiting in each state. */
+static const uint32_t interest[] = {
+	[CONN_READ] = EPOLLIN, [CONN_BODY] = EPOLLIN,
+	[CONN_SLEEP] = 0, /* no reading: pipelined input waits its turn */
+	[CONN_WRITE] = EPOLLOUT, [CONN_LINGER] = EPOLLIN,
+	[CONN_PASSING] = 0,
+	[CONN_STREAM] = 0, /* as CONN_SLEEP: only writing until the end */
+	[CONN_WS] = EPOLLIN,
+};
 
 /* ------------------------------------------------------------ utilities */
 
@@ -208,6 +238,7 @@ static struct conn *conn_add(int fd, bool tcp)
 	*c = (struct conn){ .source = { SOURCE_CONN }, .fd = fd, .tcp = tcp,
 			    .events = EPOLLIN, .heap_index = NOT_QUEUED,
 			    .next = conns };
+	c->out = c->response;
 	if (conns)
 		conns->prev = c;
 	conns = c;
@@ -244,6 +275,8 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	conn_count--;
 	free(c->in);
+	free(c->big);
+	ws_free(&c->ws);
 	free(c);
 }
 
@@ -254,6 +287,12 @@ static void conn_consume(struct conn *c, size_t n)
 	c->scanned = 0;
 }
 
+/* A WebSocket frame may be up to WS_FRAME_MAX bytes: it is taken whole. */
+static size_t in_capacity(const struct conn *c)
+{
+	return c->kind == KIND_WS ? WS_FRAME_MAX : REQUEST_MAX;
+}
+
 /* Takes the head in c->in[0, end) as the request c will answer. */
 static void conn_parse(struct conn *c, size_t end)
 {
@@ -261,6 +300,9 @@ static void conn_parse(struct conn *c, size_t end)
 	http_parse_head(&r, c->in, end);
 	c->status = r.status;
 	c->sleep_ms = r.sleep_ms;
+	c->stream_ms = r.stream_ms;
+	if (r.websocket) /* r.ws_key points into c->in: use it now */
+		ws_accept(r.ws_key.p, r.ws_key.n, c->ws_accept);
 	c->head_only = r.head_only;
 	c->close_after = r.close_after;
 	c->skip = r.body_length;
@@ -268,15 +310,43 @@ static void conn_parse(struct conn *c, size_t end)
 
 /* ------------------------------------------------------------ responses */
 
+/* Answers that switch the connection to another protocol once sent. */
+static bool switches(const struct conn *c)
+{
+	return c->status == 101 ||
+	       (c->status == 200 && c->stream_ms && !c->head_only);
+}
+
 static void render(struct conn *c)
 {
+	c->out = c->response;
+	c->out_off = 0;
+	if (c->status == 101) {
+		c->out_len = (size_t)snprintf(c->out, RESPONSE_MAX,
+			"HTTP/1.1 101 Switching Protocols\r\n"
+			"Upgrade: websocket\r\n"
+			"Connection: Upgrade\r\n"
+			"Sec-WebSocket-Accept: %s\r\n"
+			"\r\n", c->ws_accept);
+		return;
+	}
+	if (c->status == 200 && c->stream_ms) { /* the events follow */
+		c->out_len = (size_t)snprintf(c->out, RESPONSE_MAX,
+			"HTTP/1.1 200 OK\r\n"
+			"Content-Type: text/plain\r\n"
+			"Transfer-Encoding: chunked\r\n"
+			"Cache-Control: no-store\r\n"
+			"Connection: %s\r\n"
+			"\r\n", c->close_after ? "close" : "keep-alive");
+		return;
+	}
 	char body[128];
 	int body_len = c->status == 200
 		? snprintf(body, sizeof body, "generation=%u pid=%d\n",
 			   generation, (int)getpid())
 		: snprintf(body, sizeof body, "%d %s\n", c->status,
 			   http_reason(c->status));
-	int n = snprintf(c->out, sizeof c->out,
+	int n = snprintf(c->out, RESPONSE_MAX,
 			 "HTTP/1.1 %d %s\r\n"
 			 "Content-Type: text/plain\r\n"
 			 "Content-Length: %d\r\n"
@@ -288,8 +358,45 @@ static void render(struct conn *c)
 			 c->status == 405 ? "Allow: GET, HEAD\r\n" : "",
 			 c->close_after ? "close" : "keep-alive",
 			 c->head_only ? "" : body);
-	c->out_len = (size_t)n < sizeof c->out ? (size_t)n : sizeof c->out - 1;
+	c->out_len = (size_t)n < RESPONSE_MAX ? (size_t)n : RESPONSE_MAX - 1;
+}
+
+/* Room for n bytes of output: the fixed buffer, or a larger one kept for
+ * the connection's next big echo. */
+static bool out_reserve(struct conn *c, size_t n)
+{
+	c->out = c->response;
+	if (n <= RESPONSE_MAX)
+		return true;
+	if (n > c->big_cap) {
+		char *p = realloc(c->big, n);
+		if (!p)
+			return false;
+		c->big = p;
+		c->big_cap = n;
+	}
+	c->out = c->big;
+	return true;
+}
+
+static bool ws_frame_out(struct conn *c, uint8_t opcode, const void *payload,
+			 size_t len)
+{
+	if (!out_reserve(c, WS_HEADER_MAX + len))
+		return false;
+	size_t head = ws_header((unsigned char *)c->out, opcode, len);
+	memcpy(c->out + head, payload, len);
+	c->out_len = head + len;
 	c->out_off = 0;
+	return true;
+}
+
+/* A draining generation that cannot pass the connection ends it cleanly:
+ * a stream with its last chunk, a WebSocket with close 1001 ("going
+ * away"), after which the client reconnects to the successor. */
+static bool ends_here(const struct conn *c)
+{
+	return draining && (!pass_to || c->classic);
 }
 
 /* ------------------------------------------------------------ state machine
@@ -300,7 +407,7 @@ enum step { STEP_MORE, STEP_WAIT, STEP_GONE };
 
 static void respond(struct conn *c)
 {
-	if (draining && (!pass_to || c->classic))
+	if (ends_here(c) && !switches(c))
 		c->close_after = true;
 	render(c);
 	c->state = CONN_WRITE;
@@ -364,6 +471,100 @@ static enum step step_body(struct conn *c)
 	return STEP_MORE;
 }
 
+static enum step stream_begin(struct conn *c)
+{
+	c->kind = KIND_STREAM;
+	stream_start(&c->stream, c->stream_ms, now); /* the first one at once */
+	c->state = CONN_STREAM;
+	timer_set(c, c->stream.due);
+	return STEP_WAIT;
+}
+
+static enum step ws_begin(struct conn *c)
+{
+	c->kind = KIND_WS;
+	if (c->in) { /* frames the client sent right after its handshake */
+		char *p = realloc(c->in, WS_FRAME_MAX);
+		if (!p) {
+			conn_close(c);
+			return STEP_GONE;
+		}
+		c->in = p;
+	}
+	c->state = CONN_WS;
+	return STEP_MORE;
+}
+
+/* The timer of a stream: its next event, or its end. */
+static void stream_next(struct conn *c)
+{
+	c->out = c->response;
+	c->out_off = 0;
+	if (ends_here(c)) {
+		c->out_len = (size_t)snprintf(c->out, RESPONSE_MAX, "0\r\n\r\n");
+		c->close_after = true;
+	} else {
+		c->out_len = stream_event(&c->stream, c->out, generation,
+					  (int)getpid(), now);
+	}
+	c->state = CONN_WRITE;
+}
+
+static bool is_gen_question(const struct ws_reply *r)
+{
+	return r->opcode == WS_OP_TEXT && r->len == 4 &&
+	       memcmp(r->payload, "gen?", 4) == 0;
+}
+
+/* One whole frame in, its answer out. A text message "gen?" is answered
+ * "gen=G pid=P" instead of its echo: how a client sees who serves it. */
+static enum step step_ws(struct conn *c)
+{
+	struct ws_reply r;
+	size_t used = c->in_len
+		? ws_receive(&c->ws, (unsigned char *)c->in, c->in_len, &r) : 0;
+	if (!used)
+		return STEP_WAIT;
+	if (r.opcode == 0) {
+		conn_consume(c, used);
+		return STEP_MORE;
+	}
+	bool ok;
+	if (is_gen_question(&r)) {
+		char text[64];
+		int n = snprintf(text, sizeof text, "gen=%u pid=%d", generation,
+				 (int)getpid());
+		ok = ws_frame_out(c, WS_OP_TEXT, text, (size_t)n);
+	} else {
+		ok = ws_frame_out(c, r.opcode, r.payload, r.len);
+	}
+	if (!ok) {
+		conn_close(c);
+		return STEP_GONE;
+	}
+	if (r.opcode == WS_OP_CLOSE) /* ours ends the handshake, or starts it */
+		c->close_after = true;
+	else
+		conn_consume(c, used); /* r.payload pointed into c->in */
+	c->state = CONN_WRITE;
+	return STEP_MORE;
+}
+
+static void conn_advance(struct conn *c);
+
+static void ws_going_away(struct conn *c)
+{
+	unsigned char code[2] = { WS_CLOSE_GOING_AWAY >> 8,
+				  WS_CLOSE_GOING_AWAY & 0xff };
+	if (!ws_frame_out(c, WS_OP_CLOSE, code, sizeof code)) {
+		conn_close(c);
+		return;
+	}
+	c->close_after = true;
+	c->state = CONN_WRITE;
+	conn_advance(c);
+}
+
 static enum step step_write(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
@@ -381,31 +582,77 @@ static enum step step_write(struct conn *c)
 	}
 	if (c->close_after)
 		return linger_start(c);
+	if (c->kind == KIND_HTTP && switches(c))
+		return c->status == 101 ? ws_begin(c) : stream_begin(c);
+	switch (c->kind) {
+	case KIND_STREAM: /* a chunk is out: wait for the next event */
+		c->state = CONN_STREAM;
+		timer_set(c, c->stream.due);
+		return STEP_WAIT;
+	case KIND_WS: /* an answer is out: the next frame, maybe read already */
+		c->state = CONN_WS;
+		return STEP_MORE;
+	case KIND_HTTP:
+		break;
+	}
 	c->state = CONN_READ;
 	return STEP_MORE;
 }
 
 static void drain_conn(struct conn *c);
 
-/* Between two requests, during a drain towards a successor that takes
- * connections: the connection moves, with the bytes of a request begun
- * (pending). Out of epoll first: it would report the socket for as long as
- * our copy is open. */
+/* At a message boundary with nothing half-sent: between two requests,
+ * between two events of a stream, between two WebSocket frames (one begun
+ * travels as pending bytes, if they fit). */
+static bool conn_passable(const struct conn *c)
+{
+	switch (c->state) {
+	case CONN_READ:
+	case CONN_STREAM: return true;
+	case CONN_WS: return c->in_len <= HANDOFF_PENDING_MAX;
+	default: return false;
+	}
+}
+
+/* What the successor needs besides the socket and the pending bytes: a
+ * stream's next event, a WebSocket's message being reassembled (state.h). */
+static size_t conn_save(const struct conn *c)
+{
+	switch (c->kind) {
+	case KIND_STREAM:
+		stream_save(&c->stream, pass_state);
+		return STREAM_STATE_SIZE;
+	case KIND_WS:
+		return ws_save(&c->ws, pass_state);
+	case KIND_HTTP:
+		break;
+	}
+	return 0;
+}
+
+/* During a drain towards a successor that takes connections: the
+ * connection moves, with the bytes of a request or frame begun (pending)
+ * and its state. Out of epoll first: it would report the socket for as
+ * long as our copy is open. */
 static bool conn_pass(struct conn *c)
 {
-	if (!pass_to || c->classic || c->state != CONN_READ)
+	if (!pass_to || c->classic || !conn_passable(c))
 		return false;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	c->events = 0;
 	timer_clear(c);
-	int r = handoff_pass(pass_to, c->fd, c->in, c->in_len, NULL, 0);
+	size_t state_len = conn_save(c);
+	int r = handoff_pass(pass_to, c->fd, c->in, c->in_len,
+			     state_len ? pass_state : NULL, state_len);
 	if (r == 0) {
+		c->resume = c->state;
 		c->state = CONN_PASSING;
 		return true;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->source };
+	struct epoll_event ev = { .events = interest[c->state],
+				  .data.ptr = &c->source };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0)
-		c->events = EPOLLIN;
+		c->events = ev.events;
 	c->classic = true;
 	drain_conn(c);
 	return false;
@@ -414,19 +661,22 @@ static bool conn_pass(struct conn *c)
 /* Called when a connection has settled into waiting for something. */
 static void conn_settle(struct conn *c)
 {
-	static const uint32_t interest[] = {
-		[CONN_READ] = EPOLLIN, [CONN_BODY] = EPOLLIN,
-		[CONN_SLEEP] = 0, /* no reading: pipelined input waits its turn */
-		[CONN_WRITE] = EPOLLOUT, [CONN_LINGER] = EPOLLIN,
-		[CONN_PASSING] = 0,
-	};
 	if (draining && conn_pass(c))
 		return;
 	conn_watch(c, interest[c->state]);
-	if (c->state != CONN_READ || c->in_len)
+	if (c->state == CONN_WS && ends_here(c) && c->heap_index == NOT_QUEUED)
+		timer_set(c, now); /* between frames: close 1001 (conn_timer) */
+	if ((c->state != CONN_READ && c->state != CONN_WS) || c->in_len)
 		return;
 	free(c->in); /* idle connections hold no buffer: 10,000 of them add up */
 	c->in = NULL;
+	if (c->state == CONN_WS) {
+		if (!c->ws.opcode) { /* nor a WebSocket between messages */
+			free(c->ws.msg);
+			c->ws.msg = NULL;
+		}
+		return;
+	}
 	if (draining && c->heap_index == NOT_QUEUED)
 		timer_set(c, now + idle_grace_ms);
 }
@@ -440,6 +690,8 @@ static void conn_advance(struct conn *c)
 		case CONN_READ: s = step_read(c); break;
 		case CONN_BODY: s = step_body(c); break;
 		case CONN_WRITE: s = step_write(c); break;
+		case CONN_WS: s = step_ws(c); break;
+		case CONN_STREAM:
 		case CONN_SLEEP:
 		case CONN_LINGER:
 		case CONN_PASSING: s = STEP_WAIT; break;
@@ -451,11 +703,12 @@ static void conn_advance(struct conn *c)
 
 static void conn_read_request(struct conn *c)
 {
-	if (!c->in && !(c->in = malloc(REQUEST_MAX))) {
+	size_t cap = in_capacity(c);
+	if (!c->in && !(c->in = malloc(cap))) {
 		conn_close(c);
 		return;
 	}
-	ssize_t n = recv_retry(c->fd, c->in + c->in_len, REQUEST_MAX - c->in_len);
+	ssize_t n = recv_retry(c->fd, c->in + c->in_len, cap - c->in_len);
 	if (n < 0 && would_block()) {
 		conn_settle(c);
 		return;
@@ -464,7 +717,7 @@ static void conn_read_request(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (c->in_len == 0) /* a request arrived within the drain grace */
+	if (c->in_len == 0 && c->state == CONN_READ) /* within the drain grace */
 		timer_clear(c);
 	c->in_len += (size_t)n;
 	conn_advance(c);
@@ -495,11 +748,13 @@ void conn_event(struct conn *c, uint32_t events)
 		return;
 	}
 	switch (c->state) {
-	case CONN_READ: conn_read_request(c); break;
+	case CONN_READ:
+	case CONN_WS: conn_read_request(c); break;
 	case CONN_BODY:
 	case CONN_LINGER: conn_read_discard(c); break;
 	case CONN_WRITE: conn_advance(c); break;
 	case CONN_SLEEP: /* watching nothing: only a hangup wakes us */
+	case CONN_STREAM:
 		if (events & EPOLLHUP)
 			conn_close(c);
 		break;
@@ -516,6 +771,13 @@ static void conn_timer(struct conn *c)
 		conn_advance(c);
 		break;
 	case CONN_PASSING: /* never queued */
+		break;
+	case CONN_STREAM:
+		stream_next(c);
+		conn_advance(c);
+		break;
+	case CONN_WS: /* draining, and it cannot move */
+		ws_going_away(c);
 		break;
 	case CONN_READ: /* idle past the drain grace */
 		if (linger_start(c) == STEP_WAIT)
@@ -543,15 +805,17 @@ void conns_run_timers(void)
 static void drain_conn(struct conn *c)
 {
 	if (pass_to && !c->classic) {
-		/* Between requests it moves now; otherwise once its response
-		 * is out (conn_settle), still keep-alive. */
-		if (c->state == CONN_READ)
-			conn_pass(c);
+		/* At a boundary it moves now; otherwise once its response,
+		 * chunk or frame is out (conn_settle), still open. */
+		conn_pass(c);
 		return;
 	}
-	if (c->state == CONN_READ && c->in_len == 0) {
+	if (c->state == CONN_STREAM || c->state == CONN_WS) {
+		timer_set(c, now); /* its end, now (conn_timer) */
+	} else if (c->state == CONN_READ && c->in_len == 0) {
 		timer_set(c, now + idle_grace_ms);
-	} else if (c->state == CONN_WRITE && c->out_off == 0 && !c->close_after) {
+	} else if (c->state == CONN_WRITE && c->kind == KIND_HTTP &&
+		   c->out_off == 0 && !c->close_after && !switches(c)) {
 		c->close_after = true; /* not a byte sent yet: say we will close */
 		render(c);
 	}
@@ -586,17 +850,37 @@ void conns_passed(struct handoff *h)
 			continue;
 		}
 		/* Back to us: it drains here, the classic way. */
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->source };
-		c->state = CONN_READ;
+		c->state = c->resume;
+		struct epoll_event ev = { .events = interest[c->state],
+					  .data.ptr = &c->source };
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 			conn_close(c);
 			continue;
 		}
-		c->events = EPOLLIN;
+		c->events = ev.events;
 		c->classic = true;
 		drain_conn(c);
 		conn_advance(c);
 	}
+}
+
+/* The other side of conn_save(): a stream waits for its next event, a
+ * WebSocket for its next frame. */
+static bool conn_load(struct conn *c, const void *state, size_t len)
+{
+	const unsigned char *kind = state;
+	if (kind[0] == STATE_STREAM && stream_load(&c->stream, state, len)) {
+		c->kind = KIND_STREAM;
+		c->state = CONN_STREAM;
+		timer_set(c, c->stream.due);
+		return true;
+	}
+	if (kind[0] == STATE_WS && ws_load(&c->ws, state, len)) {
+		c->kind = KIND_WS;
+		c->state = CONN_WS;
+		return true;
+	}
+	return false;
 }
 
 void conns_receive(struct handoff *h)
@@ -615,8 +899,15 @@ void conns_receive(struct handoff *h)
 		struct conn *c = conn_add(hc.fd, tcp);
 		if (!c)
 			continue;
+		if (hc.state_length && !conn_load(c, hc.state, hc.state_length)) {
+			say("a connection came with a state this httpd cannot "
+			    "read: closed");
+			conn_close(c);
+			continue;
+		}
 		if (hc.pending_length) {
-			if (hc.pending_length > REQUEST_MAX || !(c->in = malloc(REQUEST_MAX))) {
+			size_t cap = in_capacity(c);
+			if (hc.pending_length > cap || !(c->in = malloc(cap))) {
 				conn_close(c);
 				continue;
 			}

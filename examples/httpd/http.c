@@ -5,6 +5,8 @@
  * and silent about every header httpd does not act on. See http.h for the
  * contracts: no globals, no I/O, no allocation. */
 #include "http.h"
+#include "stream.h"
+#include "ws.h"
 
 #include <string.h>
 #include <strings.h>
@@ -110,6 +112,8 @@ static void parse_connection(struct request *r, struct span value)
 			r->conn_close = true;
 		else if (span_is_nocase(token, "keep-alive"))
 			r->conn_keep = true;
+		else if (span_is_nocase(token, "upgrade"))
+			r->conn_upgrade = true;
 	}
 }
 
@@ -141,6 +145,12 @@ static void parse_header(struct request *r, struct span line)
 		r->status = 501; /* no chunked bodies: we could not skip them */
 	else if (span_is_nocase(name, "connection"))
 		parse_connection(r, value);
+	else if (span_is_nocase(name, "upgrade"))
+		r->upgrade_websocket = span_is_nocase(value, "websocket");
+	else if (span_is_nocase(name, "sec-websocket-key"))
+		r->ws_key = value;
+	else if (span_is_nocase(name, "sec-websocket-version"))
+		r->ws_version_13 = span_is(value, "13");
 }
 
 static int route_sleep(struct request *r, struct span query)
@@ -152,6 +162,33 @@ static int route_sleep(struct request *r, struct span query)
 		return 400;
 	r->sleep_ms = (unsigned)ms;
 	return 200;
+}
+
+static int route_stream(struct request *r, struct span query)
+{
+	int64_t ms = STREAM_EVERY_DEFAULT;
+	if (query.n)
+		ms = query.n > 6 && memcmp(query.p, "every=", 6) == 0
+			? span_number((struct span){ query.p + 6, query.n - 6 }, 5)
+			: -1;
+	if (ms < 1 || ms > STREAM_EVERY_MAX)
+		return 400;
+	/* Chunked encoding is HTTP/1.1's. */
+	if (!r->http11)
+		return 505;
+	r->stream_ms = (unsigned)ms;
+	return 200;
+}
+
+/* RFC 6455 4.2.1: an HTTP/1.1 GET with Upgrade: websocket, Connection:
+ * Upgrade, a 16-byte key in base64 and version 13. */
+static int route_ws(struct request *r)
+{
+	if (r->head_only || !r->http11 || !r->upgrade_websocket || !r->conn_upgrade ||
+	    r->ws_key.n != WS_KEY_SIZE || !r->ws_version_13 || r->has_length)
+		return 400;
+	r->websocket = true;
+	return 101;
 }
 
 static void route(struct request *r)
@@ -170,6 +207,10 @@ static void route(struct request *r)
 		r->status = 200;
 	else if (span_is(path, "/sleep"))
 		r->status = route_sleep(r, query);
+	else if (span_is(path, "/stream"))
+		r->status = route_stream(r, query);
+	else if (span_is(path, "/ws"))
+		r->status = route_ws(r);
 	else
 		r->status = 404;
 }
@@ -188,7 +229,8 @@ void http_parse_head(struct request *r, const char *head, size_t len)
 	if (!r->status)
 		route(r);
 	/* After 400, 501 or 505 the framing cannot be trusted: close. */
-	bool framed = r->status == 200 || r->status == 404 || r->status == 405;
+	bool framed = r->status == 200 || r->status == 404 ||
+		      r->status == 405 || r->status == 101;
 	bool keep = r->http11 ? !r->conn_close : r->conn_keep && !r->conn_close;
 	r->close_after = !framed || !keep;
 	r->body_length = framed && r->has_length ? r->length : 0;
@@ -214,6 +256,7 @@ size_t http_head_length(const char *in, size_t len, size_t *scanned)
 const char *http_reason(int status)
 {
 	switch (status) {
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";

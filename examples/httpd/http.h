@@ -5,9 +5,11 @@
  * struct request is valid ("nothing parsed"). Only this header is needed
  * to call them, so a fuzzer or a test can drive the parser directly.
  *
- * What it understands is what httpd serves: GET and HEAD of "/" and of
- * "/sleep?ms=N", Content-Length bodies (skipped, never read), the
- * Connection header. Everything else gets the status that says why. */
+ * What it understands is what httpd serves: GET and HEAD of "/", of
+ * "/sleep?ms=N" and of "/stream?every=MS", GET of "/ws" with the headers
+ * of a WebSocket handshake (RFC 6455 4.2.1), Content-Length bodies
+ * (skipped, never read), the Connection header. Everything else gets the
+ * status that says why. */
 #ifndef HTTPD_HTTP_H
 #define HTTPD_HTTP_H
 
@@ -27,9 +29,13 @@ struct request {
 	int status;                  /* 0 while nothing is wrong */
 	bool http11, head_only;
 	bool conn_close, conn_keep;  /* tokens of the Connection header */
+	bool conn_upgrade, upgrade_websocket, ws_version_13;
 	bool has_length;
 	uint64_t length;
 	unsigned sleep_ms;
+	unsigned stream_ms;          /* /stream: the interval; 0 otherwise */
+	bool websocket;              /* /ws: status 101 */
+	struct span ws_key;          /* Sec-WebSocket-Key */
 	struct span method, target;
 	/* what the answer means for the connection */
 	bool close_after;            /* close once answered */
