@@ -41,6 +41,7 @@ TEST_HEADERS := $(wildcard tests/*.h)
 # httpd is a directory of its own; every other example is one file.
 HTTPD_SRC := $(wildcard examples/httpd/*.c)
 HTTPD_HEADERS := $(wildcard examples/httpd/*.h)
+HTTPD_UNITS := examples/httpd/sha1.c examples/httpd/ws.c
 TOOL_SRC := $(wildcard tool/*.c)
 # What the test runner, the demo and the benchmark share.
 KIT_SRC  := tests/harness.c tests/process.c tests/net.c tests/servers.c tests/binder.c \
@@ -76,7 +77,7 @@ $(1)/obj/examples/%.o: examples/%.c include/handoff.h | $(1)/obj/examples
 $(1)/obj/examples/httpd/%.o: examples/httpd/%.c include/handoff.h $$(HTTPD_HEADERS) | $(1)/obj/examples/httpd
 	$$(CC) $$(WARN) $$(INCLUDES) $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
-$(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) | $(1)/obj/tests
+$(1)/obj/tests/%.o: tests/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(HTTPD_HEADERS) | $(1)/obj/tests
 	$$(CC) $$(WARN) $$(INCLUDES) $$(PRIVATE) -Itests $$(CPPFLAGS) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/obj/bench/%.o: bench/%.c $$(LIB_HEADERS) $$(TEST_HEADERS) $$(wildcard bench/*.h) | $(1)/obj/bench
@@ -123,7 +124,9 @@ $(1)/examples/httpd: $$(HTTPD_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/exa
 $(1)/loadgen: $(1)/obj/bench/loadgen.o
 	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
-$(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $(1)/libhandoff.a | $(1)/tests
+# httpd's SHA-1 and WebSocket frames are unit-tested (tests/test-stream.c).
+$(1)/tests/run-tests: $$(TEST_SRC:%.c=$(1)/obj/%.o) $$(HTTPD_UNITS:%.c=$(1)/obj/%.o) \
+		$(1)/libhandoff.a | $(1)/tests
 	$$(CC) $$(CFLAGS) $(2) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 
 # A server for the suite that knows nothing of handoff, linked -static and

@@ -33,6 +33,10 @@
 	X(httpd_bad_input, 20)            \
 	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_moves_keepalive_connections, 120) \
+	X(sha1_fips_vectors, 10)          \
+	X(httpd_websocket_protocol, 30)   \
+	X(httpd_stream_moves, 90)         \
+	X(httpd_websocket_moves, 90)      \
 	X(httpd_upgrade_under_load, 120)  \
 	X(httpd_failed_upgrades, 120)     \
 	X(httpd_sighup_burst, 120)        \
