@@ -379,6 +379,30 @@ void test_httpd_websocket_protocol(void)
 	    WEXITSTATUS(status) != 0)
 		FAIL("httpd did not stop cleanly");
 	printf("  at a stop: WebSocket close 1001, stream's zero-length chunk\n");
+
+	/* The same at an upgrade with --no-pass: the successor serves the
+	 * client's next connection. */
+	httpd_start(&s, NULL, (char *[]){ "--no-pass", NULL });
+	pid_t old = s.pid;
+	ws_open(&d, s.port);
+	st = connect_port(s.port);
+	send_all(st, get, strlen(get));
+	kill(old, SIGHUP);
+	ws_close_code(&d, 1001);
+	stream_until_end(st);
+	close(st);
+	if (!wait_exit(old, 15000, &status) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		FAIL("the old generation did not exit cleanly");
+	s.pid = read_pid(s.pidfile);
+	ASSERT(s.pid != old);
+	ws_open(&d, s.port);
+	ws_send(&d, WS_OP_TEXT, true, "gen?", 4);
+	snprintf(want, sizeof want, "gen=2 pid=%d", (int)s.pid);
+	ws_expect(&d, WS_OP_TEXT, want, strlen(want));
+	close(d.fd);
+	httpd_stop(&s);
+	printf("  --no-pass upgrade: the same; the successor serves the reconnect\n");
 }
 
 /* ------------------------------------------------------------ moving */

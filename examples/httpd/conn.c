@@ -1,17 +1,21 @@
 /* conn.c — httpd's connections: the state machine, its timers, responses.
  *
  * Each connection is a small state machine (conn_state below) driven by
- * epoll events and by one timer: a /sleep, the drain's idle grace, or a
- * lingering close's limit. The timers of all connections live in one
- * min-heap, whose root tells the main loop how long it may wait.
+ * epoll events and by one timer: a /sleep, a /stream's next event, the
+ * drain's idle grace, or a lingering close's limit. The timers of all
+ * connections live in one min-heap, whose root tells the main loop how long
+ * it may wait. A /stream or /ws request switches its connection for good
+ * (conn_kind): stream.c renders the events, ws.c parses the frames.
  *
  * The drain is here as much as in main.c: what a connection does when its
- * generation drains is the point of httpd (LESSONS.md 15). Every request in
- * flight is answered with "Connection: close"; an idle keep-alive
- * connection gets a short grace in which a request already on its way is
- * still answered; and every connection ends with a lingering close
- * (shutdown, read to EOF, close), so that unread input never turns the last
- * response into a reset. */
+ * generation drains is the point of httpd (LESSONS.md 15). Towards a
+ * successor that takes connections, each one moves at its next boundary
+ * (conn_pass). Otherwise every request in flight is answered with
+ * "Connection: close"; an idle keep-alive connection gets a short grace in
+ * which a request already on its way is still answered; a stream sends its
+ * last chunk and a WebSocket close 1001; and every connection ends with a
+ * lingering close (shutdown, read to EOF, close), so that unread input
+ * never turns the last response into a reset. */
 #include "conn.h"
 #include "http.h"
 #include "httpd.h"

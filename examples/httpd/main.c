@@ -4,7 +4,10 @@
  *         [--ready-timeout MS] [--idle-grace MS] [--ballast SIZE] [--spawn-fork]
  *
  * GET / answers "generation=N pid=P"; GET /sleep?ms=N answers the same
- * after N ms. SIGHUP starts the next generation; SIGTERM stops gracefully.
+ * after N ms; GET /stream?every=MS sends one chunk "seq=N gen=G pid=P" every
+ * MS ms for as long as the client stays; GET /ws is a WebSocket echo (a
+ * text message "gen?" is answered "gen=G pid=P"). SIGHUP starts the next
+ * generation; SIGTERM stops gracefully.
  *
  * The point of this server is the drain (LESSONS.md 14 and 15). When told
  * to drain, the generation stops accepting at once, but closes no
@@ -20,8 +23,12 @@
  *            (new, listen, ready, events), the drain's start and deadline,
  *            the main loop, start-up
  *   conn.c   the connection state machine, the timer heap, responses, and
- *            what a connection does when its generation drains
+ *            what a connection does when its generation drains: move to
+ *            the successor, or end cleanly
  *   http.c   parsing a request head: pure functions, no I/O (http.h)
+ *   stream.c /stream's events and the state they move with (stream.h)
+ *   ws.c     WebSocket frames, fragments, the handshake (ws.h); sha1.c
+ *   state.h  the layout of the state a moving connection carries
  *   httpd.h  the little they share: epoll fd, generation, clock, log */
 #include "handoff.h"
 #include "conn.h"
@@ -391,6 +398,12 @@ static void usage(FILE *to)
 	      "                        and log the longest loop turn at exit (benchmark)\n"
 	      "  --spawn-fork          start successors with fork(), not vfork()\n"
 	      "                        (benchmark; static builds of the library only)\n"
+	      "GET / and GET /sleep?ms=N (N up to 60000) answer the generation and\n"
+	      "pid; GET /stream?every=MS (1 to 60000, default 100) sends a chunk\n"
+	      "\"seq=N gen=G pid=P\" every MS ms; GET /ws is a WebSocket echo (text\n"
+	      "\"gen?\" is answered \"gen=G pid=P\"). Streams and WebSockets move to\n"
+	      "the successor too; with --no-pass a stream ends with its last chunk\n"
+	      "and a WebSocket with close 1001 (going away).\n"
 	      "SIGHUP upgrades; SIGTERM, SIGINT, SIGQUIT drain and stop;\n"
 	      "SIGUSR2 stops at once.\n",
 	      to);
