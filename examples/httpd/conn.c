@@ -591,7 +591,8 @@ static enum step step_write(struct conn *c)
 	switch (c->kind) {
 	case KIND_STREAM: /* a chunk is out: wait for the next event */
 		c->state = CONN_STREAM;
-		timer_set(c, c->stream.due);
+		/* Or end now if the drain began while it was being sent. */
+		timer_set(c, ends_here(c) ? now : c->stream.due);
 		return STEP_WAIT;
 	case KIND_WS: /* an answer is out: the next frame, maybe read already */
 		c->state = CONN_WS;
