@@ -12,7 +12,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_ALL     := address cmdline notify control envfile environ http adopt wire selfstate
+FUZZ_ALL     := address cmdline notify control envfile environ http ws adopt wire selfstate
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer
@@ -56,6 +56,15 @@ build/fuzz/obj/examples/httpd/http.o: examples/httpd/http.c examples/httpd/http.
 
 build/fuzz/http: build/fuzz/obj/examples/httpd/http.o
 build/fuzz/strict/http: build/fuzz/obj/examples/httpd/http.o
+
+# httpd's WebSocket frames, with the SHA-1 of the handshake.
+FUZZ_WS_OBJ := build/fuzz/obj/examples/httpd/ws.o build/fuzz/obj/examples/httpd/sha1.o
+$(FUZZ_WS_OBJ): build/fuzz/obj/examples/httpd/%.o: examples/httpd/%.c $(HTTPD_HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/ws: $(FUZZ_WS_OBJ)
+build/fuzz/strict/ws: $(FUZZ_WS_OBJ)
 
 # Archives: each target pulls in only the objects it calls into.
 $(FUZZ_ALL:%=build/fuzz/%): build/fuzz/%: build/fuzz/obj/fuzz/%.o build/fuzz/libtool.a build/fuzz/libhandoff.a
