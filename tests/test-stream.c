@@ -284,7 +284,7 @@ static void stream_until_end(int fd)
 void test_httpd_websocket_protocol(void)
 {
 	static struct wsc c, d;
-	static char big[60000];
+	static char big[WS_MESSAGE_MAX];
 	char head[1024], body[256], want[64];
 	struct httpd s;
 	httpd_start(&s, NULL, NULL);
@@ -313,7 +313,7 @@ void test_httpd_websocket_protocol(void)
 	ws_send(&c, WS_OP_PONG, true, "", 0);
 	ws_send(&c, WS_OP_CONTINUATION, false, big + 20000, 20000);
 	ws_send(&c, WS_OP_CONTINUATION, true, big + 40000, 20000);
-	ws_expect(&c, WS_OP_BINARY, big, sizeof big);
+	ws_expect(&c, WS_OP_BINARY, big, 60000);
 	/* Who serves us. */
 	ws_send(&c, WS_OP_TEXT, true, "gen?", 4);
 	snprintf(want, sizeof want, "gen=1 pid=%d", (int)s.pid);
@@ -323,10 +323,12 @@ void test_httpd_websocket_protocol(void)
 	ws_close_code(&c, 1000);
 	printf("  handshake (RFC 6455 key), echoes, fragments, ping, close: ok\n");
 
-	/* Past the message limit, in fragments: close 1009. */
+	/* Past the message limit, in fragments: close 1009; up to it, an echo
+	 * (below, across an upgrade). */
 	ws_open(&c, s.port);
 	ws_send(&c, WS_OP_BINARY, false, big, 40000);
-	ws_send(&c, WS_OP_CONTINUATION, true, big, 40000);
+	ws_send(&c, WS_OP_CONTINUATION, false, big, WS_MESSAGE_MAX - 40000);
+	ws_send(&c, WS_OP_CONTINUATION, true, big, 1);
 	ws_close_code(&c, 1009);
 	/* Past it in one frame's header: 1009 before the payload comes. */
 	ws_open(&c, s.port);
@@ -403,6 +405,29 @@ void test_httpd_websocket_protocol(void)
 	close(d.fd);
 	httpd_stop(&s);
 	printf("  --no-pass upgrade: the same; the successor serves the reconnect\n");
+
+	/* The most a WebSocket carries across an upgrade: a message of the
+	 * largest size, all but its last frame received (state), and part of
+	 * that frame (pending bytes). */
+	httpd_start(&s, NULL, NULL);
+	ws_open(&c, s.port);
+	static unsigned char last[WS_FRAME_MAX];
+	size_t first_part = WS_MESSAGE_MAX - 5000;
+	ws_send(&c, WS_OP_BINARY, false, big, first_part);
+	size_t n = frame(last, WS_OP_CONTINUATION, true, big + first_part,
+			 WS_MESSAGE_MAX - first_part, true, &c.mask_seed);
+	send_all(c.fd, last, 3000);
+	httpd_upgrade(&s);
+	send_all(c.fd, last + 3000, n - 3000);
+	ws_expect(&c, WS_OP_BINARY, big, WS_MESSAGE_MAX);
+	ws_send(&c, WS_OP_TEXT, true, "gen?", 4);
+	snprintf(want, sizeof want, "gen=2 pid=%d", (int)s.pid);
+	ws_expect(&c, WS_OP_TEXT, want, strlen(want));
+	close(c.fd);
+	httpd_stop(&s);
+	printf("  across an upgrade: %zu bytes of a message reassembled and 3000 "
+	       "of a frame begun; its echo whole (%d bytes)\n", first_part,
+	       WS_MESSAGE_MAX);
 }
 
 /* ------------------------------------------------------------ moving */
