@@ -675,11 +675,14 @@ static void conn_settle(struct conn *c)
 		return;
 	free(c->in); /* idle connections hold no buffer: 10,000 of them add up */
 	c->in = NULL;
-	if (c->state == CONN_WS) {
-		if (!c->ws.opcode) { /* nor a WebSocket between messages */
+	if (c->state == CONN_WS) { /* nor a WebSocket between messages */
+		if (!c->ws.opcode) {
 			free(c->ws.msg);
 			c->ws.msg = NULL;
 		}
+		free(c->big); /* everything it had to send is sent */
+		c->big = NULL;
+		c->big_cap = 0;
 		return;
 	}
 	if (draining && c->heap_index == NOT_QUEUED)
