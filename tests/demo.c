@@ -44,6 +44,8 @@ static void demo(void)
 	       r.slow_failed);
 	printf("  generations seen   %ld (from %ld to %ld)\n", r.generations,
 	       r.gen_min, r.gen_max);
+	printf("  connections ended  %ld by the server (keep-alive connections move to "
+	       "the new generation)\n", r.server_closes);
 	printf("  latency            p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 	       r.p50_us / 1000.0, r.p99_us / 1000.0, r.max_us / 1000.0);
 	printf("  upgrade, median    %.1f ms from SIGHUP to the new generation "
