@@ -212,14 +212,21 @@ void control_server_init(struct control_server *s)
 			.endpoint = { .fd = -1 } };
 }
 
-int control_server_open(struct control_server *s, int epoll_fd, struct core *c,
-			const struct status_view *view, const char *paths[2],
-			char *why, size_t size)
+/* Empty, and knowing what it serves: both ways of opening start here. */
+static void control_server_start(struct control_server *s, int epoll_fd, struct core *c,
+				 const struct status_view *view)
 {
 	control_server_init(s);
 	s->epoll_fd = epoll_fd;
 	s->core = c;
 	s->view = view;
+}
+
+int control_server_open(struct control_server *s, int epoll_fd, struct core *c,
+			const struct status_view *view, const char *paths[2],
+			char *why, size_t size)
+{
+	control_server_start(s, epoll_fd, c, view);
 	for (int i = 0; i < 2; i++) {
 		struct control_listener *l = &s->listeners[i];
 		if (!paths[i])
@@ -306,10 +313,7 @@ void control_server_save(const struct control_server *s, struct self_endpoint ou
 int control_server_restore(struct control_server *s, int epoll_fd, struct core *c,
 			   const struct status_view *view, const struct self_endpoint in[2])
 {
-	control_server_init(s);
-	s->epoll_fd = epoll_fd;
-	s->core = c;
-	s->view = view;
+	control_server_start(s, epoll_fd, c, view);
 	for (int i = 0; i < 2; i++) {
 		struct control_listener *l = &s->listeners[i];
 		if (in[i].fd < 0)

@@ -139,15 +139,9 @@ int selfupgrade_request(struct supervisor *s, const char *path, int client_fd,
 int selfupgrade_restore_listeners(struct supervisor *s, const struct self_state *st,
 				  char *why, size_t size)
 {
-	struct handoff_config config = { .size = sizeof config,
-					 .flags = HANDOFF_NO_NOTIFY };
-	int r = handoff_new(&s->listeners, &config, 0, NULL);
-	if (r < 0) {
-		snprintf(why, size, "cannot initialize: %s", strerror(-r));
+	int r = supervisor_listeners_new(s, why, size);
+	if (r < 0)
 		return r;
-	}
-	s->launch.listeners = s->listeners;
-	s->view.listeners = s->listeners;
 	for (int i = 0; i < st->listener_count; i++) {
 		const struct self_listener *l = &st->listeners[i];
 		r = handoff_add(s->listeners, l->name[0] ? l->name : NULL, l->fd);

@@ -249,15 +249,9 @@ static void loop(struct supervisor *s)
 
 static int open_listeners(struct supervisor *s, char *why, size_t size)
 {
-	struct handoff_config config = { .size = sizeof config,
-					 .flags = HANDOFF_NO_NOTIFY };
-	int r = handoff_new(&s->listeners, &config, 0, NULL);
-	if (r < 0) {
-		snprintf(why, size, "cannot initialize: %s", strerror(-r));
+	int r = supervisor_listeners_new(s, why, size);
+	if (r < 0)
 		return r;
-	}
-	s->launch.listeners = s->listeners;
-	s->view.listeners = s->listeners;
 	for (int i = 0; i < s->opt->listen_count; i++) {
 		const char *spec = s->opt->listen[i];
 		char name[HANDOFF_NAME_MAX + 2];

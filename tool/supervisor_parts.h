@@ -14,7 +14,10 @@
 #include "status.h"
 #include "watch.h"
 
+#include <handoff.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 struct supervisor {
 	const struct options *opt;
@@ -33,5 +36,22 @@ struct supervisor {
 	int pidfile_fd;
 	char self_path[PATH_MAX];          /* our binary, as resolved at start */
 };
+
+/* The listener table, empty, where the launcher and the status view find
+ * it: at start (supervisor.c) and after a self-upgrade (selfupgrade.c).
+ * The supervisor speaks to its service manager itself: HANDOFF_NO_NOTIFY. */
+static inline int supervisor_listeners_new(struct supervisor *s, char *why, size_t size)
+{
+	struct handoff_config config = { .size = sizeof config,
+					 .flags = HANDOFF_NO_NOTIFY };
+	int r = handoff_new(&s->listeners, &config, 0, NULL);
+	if (r < 0) {
+		snprintf(why, size, "cannot initialize: %s", strerror(-r));
+		return r;
+	}
+	s->launch.listeners = s->listeners;
+	s->view.listeners = s->listeners;
+	return 0;
+}
 
 #endif
