@@ -65,6 +65,8 @@ struct conn {
 	bool reused;           /* fd already carried a complete response */
 	bool ever_ok;
 	int last_pid;          /* who answered last on this connection; 0: none yet */
+	unsigned last_gen;     /* the generation that answered last on it */
+	unsigned gens_seen;    /* how many generations answered on this socket */
 	uint64_t start_us, deadline_us;
 	size_t sent, got;
 	struct resp r;
@@ -84,6 +86,7 @@ static struct {
 	uint64_t count[K_COUNT];
 	uint64_t slow_ok, slow_failed;
 	uint64_t server_closes; /* connections the server ended, not the client */
+	uint64_t kept_connects; /* connections opened by keep-alive and slow slots */
 	uint64_t printed;
 	unsigned gens, gen_min, gen_max;
 	uint8_t genmap[GEN_TRACKED / 8];
@@ -412,6 +415,10 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 		c->last_pid = parse_pid(&c->r);
 		gen = parse_generation(&c->r);
 		note_generation(gen);
+		if (gen && gen != c->last_gen) {
+			c->last_gen = gen;
+			c->gens_seen++;
+		}
 		hist[bucket_of(latency)]++;
 		hist_n++;
 		hist_max = latency > hist_max ? latency : hist_max;
@@ -658,6 +665,8 @@ static void start_request(struct conn *c, uint64_t now)
 	}
 	c->reused = false;
 	c->last_pid = 0; /* a new connection: nobody has answered on it yet */
+	c->last_gen = c->gens_seen = 0;
+	st.kept_connects += c->type != C_FRESH;
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(c->fd, (struct sockaddr *)&opt.addr, opt.addrlen) == 0) {
@@ -863,6 +872,16 @@ static uint64_t report(uint64_t end)
 		printf("%s=%" PRIu64 "\n", kind_name[k], st.count[k]);
 	printf("slow_ok=%" PRIu64 "\nslow_failed=%" PRIu64 "\n", st.slow_ok, st.slow_failed);
 	printf("server_closes=%" PRIu64 "\n", st.server_closes);
+	/* The fewest generations any kept connection (as it stands at the end)
+	 * was answered by: with connections that move, every generation. */
+	unsigned least = 0;
+	bool any = false;
+	for (size_t i = 0; i < nconns; i++)
+		if (conns[i].type != C_FRESH && (!any || conns[i].gens_seen < least)) {
+			least = conns[i].gens_seen;
+			any = true;
+		}
+	printf("kept_connects=%" PRIu64 "\nconn_gens_min=%u\n", st.kept_connects, least);
 	printf("generations=%u\ngen_min=%u\ngen_max=%u\n", st.gens, st.gen_min, st.gen_max);
 	printf("p50_us=%" PRIu64 "\np99_us=%" PRIu64 "\nmax_us=%" PRIu64 "\n",
 	       hist_pct(50), hist_pct(99), hist_max);

@@ -173,6 +173,8 @@ struct load_result {
 	long requests, ok, failed, refused, reset, eof, timeout, non200, other;
 	long slow_ok, slow_failed, generations, gen_min, gen_max;
 	long server_closes; /* kept-alive connections the server ended */
+	long kept_connects; /* connections opened by keep-alive and slow clients */
+	long conn_gens_min; /* fewest generations seen by one such connection */
 	long p50_us, p99_us, max_us;
 	double rps;
 };

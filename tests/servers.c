@@ -135,6 +135,8 @@ int load_report_parse(const char *text, struct load_result *r)
 		.other = field(text, "other"), .slow_ok = field(text, "slow_ok"),
 		.slow_failed = field(text, "slow_failed"),
 		.server_closes = field(text, "server_closes"),
+		.kept_connects = field(text, "kept_connects"),
+		.conn_gens_min = field(text, "conn_gens_min"),
 		.generations = field(text, "generations"),
 		.gen_min = field(text, "gen_min"), .gen_max = field(text, "gen_max"),
 		.p50_us = field(text, "p50_us"), .p99_us = field(text, "p99_us"),

@@ -114,9 +114,15 @@ void test_httpd_moves_keepalive_connections(void)
 		httpd_upgrade(&s);
 	load_stop(&l, &r);
 	load_print("100 upgrades, connections moving", &r);
-	printf("  connections ended by the server: %ld\n", r.server_closes);
+	printf("  connections ended by the server: %ld; connections opened: %ld; the "
+	       "fewest generations one connection saw: %ld\n", r.server_closes,
+	       r.kept_connects, r.conn_gens_min);
 	check_no_failures(&r);
 	ASSERT_EQ(r.server_closes, 0);
+	ASSERT_EQ(r.kept_connects, 16 + 4); /* each client's one connection */
+	/* Each connection was answered by (nearly) every generation: a slow
+	 * request may span two quick upgrades and skip the one between. */
+	ASSERT(r.conn_gens_min >= 100);
 	ASSERT_EQ(r.gen_max, 101);
 	ASSERT(r.slow_ok >= 100);
 	httpd_stop(&s);
