@@ -96,7 +96,8 @@ static void pass_all(void)
 		if (r == 0)
 			c->passing = 1;
 		else
-			printf("gen %u: pass: %s\n", generation, strerror(-r));
+			/* The successor may already be gone: the same as coming back. */
+			printf("gen %u: connection stays here: %s\n", generation, strerror(-r));
 	}
 }
 
@@ -112,7 +113,7 @@ static void outcomes(void)
 			if (error == 0) {
 				drop(c);
 			} else {
-				printf("gen %u: connection came back: %s\n", generation,
+				printf("gen %u: connection stays here: %s\n", generation,
 				       strerror(-error));
 				serve_lines(c);
 			}
