@@ -493,6 +493,41 @@ static void parent_finishes(struct sync *y)
 	close(y->from_child);
 }
 
+typedef void reader_fn(struct sync *y, int port, unsigned last_gen);
+
+/* httpd upgraded UPGRADES times while a child (reader) keeps its
+ * connections busy; after each upgrade the child is told the new
+ * generation (a reader that needs no telling leaves it in the pipe) and
+ * the parent waits until every connection has reached it. */
+static void moves_across_upgrades(reader_fn *reader)
+{
+	struct httpd s;
+	struct sync y;
+	httpd_start(&s, NULL, NULL);
+	sync_start(&y);
+	y.child = fork();
+	if (y.child < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (y.child == 0) {
+		sync_forked(&y, true);
+		reader(&y, s.port, 1 + UPGRADES);
+	}
+	sync_forked(&y, false);
+	parent_awaits(&y, 1);
+	long start = now_ms();
+	for (unsigned gen = 2; gen <= 1 + UPGRADES; gen++) {
+		httpd_upgrade(&s);
+		/* A reader that has seen the last generation may have ended
+		 * already (EPIPE): what it saw is in its reports. */
+		if (write(y.to_child, &gen, sizeof gen) != sizeof gen && errno != EPIPE)
+			FAIL("telling the reader: %s", strerror(errno));
+		parent_awaits(&y, gen);
+	}
+	printf("  %d upgrades in %ld ms\n", UPGRADES, now_ms() - start);
+	parent_finishes(&y);
+	httpd_stop(&s);
+}
+
 /* --- /stream */
 
 struct reader {
@@ -618,27 +653,7 @@ static void stream_reader(struct sync *y, int port, unsigned last_gen)
 
 void test_httpd_stream_moves(void)
 {
-	struct httpd s;
-	struct sync y;
-	httpd_start(&s, NULL, NULL);
-	sync_start(&y);
-	y.child = fork();
-	if (y.child < 0)
-		FAIL("fork: %s", strerror(errno));
-	if (y.child == 0) {
-		sync_forked(&y, true);
-		stream_reader(&y, s.port, 1 + UPGRADES);
-	}
-	sync_forked(&y, false);
-	parent_awaits(&y, 1);
-	long start = now_ms();
-	for (unsigned i = 1; i <= UPGRADES; i++) {
-		httpd_upgrade(&s);
-		parent_awaits(&y, 1 + i);
-	}
-	printf("  %d upgrades in %ld ms\n", UPGRADES, now_ms() - start);
-	parent_finishes(&y);
-	httpd_stop(&s);
+	moves_across_upgrades(stream_reader);
 }
 
 /* --- /ws */
@@ -833,28 +848,5 @@ static void ws_reader(struct sync *y, int port, unsigned last_gen)
 
 void test_httpd_websocket_moves(void)
 {
-	struct httpd s;
-	struct sync y;
-	httpd_start(&s, NULL, NULL);
-	sync_start(&y);
-	y.child = fork();
-	if (y.child < 0)
-		FAIL("fork: %s", strerror(errno));
-	if (y.child == 0) {
-		sync_forked(&y, true);
-		ws_reader(&y, s.port, 1 + UPGRADES);
-	}
-	sync_forked(&y, false);
-	parent_awaits(&y, 1);
-	long start = now_ms();
-	for (unsigned i = 1; i <= UPGRADES; i++) {
-		httpd_upgrade(&s);
-		unsigned gen = 1 + i;
-		if (write(y.to_child, &gen, sizeof gen) != sizeof gen)
-			FAIL("the reader is gone");
-		parent_awaits(&y, gen);
-	}
-	printf("  %d upgrades in %ld ms\n", UPGRADES, now_ms() - start);
-	parent_finishes(&y);
-	httpd_stop(&s);
+	moves_across_upgrades(ws_reader);
 }
