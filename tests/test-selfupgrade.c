@@ -126,37 +126,58 @@ void test_supervisor_self_upgrade_busy_during_reload(void)
 	sup_stop(&s);
 }
 
+/* A supervisor with httpd under keep-alive load, its state damaged as
+ * fault says (FAULT_ENV); served_on_end() checks that whatever was refused
+ * lost nothing: no request failed, the same supervisor and generation,
+ * descriptors flat, and a reload works after. */
+struct served_on {
+	struct sup s;
+	struct load l;
+	struct gen g1;
+	int fds;
+};
+
+static void served_on_begin(struct served_on *t, const char *fault)
+{
+	char env[128];
+	snprintf(env, sizeof env, FAULT_ENV "=%s", fault);
+	sup_init(&t->s);
+	sup_start(&t->s, NULL, (char *[]){ httpd_bin, "--listen", t->s.address, NULL },
+		  (char *[]){ env, NULL });
+	t->g1 = only_generation(&t->s);
+	t->fds = count_fds(t->s.pid);
+	load_start(&t->l, t->s.port, (char *[]){ "--keepalive", "4", "--fresh", "1", NULL });
+}
+
+static void served_on_end(struct served_on *t)
+{
+	struct load_result r;
+	load_stop(&t->l, &r);
+	check_no_failures(&r);
+	unchanged(&t->s, &t->g1);
+	ASSERT_EQ(count_fds(t->s.pid), t->fds);
+	reload_ok(&t->s, 2, 1);
+	sup_stop(&t->s);
+}
+
 /* One supervisor whose state is damaged as fault says: the new image
  * refuses it, the command exits 1 with the reason (want), and nothing
  * served is lost. */
 static void refused_with(const char *fault, const char *want)
 {
-	struct sup s;
-	struct load l;
-	struct load_result r;
-	char env[128];
-	snprintf(env, sizeof env, FAULT_ENV "=%s", fault);
-	sup_init(&s);
-	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
-		  (char *[]){ env, NULL });
-	struct gen g1 = only_generation(&s);
-	int fds = count_fds(s.pid);
-	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "1", NULL });
-	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	struct served_on t;
+	served_on_begin(&t, fault);
+	struct sup *sp = &t.s;
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", sp->pidfile, NULL });
 	if (code != 1 || !strstr(said.err, want))
 		FAIL("%s: reload --self: exit %d (want 1), stderr %s (want \"%s\"); log:\n%s",
-		     fault, code, said.err, want, file_text(s.log));
+		     fault, code, said.err, want, file_text(sp->log));
 	/* Again, with a binary that is no handoff at all. */
 	code = handoff((char *[]){ "reload", "--self", "--exec", "/bin/true", "--pidfile",
-				   s.pidfile, NULL });
+				   sp->pidfile, NULL });
 	if (code != 1 || !strstr(said.err, "not a handoff that can take over"))
 		FAIL("--exec /bin/true: exit %d, stderr %s", code, said.err);
-	load_stop(&l, &r);
-	check_no_failures(&r);
-	unchanged(&s, &g1);
-	ASSERT_EQ(count_fds(s.pid), fds);
-	reload_ok(&s, 2, 1);
-	sup_stop(&s);
+	served_on_end(&t);
 }
 
 void test_supervisor_self_upgrade_refuses_bad_state(void)
@@ -172,26 +193,15 @@ void test_supervisor_self_upgrade_refuses_bad_state(void)
 void test_supervisor_self_upgrade_gives_state_back(void)
 {
 	locate();
-	struct sup s;
-	struct load l;
-	struct load_result r;
-	sup_init(&s);
-	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL },
-		  (char *[]){ FAULT_ENV "=takeover", NULL });
-	struct gen g1 = only_generation(&s);
-	int fds = count_fds(s.pid);
-	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "1", NULL });
-	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	struct served_on t;
+	served_on_begin(&t, "takeover");
+	struct sup *sp = &t.s;
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", sp->pidfile, NULL });
 	if (code != 1 || !strstr(said.err, "could not take over") ||
 	    !strstr(said.err, "the previous binary runs again"))
 		FAIL("reload --self: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
-		     said.err, file_text(s.log));
-	load_stop(&l, &r);
-	check_no_failures(&r);
-	unchanged(&s, &g1);
-	ASSERT_EQ(count_fds(s.pid), fds);
-	reload_ok(&s, 2, 1);
-	sup_stop(&s);
+		     said.err, file_text(sp->log));
+	served_on_end(&t);
 }
 
 /* Compatibility both ways: a state as the previous version wrote it (keys
