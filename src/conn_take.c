@@ -192,12 +192,18 @@ static int read_message(struct handoff *h, struct ho_taking *t)
 	return t->count > 0;
 }
 
+int ho_take_open(struct handoff *h)
+{
+	if (!(h->config.flags & HANDOFF_CONNECTIONS) || h->supervised || h->parent_fd < 0)
+		return 0;
+	/* At start-up, not at the first message: a failure then is handoff_new's
+	 * -ENOMEM, not a message left unread on a channel that polls readable. */
+	h->taking = calloc(1, sizeof *h->taking);
+	return h->taking ? 0 : -ENOMEM;
+}
+
 int ho_take_check(struct handoff *h, struct handoff_event *ev)
 {
-	if (!(h->config.flags & HANDOFF_CONNECTIONS) || h->supervised)
-		return 0;
-	if (!h->taking && !(h->taking = calloc(1, sizeof *h->taking)))
-		return 0; /* the message waits; the next call tries again */
 	struct ho_taking *t = h->taking;
 	send_acks(h, t);
 	/* The application moved on without taking these: back to the sender. */

@@ -168,6 +168,8 @@ static int start(struct handoff *h, const struct handoff_config *config,
 	if (r == 0 && h->parent_fd >= 0)
 		r = ho_watch(h, h->parent_fd);
 	if (r == 0)
+		r = ho_take_open(h);
+	if (r == 0)
 		r = check_pidfile(h);
 	return r;
 }

@@ -41,7 +41,8 @@ struct handoff {
 	pid_t successor_pid;       /* once handed over */
 	int successor_listening;   /* it takes connections; its channel is open */
 	struct ho_passing *passing;  /* ours going out; NULL until the first */
-	struct ho_taking *taking;    /* the predecessor's coming in */
+	struct ho_taking *taking;    /* the predecessor's coming in; NULL: we
+					take none (no flag, no predecessor) */
 	char warning[384];  /* what handoff_new ignored, see handoff_warning */
 };
 
@@ -90,8 +91,11 @@ void ho_upgrade_abort(struct handoff *h);
  * 1 with a PASSED event when outcomes wait. */
 int ho_pass_check(struct handoff *h, struct handoff_event *ev);
 void ho_pass_free(struct handoff *h);
-/* conn_take.c: a message from the predecessor; 1 with a CONNECTIONS event,
- * 0 if nothing to hand out, -1 at EOF (it is gone). */
+/* conn_take.c: ready to take connections if the flag asks and a
+ * predecessor is there (h->taking set); 0 or -ENOMEM. */
+int ho_take_open(struct handoff *h);
+/* A message from the predecessor (h->taking set); 1 with a CONNECTIONS
+ * event, 0 if nothing to hand out, -1 at EOF (it is gone). */
 int ho_take_check(struct handoff *h, struct handoff_event *ev);
 void ho_take_free(struct handoff *h);
 

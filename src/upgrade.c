@@ -313,7 +313,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 static int check_parent(struct handoff *h, struct handoff_event *ev)
 {
 	ssize_t n;
-	if (h->config.flags & HANDOFF_CONNECTIONS && !h->supervised) {
+	if (h->taking) {
 		n = ho_take_check(h, ev);
 		if (n >= 0)
 			return (int)n;
