@@ -35,7 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(r == 0);
 	CHECK(first.listener_count >= 1 && first.listener_count <= MAX_LISTENERS);
-	CHECK(first.generation_count >= 0 && first.generation_count <= CORE_GENERATIONS_MAX);
+	CHECK(first.generation_count >= 0 && first.generation_count <= CORE_RECORDS_MAX);
+	/* A generation's workers: each index once, within --workers's bound. */
+	for (int i = 0; i < first.generation_count; i++) {
+		CHECK(first.gens[i].g.worker >= 0 && first.gens[i].g.worker < CORE_WORKERS_MAX);
+		for (int j = 0; j < i; j++)
+			CHECK(first.gens[j].g.number != first.gens[i].g.number ||
+			      first.gens[j].g.worker != first.gens[i].g.worker);
+	}
 	CHECK(first.pid >= 1);
 	for (int i = 0; i < first.listener_count; i++)
 		CHECK(first.listeners[i].fd > 2);

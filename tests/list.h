@@ -65,6 +65,13 @@
 	X(supervisor_self_upgrade_keeps_draining, 60) \
 	X(supervisor_self_upgrade_sigkill, 60) \
 	X(supervisor_self_upgrade_tells_systemd, 30) \
+	X(workers_generation_of_n, 30)    \
+	X(workers_reload_under_load, 90)  \
+	X(workers_one_dies_alone, 60)     \
+	X(workers_survive_self_upgrade, 60) \
+	X(workers_self_upgrade_formats, 60) \
+	X(workers_one_fails_to_start, 30) \
+	X(workers_bad_input, 30)          \
 	X(supervisor_failed_reloads, 60) \
 	X(supervisor_leaves_no_strays, 30) \
 	X(supervisor_restarts_crashed_generation, 60) \

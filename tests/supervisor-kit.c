@@ -86,7 +86,8 @@ void sup_start(struct sup *s, char *const options[], char *const command[],
 	unlink(s->log); /* a new supervisor, a new log */
 	struct spawn_options o = { .output = s->log, .env = env };
 	s->pid = spawn(argv, &o);
-	if (!wait_file_contains(s->log, "ok: generation 1 (pid", 1, 20000))
+	/* "(pid N)", or "(N workers)" with --workers */
+	if (!wait_file_contains(s->log, "ok: generation 1 (", 1, 20000))
 		FAIL("the supervisor's first generation is not ready; log:\n%s",
 		     file_text(s->log));
 	ASSERT_EQ(read_pid(s->pidfile), s->pid);
@@ -128,10 +129,12 @@ int generations(const struct sup *s, struct gen *g, int max)
 	if (code != 0)
 		FAIL("status --json exited %d: %s", code, said.err);
 	int n = 0;
-	for (char *p = said.out; n < max && (p = strstr(p, "{\"number\":")); p++)
-		if (sscanf(p, "{\"number\":%u,\"pid\":%d,\"state\":\"%15[^\"]\"",
-			   &g[n].number, &g[n].pid, g[n].state) == 3)
+	for (char *p = said.out; n < max && (p = strstr(p, "{\"number\":")); p++) {
+		g[n].worker = 0;
+		if (sscanf(p, "{\"number\":%u,\"pid\":%d,\"state\":\"%15[^\"]\",\"worker\":%d",
+			   &g[n].number, &g[n].pid, g[n].state, &g[n].worker) >= 3)
 			n++;
+	}
 	return n;
 }
 

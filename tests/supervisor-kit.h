@@ -47,9 +47,11 @@ struct gen {
 	unsigned number;
 	pid_t pid;
 	char state[16];
+	int worker;         /* its HANDOFF_WORKER, with --workers */
 };
 
-int generations(const struct sup *s, struct gen *g, int max); /* status --json */
+/* status --json: every generation's process, each worker of one. */
+int generations(const struct sup *s, struct gen *g, int max);
 struct gen only_generation(const struct sup *s);   /* exactly one, ready */
 struct gen wait_serving(const struct sup *s, unsigned number);
 struct gen wait_one_ready(const struct sup *s);

@@ -101,9 +101,14 @@ static void listened_on(struct adopt_generation *g, int index)
 	g->listened[index] = 1;
 	if (++g->listened_count < a->held_count)
 		return;
-	/* Only one generation starts at a time: is it this one? */
-	struct generation *gen = core_in_state(a->core, GEN_STARTING);
-	if (!gen || gen->number != g->number)
+	/* Only one generation starts at a time: is this one of its workers? */
+	struct generation *gen = NULL;
+	for (int i = 0; i < a->core->count && !gen; i++) {
+		struct generation *r = &a->core->gens[i];
+		if (r->state == GEN_STARTING && r->number == g->number && r->worker == g->worker)
+			gen = r;
+	}
+	if (!gen)
 		return;
 	if (a->ready_on_listen) {
 		say("generation %u listens on every listener: ready (--ready=listen)",
@@ -306,7 +311,7 @@ static void on_notification(struct watch *w, uint32_t events)
 		retire(g);
 }
 
-int adopt_watch(struct adopt *a, unsigned number, int fd)
+int adopt_watch(struct adopt *a, unsigned number, int worker, int fd)
 {
 	struct adopt_generation *g = NULL;
 	if (make_room(a) < 0 || !(g = calloc(1, sizeof *g)) ||
@@ -317,6 +322,7 @@ int adopt_watch(struct adopt *a, unsigned number, int fd)
 	}
 	g->owner = a;
 	g->number = number;
+	g->worker = worker;
 	g->serial = ++a->serial;
 	g->watch = (struct watch){ .fd = fd, .ready = on_notification };
 	if (watch_set(a->epoll_fd, EPOLL_CTL_ADD, &g->watch, EPOLLIN) < 0) {
@@ -388,9 +394,9 @@ int adopt_open(struct adopt *a, struct core *core, struct handoff *listeners,
 	return adopt_filter_probe(why, size);
 }
 
-int adopt_watch(struct adopt *a, unsigned number, int fd)
+int adopt_watch(struct adopt *a, unsigned number, int worker, int fd)
 {
-	(void)a, (void)number;
+	(void)a, (void)number, (void)worker;
 	close(fd);
 	return -ENOSYS;
 }
@@ -426,13 +432,25 @@ static size_t append(char *buf, size_t size, size_t at, const char *fmt, ...)
 	return n < 0 ? at : at + (size_t)n;
 }
 
-void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t size)
+/* The newest record of that worker of generation number (should numbers
+ * wrap); with live, only one that still has its filter. */
+static struct adopt_generation *newest_record(const struct adopt *a, unsigned number,
+					      int worker, int live)
 {
-	const struct adopt_generation *g = NULL;
+	struct adopt_generation *found = NULL;
+	for (int i = 0; i < a->count; i++)
+		if (a->gens[i]->number == number && a->gens[i]->worker == worker &&
+		    (!live || a->gens[i]->watch.fd >= 0) &&
+		    (!found || a->gens[i]->serial > found->serial))
+			found = a->gens[i];
+	return found;
+}
+
+void adopt_describe(const struct adopt *a, unsigned number, int worker, char *buf,
+		    size_t size)
+{
+	const struct adopt_generation *g = newest_record(a, number, worker, 0);
 	buf[0] = '\0';
-	for (int i = 0; i < a->count; i++) /* the latest, should numbers wrap */
-		if (a->gens[i]->number == number && (!g || a->gens[i]->serial > g->serial))
-			g = a->gens[i];
 	/* A server that takes LISTEN_FDS neither binds nor listens: nothing
 	 * to say, unless listening is what readiness waits for. */
 	if (!g || !(a->ready_on_listen || g->adopted || g->listened_count || g->own_binds))
@@ -455,20 +473,9 @@ void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t si
 		       g->own_binds > 1 ? " (and more)" : "");
 }
 
-/* The newest record of generation number that still has its filter. */
-static struct adopt_generation *live_record(const struct adopt *a, unsigned number)
-{
-	struct adopt_generation *found = NULL;
-	for (int i = 0; i < a->count; i++)
-		if (a->gens[i]->number == number && a->gens[i]->watch.fd >= 0 &&
-		    (!found || a->gens[i]->serial > found->serial))
-			found = a->gens[i];
-	return found;
-}
-
 void adopt_save(const struct adopt *a, struct self_generation *out)
 {
-	const struct adopt_generation *g = live_record(a, out->g.number);
+	const struct adopt_generation *g = newest_record(a, out->g.number, out->g.worker, 1);
 	out->filter_fd = g ? g->watch.fd : -1;
 	if (!g)
 		return;
@@ -486,8 +493,9 @@ int adopt_restore(struct adopt *a, const struct self_generation *in)
 {
 	if (in->filter_fd < 0)
 		return 0;
-	int r = adopt_watch(a, in->g.number, in->filter_fd);
-	struct adopt_generation *g = r < 0 ? NULL : live_record(a, in->g.number);
+	int r = adopt_watch(a, in->g.number, in->g.worker, in->filter_fd);
+	struct adopt_generation *g =
+		r < 0 ? NULL : newest_record(a, in->g.number, in->g.worker, 1);
 	if (!g)
 		return r < 0 ? r : -ENOENT;
 	for (size_t k = 0; k < a->held_count && in->listened[k]; k++)

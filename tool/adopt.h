@@ -25,14 +25,15 @@
 struct handoff;
 struct adopt;
 
-/* Every generation alive, and what the last few that ended did. */
-#define ADOPT_RECORDS_MAX (CORE_GENERATIONS_MAX + 8)
+/* Every worker alive, and what the last few that ended did. */
+#define ADOPT_RECORDS_MAX (CORE_RECORDS_MAX + 8)
 
-/* One generation's filter. */
+/* One generation's filter (one worker's, with --workers). */
 struct adopt_generation {
 	struct adopt *owner;
 	struct watch watch;          /* the filter's notification descriptor */
 	unsigned number;
+	int worker;
 	uint64_t serial;             /* order of creation */
 	unsigned char *listened;     /* per held listener: it listened on it
 					(a datagram one: bound it) */
@@ -67,14 +68,16 @@ int adopt_open(struct adopt *a, struct core *core, struct handoff *listeners,
 int adopt_enabled(const struct adopt *a);
 /* The loop whose epoll set the filters join (before adopt_watch). */
 void adopt_attach(struct adopt *a, int epoll_fd);
-/* Serves generation number's filter, whose notification descriptor fd it
- * takes over (closed when every process under the filter is gone). */
-int adopt_watch(struct adopt *a, unsigned number, int fd);
-/* What generation number did, for a message: "it listened on ...; it
- * bound ... itself". Empty when there is nothing to say. */
-void adopt_describe(const struct adopt *a, unsigned number, char *buf, size_t size);
-/* Across `reload --self` (selfstate.h): what a live generation's filter
- * did, and its descriptor (-1: none), into out (out->g.number names it);
+/* Serves the filter of generation number's worker, whose notification
+ * descriptor fd it takes over (closed when every process under the filter
+ * is gone). */
+int adopt_watch(struct adopt *a, unsigned number, int worker, int fd);
+/* What that worker did, for a message: "it listened on ...; it bound ...
+ * itself". Empty when there is nothing to say. */
+void adopt_describe(const struct adopt *a, unsigned number, int worker, char *buf,
+		    size_t size);
+/* Across `reload --self` (selfstate.h): what a live worker's filter did,
+ * and its descriptor (-1: none), into out (out->g.number and worker name it);
  * and back in the new image, where the filter is served again. */
 struct self_generation;
 void adopt_save(const struct adopt *a, struct self_generation *out);

@@ -2,7 +2,12 @@
  *
  * Every decision about a generation is one cell of the table below, a
  * function named after what it does. The rest of the file is the service
- * around them: reloads, restarts with back-off, stopping. */
+ * around them: reloads, restarts with back-off, stopping.
+ *
+ * A record is one worker of a generation (core.h). The cells act on the
+ * record they are given; where a generation is more than its workers
+ * (ready when all are, failed when one is, one dead among live ones), the
+ * cell looks at the record's siblings, those of the same number. */
 #include "core.h"
 #include "internal.h"
 
@@ -93,13 +98,51 @@ struct generation *core_in_state(struct core *c, enum gen_state state)
 	return NULL;
 }
 
+/* Record i is the first of its generation among those in `state` (any
+ * state: GEN_STATES). */
+static int first_of_generation(const struct core *c, int i, enum gen_state state)
+{
+	const struct generation *g = &c->gens[i];
+	if (state != GEN_STATES && g->state != state)
+		return 0;
+	for (int j = 0; j < i; j++)
+		if (c->gens[j].number == g->number &&
+		    (state == GEN_STATES || c->gens[j].state == state))
+			return 0;
+	return 1;
+}
+
 int core_count_in_state(const struct core *c, enum gen_state state)
 {
 	int n = 0;
 	for (int i = 0; i < c->count; i++)
-		n += c->gens[i].state == state;
+		n += first_of_generation(c, i, state);
 	return n;
 }
+
+int core_generation_count(const struct core *c)
+{
+	return core_count_in_state(c, GEN_STATES);
+}
+
+const char *core_name(const struct core *c, const struct generation *g, char *buf,
+		      size_t size)
+{
+	if (c->config.workers > 1)
+		snprintf(buf, size, "generation %u worker %d", g->number, g->worker);
+	else
+		snprintf(buf, size, "generation %u", g->number);
+	return buf;
+}
+
+static int siblings(const struct generation *a, const struct generation *b)
+{
+	return a != b && a->number == b->number;
+}
+
+/* Names a record in a message: NAME(g) is "generation 3 worker 1" as
+ * core_name says, in a buffer of the caller's statement. */
+#define NAME(g) core_name(c, (g), (char[48]){ 0 }, 48)
 
 static void forget(struct core *c, struct generation *g)
 {
@@ -129,16 +172,15 @@ static void kill_group(struct generation *g)
 	g->killed = 1;
 }
 
-static void describe_exit(char *buf, size_t size, const struct generation *g,
-			  int status)
+static void describe_exit(const struct core *c, char *buf, size_t size,
+			  const struct generation *g, int status)
 {
 	if (WIFEXITED(status))
-		snprintf(buf, size, "generation %u (pid %d) exited with status %d",
-			 g->number, (int)g->pid, WEXITSTATUS(status));
+		snprintf(buf, size, "%s (pid %d) exited with status %d", NAME(g),
+			 (int)g->pid, WEXITSTATUS(status));
 	else
-		snprintf(buf, size, "generation %u (pid %d) was killed by signal %d (%s)",
-			 g->number, (int)g->pid, WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+		snprintf(buf, size, "%s (pid %d) was killed by signal %d (%s)", NAME(g),
+			 (int)g->pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
 }
 
 /* Its main process is gone. Anything left of a generation that failed or
@@ -150,8 +192,7 @@ static int bury(struct core *c, struct generation *g)
 	int leftovers = kill(-g->group, 0) == 0;
 	if (leftovers && g->state == GEN_DRAINING && !g->killed) {
 		g->exited = 1;
-		say(c, "generation %u: its other processes may drain until the deadline",
-		    g->number);
+		say(c, "%s: its other processes may drain until the deadline", NAME(g));
 		return 1;
 	}
 	if (leftovers)
@@ -180,26 +221,62 @@ static void finish_start(struct core *c, enum gen_cause cause, int ok,
 	c->hooks.status_changed(c->hooks.ctx, 1);
 }
 
+/* Its generation failed to start: the siblings still there are killed,
+ * and end without a word (the failure was told once). */
+static void abandon_siblings(struct core *c, const struct generation *g)
+{
+	for (int i = 0; i < c->count; i++)
+		if (siblings(&c->gens[i], g)) {
+			c->gens[i].abandoned = 1;
+			kill_group(&c->gens[i]);
+		}
+}
+
+/* A new generation: --workers processes, all starting. If one cannot be
+ * started, those already running go (the generation failed) and its
+ * number is not used again. */
 static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
 {
-	if (c->count == CORE_GENERATIONS_MAX) {
-		snprintf(why, size, "%d generations are still draining", c->count - 1);
+	int workers = c->config.workers;
+	int generations = core_generation_count(c);
+	if (generations == CORE_GENERATIONS_MAX) {
+		snprintf(why, size, "%d generations are still draining", generations - 1);
+		return -EBUSY;
+	}
+	if (c->count + workers > CORE_RECORDS_MAX) {
+		snprintf(why, size, "%d processes of %d generations still run: %d more "
+			 "would pass %d", c->count, generations, workers, CORE_RECORDS_MAX);
 		return -EBUSY;
 	}
 	unsigned number = c->next_number;
 	int64_t started = now_of(c); /* "ready in" counts fork and exec too */
-	pid_t pid = c->hooks.launch(c->hooks.ctx, number, cause, why, size);
-	if (pid < 0)
-		return (int)pid;
-	c->next_number = ho_next_generation(number);
 	int64_t wait_ms = c->config.ready_delay_ms ? c->config.ready_delay_ms
 						   : c->config.ready_timeout_ms;
-	c->gens[c->count++] = (struct generation){
-		.number = number, .pid = pid, .group = pid, .state = GEN_STARTING,
-		.cause = cause,
-		.started_us = started, .deadline_us = started + wait_ms * 1000,
-	};
-	say(c, "generation %u started: pid %d", number, (int)pid);
+	for (int w = 0; w < workers; w++) {
+		char failed[256];
+		pid_t pid = c->hooks.launch(c->hooks.ctx, number, w, cause, failed,
+					    sizeof failed);
+		if (pid < 0) {
+			if (workers > 1)
+				snprintf(why, size, "worker %d: %.220s", w, failed);
+			else
+				snprintf(why, size, "%s", failed);
+			if (w > 0) {
+				abandon_siblings(c, &(struct generation){ .number = number,
+									  .worker = -1 });
+				c->next_number = ho_next_generation(number);
+			}
+			return (int)pid;
+		}
+		struct generation *g = &c->gens[c->count++];
+		*g = (struct generation){
+			.number = number, .worker = w, .pid = pid, .group = pid,
+			.state = GEN_STARTING, .cause = cause, .started_us = started,
+			.deadline_us = started + wait_ms * 1000,
+		};
+		say(c, "%s started: pid %d", NAME(g), (int)pid);
+	}
+	c->next_number = ho_next_generation(number);
 	return 0;
 }
 
@@ -207,39 +284,141 @@ static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
  * delay that doubles only while the service keeps failing before it has
  * been healthy for --stable-after. How old the dead generation was says
  * nothing: under frequent reloads every generation is young. */
-static void schedule_restart(struct core *c, int status)
+static int restart_wanted(const struct core *c, int status)
 {
 	int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (c->stopping || c->config.restart == RESTART_NEVER ||
-	    (c->config.restart == RESTART_ON_FAILURE && clean) ||
-	    core_in_state(c, GEN_STARTING) || core_in_state(c, GEN_SERVING))
-		return;
+	return !c->stopping && c->config.restart != RESTART_NEVER &&
+	       !(c->config.restart == RESTART_ON_FAILURE && clean);
+}
+
+/* The next restart's delay: doubled while failures follow each other. */
+static int64_t back_off(struct core *c)
+{
 	c->stable_at_us = 0;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (c->backoff_ms > BACKOFF_MAX_MS)
 		c->backoff_ms = BACKOFF_MAX_MS;
-	c->restart_at_us = now_of(c) + c->backoff_ms * 1000;
+	return now_of(c) + c->backoff_ms * 1000;
+}
+
+/* A generation starts or serves (one whose start failed does not). */
+static int starting_or_serving(const struct core *c)
+{
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].state != GEN_DRAINING && !c->gens[i].abandoned)
+			return 1;
+	return 0;
+}
+
+static void schedule_restart(struct core *c, int status)
+{
+	if (!restart_wanted(c, status) || starting_or_serving(c))
+		return;
+	c->restart_at_us = back_off(c);
 	say(c, "restarting in %lld ms; the listeners stay open meanwhile",
 	    (long long)c->backoff_ms);
 }
 
+/* A worker died while its siblings serve: it alone starts again, after
+ * the same back-off as a generation, with the same index. */
+static void schedule_respawn(struct core *c, const struct generation *g, int status)
+{
+	if (!restart_wanted(c, status))
+		return;
+	c->respawn_at_us = back_off(c);
+	c->respawn_number = g->number;
+	c->respawn_mask |= UINT64_C(1) << g->worker;
+	say(c, "%s starts again in %lld ms; the other workers serve meanwhile",
+	    NAME(g), (long long)c->backoff_ms);
+}
+
+static void cancel_respawn(struct core *c)
+{
+	c->respawn_mask = 0;
+	c->respawn_at_us = 0;
+}
+
+/* The workers that died while their siblings served, started again into
+ * the serving generation: they serve at once (their generation is ready;
+ * the others answer meanwhile), with the index each had. */
+static void respawn(struct core *c)
+{
+	const struct generation *serving = NULL;
+	for (int i = 0; i < c->count && !serving; i++)
+		if (c->gens[i].number == c->respawn_number && c->gens[i].state == GEN_SERVING)
+			serving = &c->gens[i];
+	c->respawn_at_us = 0;
+	if (!serving || c->stopping) { /* replaced, or all of it died since */
+		c->respawn_mask = 0;
+		return;
+	}
+	unsigned number = serving->number;
+	for (int w = 0; w < c->config.workers && w < CORE_WORKERS_MAX; w++) {
+		char why[256];
+		if (!(c->respawn_mask & (UINT64_C(1) << w)))
+			continue;
+		pid_t pid = -EBUSY;
+		if (c->count == CORE_RECORDS_MAX)
+			snprintf(why, sizeof why, "%d processes still run", c->count);
+		else
+			pid = c->hooks.launch(c->hooks.ctx, number, w, CAUSE_RESTART, why,
+					      sizeof why);
+		if (pid < 0) {
+			finish_start(c, CAUSE_RESTART, 0, why);
+			c->respawn_at_us = now_of(c) + c->backoff_ms * 1000;
+			continue;
+		}
+		c->respawn_mask &= ~(UINT64_C(1) << w);
+		struct generation *g = &c->gens[c->count++];
+		*g = (struct generation){ .number = number, .worker = w, .pid = pid,
+					  .group = pid, .state = GEN_SERVING, .ready = 1,
+					  .cause = CAUSE_RESTART, .started_us = now_of(c) };
+		char message[96];
+		snprintf(message, sizeof message, "%s started again: pid %d", NAME(g),
+			 (int)pid);
+		finish_start(c, CAUSE_RESTART, 1, message);
+	}
+	if (c->backoff_ms && !c->stable_at_us)
+		c->stable_at_us = now_of(c) + c->config.stable_after_ms * 1000;
+}
+
 /* ------------------------------------------------------------ transitions */
 
+/* The generation is ready once its last worker is. */
 static void promote(struct core *c, struct generation *g, int status)
 {
 	(void)status;
+	if (g->abandoned)
+		return; /* a sibling failed: so did the generation */
+	g->ready = 1;
+	int waiting = 0;
 	for (int i = 0; i < c->count; i++)
-		if (&c->gens[i] != g)
+		waiting += siblings(&c->gens[i], g) && !c->gens[i].ready;
+	if (waiting) {
+		say(c, "%s (pid %d) ready; waiting for %d more worker(s)", NAME(g),
+		    (int)g->pid, waiting);
+		return;
+	}
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].number != g->number)
 			fire(c, &c->gens[i], EV_REPLACED, 0);
-	g->state = GEN_SERVING;
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].number == g->number)
+			c->gens[i].state = GEN_SERVING;
+	if (c->respawn_number != g->number)
+		cancel_respawn(c); /* the generation they were for is draining */
 	c->ever_served = 1;
 	/* Service is back after a restart: once it has stayed up for
 	 * --stable-after (reloads included), the next crash is an isolated one. */
 	if (c->backoff_ms && !c->stable_at_us)
 		c->stable_at_us = now_of(c) + c->config.stable_after_ms * 1000;
-	char message[128];
-	snprintf(message, sizeof message, "generation %u (pid %d) ready in %.1f ms",
-		 g->number, (int)g->pid, (double)(now_of(c) - g->started_us) / 1000.0);
+	char message[128], who[32];
+	if (c->config.workers > 1)
+		snprintf(who, sizeof who, "%d workers", c->config.workers);
+	else
+		snprintf(who, sizeof who, "pid %d", (int)g->pid);
+	snprintf(message, sizeof message, "generation %u (%s) ready in %.1f ms", g->number,
+		 who, (double)(now_of(c) - g->started_us) / 1000.0);
 	finish_start(c, g->cause, 1, message);
 }
 
@@ -255,7 +434,12 @@ static void explain(struct core *c, const struct generation *g, char *buf, size_
 static void start_failed(struct core *c, struct generation *g, int status)
 {
 	char what[192], why[320], seen[400] = "";
-	describe_exit(what, sizeof what, g, status);
+	if (g->abandoned) { /* a sibling's failure, told already */
+		bury(c, g);
+		return;
+	}
+	abandon_siblings(c, g);
+	describe_exit(c, what, sizeof what, g, status);
 	if (!c->stopping)
 		explain(c, g, seen, sizeof seen);
 	snprintf(why, sizeof why, "%s%s%s", what,
@@ -280,11 +464,18 @@ static void start_overdue(struct core *c, struct generation *g, int status)
 		fire(c, g, EV_READY, status); /* alive after the delay: ready */
 		return;
 	}
+	/* The worker to explain is one that is not ready: g may be. */
+	const struct generation *late = g;
+	for (int i = 0; i < c->count && late->ready; i++)
+		if (siblings(&c->gens[i], g) && !c->gens[i].ready)
+			late = &c->gens[i];
 	char seen[400];
-	explain(c, g, seen, sizeof seen);
-	say(c, "generation %u (pid %d) not ready within %lld ms%s; killing it",
-	    g->number, (int)g->pid, (long long)c->config.ready_timeout_ms, seen);
+	explain(c, late, seen, sizeof seen);
+	say(c, "%s (pid %d) not ready within %lld ms%s; killing it%s", NAME(late),
+	    (int)late->pid, (long long)c->config.ready_timeout_ms, seen,
+	    c->config.workers > 1 ? " and the other workers" : "");
 	kill_group(g);
+	abandon_siblings(c, g);
 }
 
 static void abandon(struct core *c, struct generation *g, int status)
@@ -293,13 +484,26 @@ static void abandon(struct core *c, struct generation *g, int status)
 	kill_group(g);
 }
 
+/* With live siblings, a worker's death is its own: it alone starts again.
+ * The last one's is the generation's. */
 static void crashed(struct core *c, struct generation *g, int status)
 {
 	char what[192];
-	describe_exit(what, sizeof what, g, status);
-	say(c, "%s while serving", what);
-	bury(c, g);
-	schedule_restart(c, status);
+	int others = 0;
+	for (int i = 0; i < c->count; i++)
+		others += siblings(&c->gens[i], g) && c->gens[i].state == GEN_SERVING;
+	describe_exit(c, what, sizeof what, g, status);
+	if (others) {
+		say(c, "%s while serving; %d other worker(s) serve on", what, others);
+		struct generation dead = *g;
+		bury(c, g);
+		schedule_respawn(c, &dead, status);
+	} else {
+		say(c, "%s while serving", what);
+		cancel_respawn(c);
+		bury(c, g);
+		schedule_restart(c, status);
+	}
 	c->hooks.status_changed(c->hooks.ctx, 0);
 }
 
@@ -310,14 +514,14 @@ static void drain(struct core *c, struct generation *g, int status)
 	g->signalled = 1;
 	g->deadline_us = now_of(c) + c->config.drain_timeout_ms * 1000;
 	kill(g->pid, c->config.stop_signal);
-	say(c, "generation %u (pid %d) draining, deadline in %lld ms", g->number,
-	    (int)g->pid, (long long)c->config.drain_timeout_ms);
+	say(c, "%s (pid %d) draining, deadline in %lld ms", NAME(g), (int)g->pid,
+	    (long long)c->config.drain_timeout_ms);
 }
 
 static void drained(struct core *c, struct generation *g, int status)
 {
 	char what[192];
-	describe_exit(what, sizeof what, g, status);
+	describe_exit(c, what, sizeof what, g, status);
 	/* Only an exit of its own is a drain; a signal from elsewhere is not. */
 	const char *how = g->killed && c->stopping == 2 ? " on the second stop request"
 			  : g->killed		 ? " at the drain deadline"
@@ -335,8 +539,8 @@ static void drained(struct core *c, struct generation *g, int status)
 static void follow(struct core *c, struct generation *g, int status)
 {
 	(void)status;
-	say(c, "generation %u (pid %d) exited 0 and left pid %d running: following "
-	       "it as the generation", g->number, (int)g->pid, (int)g->next_pid);
+	say(c, "%s (pid %d) exited 0 and left pid %d running: following it as the "
+	       "generation", NAME(g), (int)g->pid, (int)g->next_pid);
 	g->pid = g->next_pid;
 	g->group = g->next_group > 1 ? g->next_group : g->next_pid;
 	g->follows++;
@@ -351,15 +555,15 @@ static void drain_overdue(struct core *c, struct generation *g, int status)
 	(void)status;
 	if (g->exited) {
 		if (kill(-g->group, 0) == 0) {
-			say(c, "generation %u: killing what is left of its process group "
-			       "at the deadline", g->number);
+			say(c, "%s: killing what is left of its process group at the "
+			       "deadline", NAME(g));
 			kill(-g->group, SIGKILL);
 		}
 		forget(c, g);
 		return;
 	}
-	say(c, "generation %u (pid %d) still draining at the deadline: "
-	       "killing its process group", g->number, (int)g->pid);
+	say(c, "%s (pid %d) still draining at the deadline: killing its process "
+	       "group", NAME(g), (int)g->pid);
 	kill_group(g);
 }
 
@@ -369,6 +573,8 @@ void core_init(struct core *c, const struct core_config *config,
 	       const struct core_hooks *hooks)
 {
 	*c = (struct core){ .config = *config, .hooks = *hooks, .next_number = 1 };
+	if (c->config.workers < 1)
+		c->config.workers = 1;
 }
 
 int core_start(struct core *c)
@@ -420,9 +626,10 @@ void core_stop(struct core *c)
 	c->stopping = 1;
 	c->restart_at_us = 0;
 	c->stable_at_us = 0;
+	cancel_respawn(c);
 	c->hooks.stopping(c->hooks.ctx);
-	say(c, "stopping: %d generation(s) drain for up to %lld ms", c->count,
-	    (long long)c->config.drain_timeout_ms);
+	say(c, "stopping: %d generation(s) drain for up to %lld ms",
+	    core_generation_count(c), (long long)c->config.drain_timeout_ms);
 	for (int i = 0; i < c->count; i++)
 		fire(c, &c->gens[i], EV_STOP, 0);
 	c->hooks.status_changed(c->hooks.ctx, 0);
@@ -434,6 +641,13 @@ void core_ready(struct core *c, struct generation *g)
 {
 	if (!c->config.ready_delay_ms)
 		fire(c, g, EV_READY, 0);
+}
+
+void core_generation_ready(struct core *c, unsigned number)
+{
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].number == number && c->gens[i].state == GEN_STARTING)
+			core_ready(c, &c->gens[i]);
 }
 
 void core_set_status(struct core *c, struct generation *g, const char *text)
@@ -456,9 +670,9 @@ static int left_running(struct core *c, struct generation *g, int status)
 	if (next <= 0)
 		return 0;
 	if (g->follows >= CORE_FOLLOWS_MAX) {
-		say(c, "generation %u (pid %d) exited 0 and left pid %d running, after "
-		       "%d such hand-overs: killing it, the generation has exited",
-		    g->number, (int)g->pid, (int)next, g->follows);
+		say(c, "%s (pid %d) exited 0 and left pid %d running, after %d such "
+		       "hand-overs: killing it, the generation has exited", NAME(g),
+		    (int)g->pid, (int)next, g->follows);
 		kill(next, SIGKILL);
 		if (group > 1)
 			kill(-group, SIGKILL);
@@ -502,6 +716,8 @@ void core_tick(struct core *c)
 			       "back-off reset", (long long)c->config.stable_after_ms);
 		}
 	}
+	if (c->respawn_at_us && now_us >= c->respawn_at_us)
+		respawn(c);
 	if (c->restart_at_us && now_us >= c->restart_at_us) {
 		char why[256];
 		c->restart_at_us = 0;
@@ -533,6 +749,8 @@ int core_next_timeout_ms(const struct core *c)
 		next = c->restart_at_us;
 	if (c->stable_at_us && c->stable_at_us < next)
 		next = c->stable_at_us;
+	if (c->respawn_at_us && c->respawn_at_us < next)
+		next = c->respawn_at_us;
 	if (next == INT64_MAX)
 		return -1;
 	int64_t ms = (next - now_us + 999) / 1000;

@@ -14,6 +14,13 @@
  * An exit 0 that leaves another process of the generation running (a
  * daemon that forked) before draining changes pid and group, not state.
  *
+ * With --workers N a generation is N processes of the command: N records
+ * below, one per worker, sharing the generation's number. Each record goes
+ * through the table on its own; what makes them one generation is
+ * decided once for all of them: it is ready when all N are, a worker that
+ * fails to start fails them all, and one that dies while the others serve
+ * is started again alone. With N = 1 a record is the generation.
+ *
  * The table in core.c holds every state x event. */
 #ifndef TOOL_CORE_H
 #define TOOL_CORE_H
@@ -23,6 +30,12 @@
 #include <sys/types.h>
 
 #define CORE_GENERATIONS_MAX 64 /* starting + serving + draining */
+/* Records, one per worker, of all of them: as many as generations were,
+ * so that the state across `reload --self` keeps its bounds. With
+ * --workers N, at most 64 / N generations; 16 leaves room for a reload
+ * beside two draining. */
+#define CORE_RECORDS_MAX CORE_GENERATIONS_MAX
+#define CORE_WORKERS_MAX 16      /* --workers: processes per generation */
 #define CORE_FOLLOWS_MAX 8       /* per generation: a daemon forks once or twice */
 
 enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_STATES };
@@ -31,8 +44,10 @@ enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_STATES };
  * does not count as a reload. */
 enum gen_cause { CAUSE_FIRST, CAUSE_RELOAD, CAUSE_RESTART };
 
+/* One worker of a generation (the generation itself when --workers 1). */
 struct generation {
 	unsigned number;
+	int worker;                /* its index: HANDOFF_WORKER, 0..workers-1 */
 	pid_t pid;                 /* the process we follow: its exit is the
 				      generation's */
 	pid_t group;               /* the process group we signal: pid's own
@@ -48,6 +63,9 @@ struct generation {
 	int exited;                /* its main process is gone; the record waits
 				      for the rest of its group until the deadline */
 	char status[128];          /* its last STATUS= */
+	int ready;                 /* READY=1 while its siblings may not have */
+	int abandoned;             /* a sibling failed to start: killed, it
+				      ends without a word */
 };
 
 struct core_config {
@@ -57,15 +75,17 @@ struct core_config {
 	int64_t stable_after_ms;   /* healthy this long: back-off forgiven */
 	int stop_signal;
 	int max_draining;          /* a reload beyond this many draining: busy */
+	int workers;               /* processes per generation (1) */
 	enum { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER } restart;
 };
 
 /* How the core reaches the world. ctx is passed back to each. */
 struct core_hooks {
 	void *ctx;
-	/* Start generation `number`: its pid, or -errno with the reason in why. */
-	pid_t (*launch)(void *ctx, unsigned number, enum gen_cause cause, char *why,
-			size_t size);
+	/* Start worker `worker` of generation `number`: its pid, or -errno
+	 * with the reason in why. */
+	pid_t (*launch)(void *ctx, unsigned number, int worker, enum gen_cause cause,
+			char *why, size_t size);
 	/* A start or reload is over: ok, and a sentence. */
 	void (*start_done)(void *ctx, int ok, const char *message);
 	/* Something changed that a service manager shows; ready: a start or
@@ -86,7 +106,7 @@ struct core_hooks {
 struct core {
 	struct core_config config;
 	struct core_hooks hooks;
-	struct generation gens[CORE_GENERATIONS_MAX];
+	struct generation gens[CORE_RECORDS_MAX]; /* one per worker */
 	int count;
 	unsigned next_number;
 	int stopping;              /* 1: draining everything, 2: killing */
@@ -94,6 +114,12 @@ struct core {
 	int64_t restart_at_us;     /* 0: none scheduled */
 	int64_t backoff_ms;        /* the last restart's delay; 0: forgiven */
 	int64_t stable_at_us;      /* serving since a restart: forgive then */
+	/* Workers of the serving generation `respawn_number` that died while
+	 * the others served, started again alone at respawn_at_us (bit i:
+	 * worker i). */
+	uint64_t respawn_mask;
+	unsigned respawn_number;
+	int64_t respawn_at_us;
 	char last_reload[320];     /* "ok: ..." or "failed: ..." */
 	char last_restart[320];    /* the same for the last crash restart */
 	int exit_code;
@@ -112,6 +138,8 @@ void core_stop(struct core *c);
 
 /* Facts. */
 void core_ready(struct core *c, struct generation *g);       /* READY=1 */
+/* The generation as a whole answers (--ready=exec:): every worker ready. */
+void core_generation_ready(struct core *c, unsigned number);
 void core_set_status(struct core *c, struct generation *g, const char *text);
 /* Our child pid exited with wait status; not one of ours: ignored. */
 void core_exited(struct core *c, pid_t pid, int status);
@@ -123,7 +151,12 @@ int core_next_timeout_ms(const struct core *c); /* -1: none */
 int core_done(const struct core *c);  /* stopped and nothing left */
 struct generation *core_find(struct core *c, pid_t pid);
 struct generation *core_in_state(struct core *c, enum gen_state state);
+/* Generations (not workers) in a state, and in all. */
 int core_count_in_state(const struct core *c, enum gen_state state);
+int core_generation_count(const struct core *c);
+/* "generation 3", or "generation 3 worker 1" with --workers above 1. */
+const char *core_name(const struct core *c, const struct generation *g, char *buf,
+		      size_t size);
 const char *core_state_name(enum gen_state state);
 
 #endif

@@ -75,9 +75,9 @@ void launch_free(struct launch *l)
 	l->group_count = 0;
 }
 
-/* The --env-file's variables (read now) and NOTIFY_SOCKET naming us, not
- * whatever manager we answer to. */
-static int generation_vars(const struct launch *l, char ***vars, char *why,
+/* The --env-file's variables (read now), NOTIFY_SOCKET naming us, not
+ * whatever manager we answer to, and which worker it is. */
+static int generation_vars(const struct launch *l, int worker, char ***vars, char *why,
 			   size_t size)
 {
 	char **v = NULL;
@@ -94,20 +94,32 @@ static int generation_vars(const struct launch *l, char ***vars, char *why,
 		n++;
 	/* HANDOFF_SUPERVISOR=1: a libhandoff server asks us to reload when
 	 * sent SIGHUP, instead of starting a successor of its own. */
-	char *notify = NULL, *supervised = strdup("HANDOFF_SUPERVISOR=1");
+	/* HANDOFF_WORKER and HANDOFF_WORKERS: with --workers, which share of
+	 * the work is this process's (0 and 1 without). */
+	char *notify = NULL, *supervised = strdup("HANDOFF_SUPERVISOR=1"), *index = NULL,
+	     *workers = NULL;
 	if (asprintf(&notify, "NOTIFY_SOCKET=%s", l->notify_socket) < 0)
 		notify = NULL; /* asprintf leaves it undefined */
-	char **grown = notify && supervised ? realloc(v, (n + 3) * sizeof *v) : NULL;
+	if (asprintf(&index, "HANDOFF_WORKER=%d", worker) < 0)
+		index = NULL;
+	if (asprintf(&workers, "HANDOFF_WORKERS=%d", l->opt->core.workers) < 0)
+		workers = NULL;
+	char **grown = notify && supervised && index && workers
+			       ? realloc(v, (n + 5) * sizeof *v) : NULL;
 	if (!grown) {
 		free(notify);
 		free(supervised);
+		free(index);
+		free(workers);
 		envfile_free(v);
 		snprintf(why, size, "out of memory");
 		return -ENOMEM;
 	}
 	grown[n] = notify;
 	grown[n + 1] = supervised;
-	grown[n + 2] = NULL;
+	grown[n + 2] = index;
+	grown[n + 3] = workers;
+	grown[n + 4] = NULL;
 	*vars = grown;
 	return 0;
 }
@@ -171,8 +183,8 @@ static pid_t spawn_generation(const struct launch *l, struct ho_spawn *sp,
 	return pid;
 }
 
-pid_t launch_generation(const struct launch *l, unsigned number, int *filter_fd,
-			char *why, size_t size)
+pid_t launch_generation(const struct launch *l, unsigned number, int worker,
+			int *filter_fd, char *why, size_t size)
 {
 	const struct options *opt = l->opt;
 	size_t count;
@@ -181,7 +193,7 @@ pid_t launch_generation(const struct launch *l, unsigned number, int *filter_fd,
 	*filter_fd = -1;
 	int *fds = NULL;
 	struct ho_child_env env;
-	pid_t pid = generation_vars(l, &vars, why, size);
+	pid_t pid = generation_vars(l, worker, &vars, why, size);
 	if (pid < 0)
 		return pid;
 	if (!(path = ho_resolve_program(opt->command[0]))) {

@@ -36,6 +36,8 @@ static void usage(void)
 	      "  --chdir DIR, --umask MODE   for the server\n"
 	      "  --env-file FILE           NAME=VALUE lines, re-read at every reload\n"
 	      "  --max-draining N          refuse a reload while N generations drain (16)\n"
+	      "  --workers N               a generation is N processes of the command, each\n"
+	      "                            with HANDOFF_WORKER=0..N-1 (1; at most 16)\n"
 	      "  --adopt, --no-adopt       a server that binds a --listen address itself\n"
 	      "                            gets the held socket (seccomp; Linux 5.9).\n"
 	      "                            Default: on where the kernel allows it\n"
@@ -121,6 +123,15 @@ static int option_value(struct options *opt, int key, const char *value)
 		opt->core.max_draining = (int)n;
 		return 0;
 	}
+	case 'W': {
+		_Static_assert(CORE_WORKERS_MAX == 16, "--workers's message says 16");
+		long n;
+		if (parse_count(value, 1, CORE_WORKERS_MAX, &n) < 0)
+			return bad("--workers", value, "expected a number of processes from 1 "
+				   "to 16");
+		opt->core.workers = (int)n;
+		return 0;
+	}
 	case 'R':
 		if (strcmp(value, "always") == 0)
 			opt->core.restart = RESTART_ALWAYS;
@@ -177,6 +188,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "env-file", required_argument, 0, 'E' },
 		{ "stable-after", required_argument, 0, 'B' },
 		{ "max-draining", required_argument, 0, 'N' },
+		{ "workers", required_argument, 0, 'W' },
 		{ "adopt", no_argument, 0, 'a' },
 		{ "no-adopt", no_argument, 0, 'A' },
 		{ "check-state", required_argument, 0, 'K' },
@@ -186,7 +198,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	*opt = (struct options){
 		.core = { .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
 			  .stable_after_ms = 10000, .stop_signal = SIGTERM,
-			  .max_draining = 16, .restart = RESTART_ALWAYS },
+			  .max_draining = 16, .restart = RESTART_ALWAYS, .workers = 1 },
 		.umask = -1, .run_argv = argv, .check_state_fd = -1,
 	};
 	optind = 1;

@@ -84,7 +84,7 @@ int probe_exited(struct probe *p, struct core *c, pid_t pid, int status)
 	if (g && g->number == p->number && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		say("generation %u: --ready=exec: command exited 0 (run %d): ready",
 		    g->number, p->runs);
-		core_ready(c, g);
+		core_generation_ready(c, g->number); /* it answers: all its workers do */
 		return 1;
 	}
 	p->last_status = status;

@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-#define NAMED_MAX (MAX_LISTENERS + CORE_GENERATIONS_MAX + 16)
+#define NAMED_MAX (MAX_LISTENERS + CORE_RECORDS_MAX + 16)
 
 /* Every descriptor the state names. */
 static int named_fds(const struct self_state *s, int *out)
@@ -43,7 +43,8 @@ static int named_fds(const struct self_state *s, int *out)
 static void drop_keys(char *text, size_t *length)
 {
 	static const char *const later[] = { "version=", "last_restart=", "stable_at_us=",
-					     "own_bind=", "signalled=" };
+					     "own_bind=", "signalled=", "worker=",
+					     "respawn_" };
 	size_t out = 0;
 	for (size_t at = 0; at < *length;) {
 		const char *nl = memchr(text + at, '\n', *length - at);

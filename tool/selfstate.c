@@ -36,6 +36,9 @@ static const struct field top_fields[] = {
 	F(struct self_state, "restart_at_us", K_I64, restart_at_us),
 	F(struct self_state, "backoff_ms", K_I64, backoff_ms),
 	F(struct self_state, "stable_at_us", K_I64, stable_at_us),
+	F(struct self_state, "respawn_number", K_UINT, respawn_number),
+	F(struct self_state, "respawn_at_us", K_I64, respawn_at_us),
+	F(struct self_state, "respawn_mask", K_U64, respawn_mask),
 	F(struct self_state, "last_reload", K_STR, last_reload),
 	F(struct self_state, "last_restart", K_STR, last_restart),
 	F(struct self_state, "pidfile_fd", K_FD, pidfile_fd),
@@ -69,6 +72,7 @@ static const struct field listener_fields[] = {
 
 static const struct field generation_fields[] = {
 	F(struct self_generation, "number", K_UINT, g.number),
+	F(struct self_generation, "worker", K_INT, g.worker),
 	F(struct self_generation, "pid", K_INT, g.pid),
 	F(struct self_generation, "group", K_INT, g.group),
 	F(struct self_generation, "follows", K_INT, g.follows),
@@ -336,10 +340,10 @@ static int take_line(struct parse *p, char *key, char *value, char *why, size_t 
 	long long n;
 	if (strcmp(key, "listeners") == 0 || strcmp(key, "generations") == 0) {
 		int listeners = key[0] == 'l';
-		if (parse_number(value, 0, listeners ? MAX_LISTENERS : CORE_GENERATIONS_MAX,
+		if (parse_number(value, 0, listeners ? MAX_LISTENERS : CORE_RECORDS_MAX,
 				 &n) < 0)
 			return refuse(why, size, "%s=%s: not a count from 0 to %d", key, value,
-				      listeners ? MAX_LISTENERS : CORE_GENERATIONS_MAX);
+				      listeners ? MAX_LISTENERS : CORE_RECORDS_MAX);
 		*(listeners ? &p->listener_count : &p->gen_count) = (int)n;
 		return 0;
 	}
@@ -355,10 +359,10 @@ static int take_line(struct parse *p, char *key, char *value, char *why, size_t 
 			listener_defaults(&p->s->listeners[p->listeners_seen]);
 		fields = listener_fields, count = COUNT(listener_fields);
 		record = &p->s->listeners[i], name = rest;
-	} else if ((i = indexed(key, "gen.", CORE_GENERATIONS_MAX, &rest)) != -1) {
+	} else if ((i = indexed(key, "gen.", CORE_RECORDS_MAX, &rest)) != -1) {
 		if (i < 0)
 			return refuse(why, size, "%s: bad generation index (0 to %d)", key,
-				      CORE_GENERATIONS_MAX - 1);
+				      CORE_RECORDS_MAX - 1);
 		for (; p->gens_seen <= i; p->gens_seen++)
 			generation_defaults(&p->s->gens[p->gens_seen]);
 		fields = generation_fields, count = COUNT(generation_fields);
@@ -466,7 +470,7 @@ int self_state_parse(const char *text, size_t length, struct self_state *s,
 /* ---------------------------------------------------------------- checks */
 
 struct fd_set_seen {
-	int fds[MAX_LISTENERS + 2 * CORE_GENERATIONS_MAX + 16];
+	int fds[MAX_LISTENERS + 2 * CORE_RECORDS_MAX + 16];
 	int count;
 };
 
@@ -524,12 +528,18 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 			return refuse(why, size, "%s: no number, or a bad pid or group", what);
 		if (g->g.follows < 0 || g->g.follows > CORE_FOLLOWS_MAX)
 			return refuse(why, size, "%s: follows=%d", what, g->g.follows);
+		if (g->g.worker < 0 || g->g.worker >= CORE_WORKERS_MAX)
+			return refuse(why, size, "%s: worker=%d", what, g->g.worker);
 		if (strspn(g->listened, "01") != strlen(g->listened))
 			return refuse(why, size, "%s: listened is not 0s and 1s", what);
 		if (named_once(&seen, g->filter_fd, what, why, size) < 0)
 			return -EINVAL;
+		/* Workers share a number, not an index: a binary older than
+		 * --workers refuses a generation of several, which it would
+		 * only half follow. */
 		for (int j = 0; j < i; j++)
-			if (s->gens[j].g.number == g->g.number || s->gens[j].g.pid == g->g.pid)
+			if ((s->gens[j].g.number == g->g.number &&
+			     s->gens[j].g.worker == g->g.worker) || s->gens[j].g.pid == g->g.pid)
 				return refuse(why, size, "%s: the same as record %d", what, j);
 	}
 	return 0;

@@ -70,6 +70,9 @@ struct self_state {
 	unsigned next_number;
 	int ever_served;
 	int64_t restart_at_us, backoff_ms, stable_at_us;
+	unsigned respawn_number;         /* workers waiting to start again */
+	int64_t respawn_at_us;
+	uint64_t respawn_mask;
 	char last_reload[320], last_restart[320];
 	int pidfile_fd;                  /* holds the pid file's lock */
 	struct self_endpoint notify;
@@ -80,8 +83,8 @@ struct self_state {
 	int fallback_fd;                 /* the old binary (O_PATH), to go back to */
 	int listener_count;
 	struct self_listener listeners[MAX_LISTENERS];
-	int generation_count;
-	struct self_generation gens[CORE_GENERATIONS_MAX];
+	int generation_count;            /* records: one per worker */
+	struct self_generation gens[CORE_RECORDS_MAX];
 };
 
 /* Every field at its default: no descriptors, nothing else. */

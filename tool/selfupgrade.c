@@ -50,6 +50,9 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 	st->restart_at_us = c->restart_at_us;
 	st->backoff_ms = c->backoff_ms;
 	st->stable_at_us = c->stable_at_us;
+	st->respawn_number = c->respawn_number;
+	st->respawn_at_us = c->respawn_at_us;
+	st->respawn_mask = c->respawn_mask;
 	snprintf(st->last_reload, sizeof st->last_reload, "%s", c->last_reload);
 	snprintf(st->last_restart, sizeof st->last_restart, "%s", c->last_restart);
 	st->pidfile_fd = s->pidfile_fd;
@@ -122,7 +125,7 @@ int selfupgrade_request(struct supervisor *s, const char *path, int client_fd,
 	if (r == 0) {
 		output_drain(&s->output, 1); /* the generations' lines first */
 		say("self-upgrade: executing %s (pid %d, %d generation(s) kept)", target,
-		    (int)getpid(), s->core.count);
+		    (int)getpid(), core_generation_count(&s->core));
 		systemd_upgrading();
 		r = selfexec_exec(target, s->opt->run_argv, fd, &st);
 		snprintf(why, size, "cannot execute %s: %s", target, strerror(-r));
@@ -176,6 +179,9 @@ static void restore_core(struct core *c, const struct self_state *st)
 	c->restart_at_us = st->restart_at_us;
 	c->backoff_ms = st->backoff_ms;
 	c->stable_at_us = st->stable_at_us;
+	c->respawn_number = st->respawn_number;
+	c->respawn_at_us = st->respawn_at_us;
+	c->respawn_mask = st->respawn_mask;
 	snprintf(c->last_reload, sizeof c->last_reload, "%s", st->last_reload);
 	snprintf(c->last_restart, sizeof c->last_restart, "%s", st->last_restart);
 	c->count = st->generation_count;
@@ -183,6 +189,7 @@ static void restore_core(struct core *c, const struct self_state *st)
 		c->gens[i] = st->gens[i].g;
 		if (c->gens[i].group <= 1)
 			c->gens[i].group = c->gens[i].pid;
+		c->gens[i].ready = c->gens[i].state != GEN_STARTING;
 	}
 }
 

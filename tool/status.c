@@ -78,9 +78,28 @@ static double seconds_until(int64_t us)
 	return (double)(us - ho_now_us()) / 1e6;
 }
 
+/* The records in the order shown: generations as the core holds them, the
+ * workers of each together, by index (the core's order alone mixes them
+ * once one was replaced). Returns how many. */
+static int in_order(const struct core *c, int order[CORE_RECORDS_MAX])
+{
+	int n = 0;
+	for (int i = 0; i < c->count; i++) {
+		int first = 1;
+		for (int j = 0; j < i; j++)
+			first &= c->gens[j].number != c->gens[i].number;
+		for (int w = 0; first && w < CORE_WORKERS_MAX; w++)
+			for (int j = i; j < c->count; j++)
+				if (c->gens[j].number == c->gens[i].number && c->gens[j].worker == w)
+					order[n++] = j;
+	}
+	return n;
+}
+
 static void text(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
+	int order[CORE_RECORDS_MAX], count = in_order(c, order);
 	/* The version that runs now: `reload --self` changes it, and only it. */
 	put(o, "supervisor pid %d, up %.1f s%s, adoption %s, handoff %s\n", (int)getpid(),
 	    seconds_since(v->started_us), c->stopping ? ", stopping" : "",
@@ -91,17 +110,22 @@ static void text(const struct status_view *v, struct out *o)
 		put(o, "listener %s%s%s%s\n", name, name[0] ? "=" : "", addr,
 		    handoff_listener_inherited(v->listeners, i) ? " (from systemd)" : "");
 	}
-	for (int i = 0; i < c->count; i++) {
-		const struct generation *g = &c->gens[i];
-		put(o, "generation %u pid %d %s%s, up %.1f s", g->number, (int)g->pid,
-		    core_state_name(g->state), g->exited ? " (main process exited)" : "",
-		    seconds_since(g->started_us));
+	for (int i = 0; i < count; i++) {
+		const struct generation *g = &c->gens[order[i]];
+		char name[48];
+		put(o, "%s pid %d %s%s, up %.1f s", core_name(c, g, name, sizeof name),
+		    (int)g->pid, core_state_name(g->state),
+		    g->exited ? " (main process exited)" : "", seconds_since(g->started_us));
 		if (g->state != GEN_SERVING)
 			put(o, ", deadline in %.1f s", seconds_until(g->deadline_us));
 		put(o, "%s%s\n", g->status[0] ? ", status: " : "", g->status);
 	}
 	put(o, "draining: %d of at most %d\n", core_count_in_state(c, GEN_DRAINING),
 	    c->config.max_draining);
+	if (c->config.workers > 1)
+		put(o, "workers: %d per generation\n", c->config.workers);
+	if (c->respawn_at_us)
+		put(o, "worker restart in %.1f s\n", seconds_until(c->respawn_at_us));
 	put(o, "last reload: %s\n", c->last_reload[0] ? c->last_reload : "none");
 	put(o, "last restart: %s\n", c->last_restart[0] ? c->last_restart : "none");
 	if (c->restart_at_us)
@@ -124,6 +148,7 @@ static void put_json_outcome(struct out *o, const char *outcome)
 static void json(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
+	int order[CORE_RECORDS_MAX], count = in_order(c, order);
 	put(o, "{\"supervisor\":{\"pid\":%d,\"version\":\"%s\",\"uptime_s\":%.3f,"
 	    "\"stopping\":%s,\"adoption\":%s,\"notify_socket\":", (int)getpid(),
 	    handoff_version(), seconds_since(v->started_us), c->stopping ? "true" : "false",
@@ -141,11 +166,12 @@ static void json(const struct status_view *v, struct out *o)
 		    handoff_listener_inherited(v->listeners, i) ? "true" : "false");
 	}
 	put(o, "],\"generations\":[");
-	for (int i = 0; i < c->count; i++) {
-		const struct generation *g = &c->gens[i];
-		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"main_exited\":%s,"
-		    "\"uptime_s\":%.3f,", i ? "," : "", g->number, (int)g->pid,
-		    core_state_name(g->state), g->exited ? "true" : "false",
+	for (int i = 0; i < count; i++) {
+		const struct generation *g = &c->gens[order[i]];
+		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"worker\":%d,"
+		    "\"main_exited\":%s,\"uptime_s\":%.3f,", i ? "," : "", g->number,
+		    (int)g->pid, core_state_name(g->state), g->worker,
+		    g->exited ? "true" : "false",
 		    seconds_since(g->started_us));
 		if (g->state != GEN_SERVING)
 			put(o, "\"deadline_in_s\":%.3f,", seconds_until(g->deadline_us));
@@ -153,8 +179,9 @@ static void json(const struct status_view *v, struct out *o)
 		put_json_string(o, g->status);
 		put(o, "}");
 	}
-	put(o, "],\"draining\":%d,\"max_draining\":%d,\"last_reload\":",
-	    core_count_in_state(c, GEN_DRAINING), c->config.max_draining);
+	put(o, "],\"draining\":%d,\"max_draining\":%d,\"workers\":%d,\"last_reload\":",
+	    core_count_in_state(c, GEN_DRAINING), c->config.max_draining,
+	    c->config.workers);
 	put_json_outcome(o, c->last_reload);
 	put(o, ",\"last_restart\":");
 	put_json_outcome(o, c->last_restart);

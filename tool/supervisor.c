@@ -39,15 +39,16 @@
 
 /* ------------------------------------------------------------ core hooks */
 
-static pid_t hook_launch(void *ctx, unsigned number, enum gen_cause cause,
+static pid_t hook_launch(void *ctx, unsigned number, int worker, enum gen_cause cause,
 			 char *why, size_t size)
 {
 	struct supervisor *s = ctx;
 	int filter_fd;
-	if (cause == CAUSE_RELOAD)
+	if (cause == CAUSE_RELOAD && worker == 0)
 		systemd_reloading(); /* before the fork: READY=1 can only follow */
-	pid_t pid = launch_generation(&s->launch, number, &filter_fd, why, size);
-	int r = pid > 0 && filter_fd >= 0 ? adopt_watch(&s->adopt, number, filter_fd) : 0;
+	pid_t pid = launch_generation(&s->launch, number, worker, &filter_fd, why, size);
+	int r = pid > 0 && filter_fd >= 0 ? adopt_watch(&s->adopt, number, worker, filter_fd)
+					  : 0;
 	if (r < 0) {
 		/* Unanswered, its binds would fail with ENOSYS: better not at all. */
 		kill(-pid, SIGKILL);
@@ -72,7 +73,7 @@ static void hook_explain(void *ctx, const struct generation *g, char *buf, size_
 			    : probed[0]			   ? probed
 							   : "no READY=1 received";
 	if (adopt_enabled(&s->adopt)) {
-		adopt_describe(&s->adopt, g->number, seen, sizeof seen);
+		adopt_describe(&s->adopt, g->number, g->worker, seen, sizeof seen);
 		snprintf(buf, size, "%s%s%s", ready, ready[0] && seen[0] ? "; " : "", seen);
 		return;
 	}
@@ -119,7 +120,7 @@ static void hook_log(void *ctx, const char *message)
 static pid_t hook_successor(void *ctx, const struct generation *g, pid_t *group)
 {
 	struct supervisor *s = ctx;
-	pid_t avoid[2 * CORE_GENERATIONS_MAX];
+	pid_t avoid[2 * CORE_RECORDS_MAX];
 	size_t n = 0;
 	for (int i = 0; i < s->core.count; i++) {
 		const struct generation *other = &s->core.gens[i];
@@ -545,7 +546,8 @@ static int run_restored(struct supervisor *s)
 	else
 		snprintf(answer, sizeof answer, "ok supervisor upgraded in place: handoff %s "
 			 "(was %s), pid %d, %d generation(s) kept\n", handoff_version(),
-			 st.version[0] ? st.version : "?", (int)getpid(), s->core.count);
+			 st.version[0] ? st.version : "?", (int)getpid(),
+			 core_generation_count(&s->core));
 	const char *text = answer + (returned[0] ? 6 : 3); /* past "ok "/"error " */
 	say("self-upgrade: %.*s", (int)strcspn(text, "\n"), text);
 	if (st.client_fd >= 0)
