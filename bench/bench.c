@@ -145,6 +145,8 @@ void bench(void)
 		bench_supervisor();
 	if (bench_part("adopt"))
 		bench_adopt();
+	if (bench_part("workers"))
+		bench_workers();
 	bench_scale();
 	bench_memory();
 	bench_compare();

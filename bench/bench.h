@@ -1,5 +1,6 @@
 /* bench.h — what the parts of `make bench` share. bench.c runs them:
- * the upgrade timings (bench.c), the cost against scale (scale.c) and
+ * the upgrade timings (bench.c), the supervisor's (supervisor.c, adopt.c,
+ * workers.c), the cost against scale (scale.c) and
  * against the server's memory (memory.c), and the contenders under restart
  * load (compare.c). */
 #ifndef BENCH_H
@@ -20,7 +21,7 @@ double bench_seconds_left(void);
 void bench_port_used(int port);
 int bench_env_int(const char *name, int fallback, int min, int max);
 /* 1 unless BENCH_PARTS is set and does not name part: upgrade, supervisor,
- * adopt, scale, memory, compare ("scale compare"). */
+ * adopt, workers, scale, memory, compare ("scale compare"). */
 int bench_part(const char *part);
 
 /* bench.c: a notify socket of our own, "NOTIFY_SOCKET=@..." into env */
@@ -36,6 +37,9 @@ void bench_supervisor(void);
 
 /* adopt.c */
 void bench_adopt(void);
+
+/* workers.c */
+void bench_workers(void);
 
 /* scale.c */
 void bench_scale(void);
