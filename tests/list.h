@@ -71,6 +71,7 @@
 	X(workers_survive_self_upgrade, 60) \
 	X(workers_self_upgrade_formats, 60) \
 	X(workers_one_fails_to_start, 30) \
+	X(workers_failed_reload_keeps_the_old, 30) \
 	X(workers_bad_input, 30)          \
 	X(supervisor_failed_reloads, 60) \
 	X(supervisor_leaves_no_strays, 30) \

@@ -275,32 +275,82 @@ void test_workers_self_upgrade_formats(void)
 	}
 }
 
-/* A worker that cannot start fails its generation: the others are killed,
- * the first start ends the supervisor with the reason, nothing is left. */
+/* A worker that cannot start, or is not ready in time, fails its
+ * generation: the others are killed, the first start ends the supervisor
+ * with the reason, told once and naming that worker; nothing is left. */
 void test_workers_one_fails_to_start(void)
+{
+	locate();
+	static const struct {
+		const char *worker1;
+		int timeout_ms;
+		const char *says;
+	} cases[] = {
+		{ "exit 3", 60000, "exited with status 3 before it was ready" },
+		{ "exec sleep 30", 500, "not ready in time, killed: no READY=1 received" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct sup s;
+		sup_init(&s);
+		char script[512], text[1024];
+		snprintf(script, sizeof script, "%s", work_path("worker1-fails"));
+		snprintf(text, sizeof text, "#!/bin/sh\n[ \"$HANDOFF_WORKER\" = 1 ] && %s\n"
+			 "exec '%s' --listen %s\n", cases[i].worker1, httpd_bin, s.address);
+		write_file_atomic(script, text, 0755);
+		char *argv[64];
+		run_argv(argv, 64, &s, 0, (char *[]){ "--workers", "3", "--ready-timeout",
+						      (char *)scaled_duration(cases[i].timeout_ms),
+						      NULL },
+			 (char *[]){ script, NULL });
+		unlink(s.log);
+		struct spawn_options o = { .output = s.log };
+		s.pid = spawn(argv, &o);
+		int status;
+		if (!wait_exit(s.pid, 20000, &status) || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 1)
+			FAIL("%s: the supervisor did not exit 1; log:\n%s", cases[i].worker1,
+			     file_text(s.log));
+		if (!wait_file_contains(s.log, "failed: generation 1 worker 1 (pid", 1, 1000) ||
+		    !strstr(file_text(s.log), cases[i].says))
+			FAIL("%s: the failure does not name worker 1 and \"%s\"; log:\n%s",
+			     cases[i].worker1, cases[i].says, file_text(s.log));
+		ASSERT_EQ(count_in_file(s.log, "failed: "), 1); /* told once */
+		nothing_left(s.port);
+	}
+}
+
+/* A reload whose worker 1 cannot start fails, told once; the old two serve
+ * on with their pids; the next good reload replaces them. */
+void test_workers_failed_reload_keeps_the_old(void)
 {
 	locate();
 	struct sup s;
 	sup_init(&s);
-	char script[512], text[1024];
-	snprintf(script, sizeof script, "%s", work_path("worker1-fails"));
-	snprintf(text, sizeof text, "#!/bin/sh\n[ \"$HANDOFF_WORKER\" = 1 ] && exit 3\n"
-		 "exec '%s' --listen %s\n", httpd_bin, s.address);
+	char script[512], text[2048], fail[512];
+	snprintf(script, sizeof script, "%s", work_path("worker1-may-fail"));
+	snprintf(fail, sizeof fail, "%s", work_path("fail"));
+	snprintf(text, sizeof text, "#!/bin/sh\n[ \"$HANDOFF_WORKER\" = 1 ] && [ -e '%s' ] && "
+		 "exit 3\nexec '%s' --listen %s\n", fail, httpd_bin, s.address);
 	write_file_atomic(script, text, 0755);
-	char *argv[64];
-	run_argv(argv, 64, &s, 0, (char *[]){ "--workers", "3", NULL },
-		 (char *[]){ script, NULL });
-	struct spawn_options o = { .output = s.log };
-	s.pid = spawn(argv, &o);
-	int status;
-	if (!wait_exit(s.pid, 20000, &status) || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 1)
-		FAIL("the supervisor did not exit 1; log:\n%s", file_text(s.log));
-	if (!wait_file_contains(s.log, "failed: generation 1 worker 1 (pid", 1, 1000) ||
-	    !strstr(file_text(s.log), "exited with status 3 before it was ready"))
-		FAIL("the failure does not name worker 1; log:\n%s", file_text(s.log));
-	ASSERT_EQ(count_in_file(s.log, "failed: "), 1); /* told once */
-	nothing_left(s.port);
+	sup_start(&s, (char *[]){ "--workers", "2", NULL }, (char *[]){ script, NULL }, NULL);
+	struct generation_wait before = wait_generation(&s, 1, 2);
+	write_file(fail, "", 0644);
+	int code = control(&s, "reload");
+	if (code != 1 || !strstr(said.err, "generation 2 worker 1 (pid") ||
+	    !strstr(said.err, "exited with status 3 before it was ready"))
+		FAIL("failed reload: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
+		     said.err, file_text(s.log));
+	struct generation_wait after = wait_generation(&s, 1, 2);
+	ASSERT_EQ(after.pids[0], before.pids[0]);
+	ASSERT_EQ(after.pids[1], before.pids[1]);
+	ASSERT_EQ(count_in_file(s.log, "failed: "), 1);
+	unlink(fail);
+	code = control(&s, "reload");
+	if (code != 0 || !strstr(said.out, "ok generation 3 (2 workers) ready"))
+		FAIL("good reload: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
+		     said.err, file_text(s.log));
+	wait_generation(&s, 3, 2);
+	sup_stop(&s);
 }
 
 /* --workers takes a number of processes from 1 to 16, nothing else. */

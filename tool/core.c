@@ -135,6 +135,16 @@ const char *core_name(const struct core *c, const struct generation *g, char *bu
 	return buf;
 }
 
+const char *core_who(const struct core *c, const struct generation *g, char *buf,
+		     size_t size)
+{
+	if (c->config.workers > 1)
+		snprintf(buf, size, "%d workers", c->config.workers);
+	else
+		snprintf(buf, size, "pid %d", (int)g->pid);
+	return buf;
+}
+
 static int siblings(const struct generation *a, const struct generation *b)
 {
 	return a != b && a->number == b->number;
@@ -413,12 +423,8 @@ static void promote(struct core *c, struct generation *g, int status)
 	if (c->backoff_ms && !c->stable_at_us)
 		c->stable_at_us = now_of(c) + c->config.stable_after_ms * 1000;
 	char message[128], who[32];
-	if (c->config.workers > 1)
-		snprintf(who, sizeof who, "%d workers", c->config.workers);
-	else
-		snprintf(who, sizeof who, "pid %d", (int)g->pid);
 	snprintf(message, sizeof message, "generation %u (%s) ready in %.1f ms", g->number,
-		 who, (double)(now_of(c) - g->started_us) / 1000.0);
+		 core_who(c, g, who, sizeof who), (double)(now_of(c) - g->started_us) / 1000.0);
 	finish_start(c, g->cause, 1, message);
 }
 
@@ -464,8 +470,9 @@ static void start_overdue(struct core *c, struct generation *g, int status)
 		fire(c, g, EV_READY, status); /* alive after the delay: ready */
 		return;
 	}
-	/* The worker to explain is one that is not ready: g may be. */
-	const struct generation *late = g;
+	/* The worker named is one that is not ready (g may be ready): its
+	 * exit tells the failure, the others' are abandoned. */
+	struct generation *late = g;
 	for (int i = 0; i < c->count && late->ready; i++)
 		if (siblings(&c->gens[i], g) && !c->gens[i].ready)
 			late = &c->gens[i];
@@ -474,8 +481,8 @@ static void start_overdue(struct core *c, struct generation *g, int status)
 	say(c, "%s (pid %d) not ready within %lld ms%s; killing it%s", NAME(late),
 	    (int)late->pid, (long long)c->config.ready_timeout_ms, seen,
 	    c->config.workers > 1 ? " and the other workers" : "");
-	kill_group(g);
-	abandon_siblings(c, g);
+	kill_group(late);
+	abandon_siblings(c, late);
 }
 
 static void abandon(struct core *c, struct generation *g, int status)

@@ -157,6 +157,10 @@ int core_generation_count(const struct core *c);
 /* "generation 3", or "generation 3 worker 1" with --workers above 1. */
 const char *core_name(const struct core *c, const struct generation *g, char *buf,
 		      size_t size);
+/* Who g's generation is, in parentheses after its number: "pid 4300", or
+ * "3 workers" with --workers above 1. */
+const char *core_who(const struct core *c, const struct generation *g, char *buf,
+		     size_t size);
 const char *core_state_name(enum gen_state state);
 
 #endif

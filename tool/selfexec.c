@@ -427,7 +427,7 @@ int selfexec_check_main(int fd)
 		return 1;
 	}
 	printf("state-ok %s handoff %s: %d listener(s), %d generation(s), written by %s\n",
-	       s.nonce, handoff_version(), s.listener_count, s.generation_count,
+	       s.nonce, handoff_version(), s.listener_count, self_state_generations(&s),
 	       s.version[0] ? s.version : "an unnamed version");
 	return 0;
 }

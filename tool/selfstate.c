@@ -105,6 +105,18 @@ void self_state_defaults(struct self_state *s)
 	s->output_read_fd = s->output_write_fd = s->client_fd = s->fallback_fd = -1;
 }
 
+int self_state_generations(const struct self_state *s)
+{
+	int n = 0;
+	for (int i = 0; i < s->generation_count; i++) {
+		int first = 1;
+		for (int j = 0; j < i; j++)
+			first &= s->gens[j].g.number != s->gens[i].g.number;
+		n += first;
+	}
+	return n;
+}
+
 static void generation_defaults(struct self_generation *g)
 {
 	memset(g, 0, sizeof *g);

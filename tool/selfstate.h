@@ -90,6 +90,9 @@ struct self_state {
 /* Every field at its default: no descriptors, nothing else. */
 void self_state_defaults(struct self_state *s);
 
+/* How many generations its records are (one record per worker). */
+int self_state_generations(const struct self_state *s);
+
 /* Writes s as text to f. Returns 0 or -EIO. */
 int self_state_write(const struct self_state *s, FILE *f);
 

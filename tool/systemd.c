@@ -36,14 +36,15 @@ void systemd_status(const struct core *c, int ready)
 		if (c->gens[i].state == GEN_SERVING)
 			g = &c->gens[i];
 	int draining = core_count_in_state(c, GEN_DRAINING);
-	char msg[1024];
+	char msg[1024], who[32];
 	if (c->stopping)
 		snprintf(msg, sizeof msg, "STATUS=stopping, %d generation(s) draining",
 			 draining);
 	else if (g)
-		snprintf(msg, sizeof msg, "%sSTATUS=generation %u (pid %d) serving%s%s; "
+		snprintf(msg, sizeof msg, "%sSTATUS=generation %u (%s) serving%s%s; "
 			 "%d draining; last reload %s", ready ? "READY=1\n" : "", g->number,
-			 (int)g->pid, g->status[0] ? ": " : "", g->status, draining,
+			 core_who(c, g, who, sizeof who), g->status[0] ? ": " : "", g->status,
+			 draining,
 			 c->last_reload[0] ? c->last_reload : "none");
 	else
 		snprintf(msg, sizeof msg, "%sSTATUS=no generation serving; %s",
