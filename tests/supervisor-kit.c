@@ -131,8 +131,9 @@ int generations(const struct sup *s, struct gen *g, int max)
 	int n = 0;
 	for (char *p = said.out; n < max && (p = strstr(p, "{\"number\":")); p++) {
 		g[n].worker = 0;
-		if (sscanf(p, "{\"number\":%u,\"pid\":%d,\"state\":\"%15[^\"]\",\"worker\":%d",
-			   &g[n].number, &g[n].pid, g[n].state, &g[n].worker) >= 3)
+		if (sscanf(p, "{\"number\":%u,\"pid\":%d,\"state\":\"%15[^\"]\","
+			   "\"main_exited\":%*[a-z],\"worker\":%d", &g[n].number, &g[n].pid,
+			   g[n].state, &g[n].worker) >= 3)
 			n++;
 	}
 	return n;

@@ -168,10 +168,11 @@ static void json(const struct status_view *v, struct out *o)
 	put(o, "],\"generations\":[");
 	for (int i = 0; i < count; i++) {
 		const struct generation *g = &c->gens[order[i]];
-		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"worker\":%d,"
-		    "\"main_exited\":%s,\"uptime_s\":%.3f,", i ? "," : "", g->number,
-		    (int)g->pid, core_state_name(g->state), g->worker,
-		    g->exited ? "true" : "false",
+		/* "worker" after the keys that were there before it: readers
+		 * that scan the entries' start by position keep working. */
+		put(o, "%s{\"number\":%u,\"pid\":%d,\"state\":\"%s\",\"main_exited\":%s,"
+		    "\"worker\":%d,\"uptime_s\":%.3f,", i ? "," : "", g->number, (int)g->pid,
+		    core_state_name(g->state), g->exited ? "true" : "false", g->worker,
 		    seconds_since(g->started_us));
 		if (g->state != GEN_SERVING)
 			put(o, "\"deadline_in_s\":%.3f,", seconds_until(g->deadline_us));
