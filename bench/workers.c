@@ -4,9 +4,11 @@
  * and while the supervisor reloads it again and again, with the failed
  * requests (there must be none).
  *
- * The figures count for the machine they ran on: loadgen runs here too,
- * so two workers share the cores with it and with whatever else runs
- * (the load average is printed with them). */
+ * The figures count for the machine they ran on: loadgen (one thread)
+ * runs here too, so two workers share the cores with it and with whatever
+ * else runs. Each row says how much of a core loadgen used and how busy
+ * the machine was: a client that uses a whole core, or a machine busy on
+ * all of its cores, is the limit, not the server. */
 #include "bench.h"
 #include "harness.h"
 
@@ -19,7 +21,30 @@
 struct window {
 	struct load_result load;
 	int reloads, refused;
+	double client_cores, busy_cores; /* loadgen's CPU, the machine's */
 };
+
+/* CPU time in seconds: the machine's busy time (all cores, from
+ * /proc/stat), or one process's. */
+static double machine_busy_s(void)
+{
+	char *text = read_file("/proc/stat");
+	unsigned long long v[8] = { 0 };
+	if (text)
+		sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7]);
+	free(text);
+	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* not idle, iowait */
+	return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double process_cpu_s(pid_t pid)
+{
+	struct process_stat st;
+	if (!process_stat(pid, &st))
+		return 0;
+	return (double)(st.utime + st.stime) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* `handoff reload` as an operator runs it: it returns once the new
  * generation serves (0), or was refused (busy: the old one still drains). */
@@ -42,13 +67,17 @@ static struct window measure(int port, int seconds, const char *pidfile)
 	struct window w = { .reloads = 0 };
 	struct load l;
 	load_start(&l, port, (char *[]){ "--keepalive", "16", "--fresh", "2", NULL });
-	long end = clock_us() + seconds * 1000000L;
+	long start = clock_us(), end = start + seconds * 1000000L;
+	double client = process_cpu_s(l.pid), busy = machine_busy_s();
 	while (clock_us() < end) {
 		if (pidfile)
 			reload(pidfile, &w);
 		else
 			usleep(100000); /* a timed window, not a condition */
 	}
+	double wall = (double)(clock_us() - start) / 1e6;
+	w.client_cores = (process_cpu_s(l.pid) - client) / wall;
+	w.busy_cores = (machine_busy_s() - busy) / wall;
 	load_stop(&l, &w.load);
 	return w;
 }
@@ -60,7 +89,8 @@ static void print_window(const char *label, const struct window *w)
 	       w->load.p99_us / 1000.0);
 	if (w->reloads || w->refused)
 		printf(", %d reloads (%d refused)", w->reloads, w->refused);
-	printf("\n");
+	printf("; loadgen %.2f core, machine %.2f cores busy\n", w->client_cores,
+	       w->busy_cores);
 }
 
 /* httpd under `handoff run --workers N`: steady, then under reloads. */
