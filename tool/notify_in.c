@@ -193,7 +193,9 @@ static void heard(struct notify_in *n, struct core *c, pid_t sender,
 	if (f.ready && g->state == GEN_STARTING)
 		core_ready(c, g);
 	if (f.reload && g->state == GEN_SERVING) {
-		say("generation %u (pid %d) asks for a reload", g->number, (int)g->pid);
+		char name[48];
+		say("%s (pid %d) asks for a reload", core_name(c, g, name, sizeof name),
+		    (int)g->pid);
 		core_reload(c);
 	}
 }
