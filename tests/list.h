@@ -13,6 +13,9 @@
 	X(connections_move_across_upgrades, 60) \
 	X(connections_classic_successor, 30) \
 	X(connections_successor_dies_while_moving, 30) \
+	X(connections_successor_killed_while_moving, 40) \
+	X(connections_refused_by_successor, 30) \
+	X(connections_refused_by_application, 10) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \
@@ -33,6 +36,7 @@
 	X(httpd_bad_input, 20)            \
 	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_moves_keepalive_connections, 120) \
+	X(httpd_upgrades_to_successors_that_do_not_take, 60) \
 	X(sha1_fips_vectors, 10)          \
 	X(httpd_websocket_protocol, 30)   \
 	X(httpd_stream_moves, 90)         \

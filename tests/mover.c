@@ -7,6 +7,10 @@
  *   classic  no HANDOFF_CONNECTIONS: an older program as successor
  *   die      take connections, then exit 3 at the first CONNECTIONS event
  *            without taking them (a successor that dies while they move)
+ *   stall    take connections, then stop at the first CONNECTIONS event
+ *            without taking them, until killed (the test SIGKILLs it)
+ *   refuse   take connections, and give each back with handoff_refuse()
+ *            (an application out of memory)
  * Protocol: each line "ping" is answered "pong gen=G count=C pid=P", C
  * counting the lines of that connection across generations (its state).
  * A line cut in two across an upgrade travels as pending bytes. On DRAIN
@@ -34,7 +38,11 @@ struct conn {
 	size_t length;          /* bytes read, not yet a whole line */
 };
 
+enum mode { MOVE, CLASSIC, DIE, STALL, REFUSE };
+static const char *const mode_names[] = { "move", "classic", "die", "stall", "refuse" };
+
 static struct conn conns[MAX_CONNS];
+static enum mode mode;
 static struct handoff *h;
 static unsigned generation;
 static int draining;
@@ -120,16 +128,25 @@ static void outcomes(void)
 		}
 }
 
-static void receive(int die)
+static void receive(void)
 {
-	if (die) {
-		printf("gen %u: dying with connections on the way\n", generation);
+	if (mode == DIE || mode == STALL) {
+		printf("gen %u: %s with connections on the way\n", generation,
+		       mode == DIE ? "dying" : "stalling");
 		fflush(stdout);
-		_exit(3);
+		if (mode == DIE)
+			_exit(3);
+		for (;;) /* until the test's SIGKILL */
+			pause();
 	}
 	struct handoff_connection hc;
 	int received = 0;
 	while (handoff_receive(h, &hc) == 1) {
+		if (mode == REFUSE) {
+			printf("gen %u: refusing a connection: %d\n", generation,
+			       handoff_refuse(h, &hc, -ENOMEM));
+			continue;
+		}
 		struct conn *c = add_conn(hc.fd);
 		if (!c)
 			continue;
@@ -146,7 +163,7 @@ static void receive(int die)
 	printf("gen %u: received %d\n", generation, received);
 }
 
-static int events(int die)
+static int events(void)
 {
 	struct handoff_event ev;
 	while (handoff_next(h, &ev) == 1) {
@@ -162,7 +179,7 @@ static int events(int die)
 			outcomes();
 			break;
 		case HANDOFF_EVENT_CONNECTIONS:
-			receive(die);
+			receive();
 			break;
 		case HANDOFF_EVENT_STOP:
 		case HANDOFF_EVENT_STOP_NOW:
@@ -177,19 +194,22 @@ static int events(int die)
 
 int helper_mover(const char *spec)
 {
-	char address[128], mode[32] = "move";
+	char address[128], name[32] = "move";
 	const char *comma = strchr(spec, ',');
 	if (!comma || (size_t)(comma - spec) >= sizeof address)
 		return 2;
 	snprintf(address, sizeof address, "%.*s", (int)(comma - spec), spec);
 	char *text = read_file(comma + 1);
 	if (text)
-		sscanf(text, "%31s", mode);
+		sscanf(text, "%31s", name);
 	free(text);
-	int die = strcmp(mode, "die") == 0;
+	mode = MOVE;
+	for (size_t i = 0; i < sizeof mode_names / sizeof *mode_names; i++)
+		if (strcmp(name, mode_names[i]) == 0)
+			mode = (enum mode)i;
 	struct handoff_config config = {
 		.size = sizeof config,
-		.flags = HANDOFF_SIGNALS | (strcmp(mode, "classic") ? HANDOFF_CONNECTIONS : 0),
+		.flags = HANDOFF_SIGNALS | (mode != CLASSIC ? HANDOFF_CONNECTIONS : 0),
 	};
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
@@ -201,7 +221,8 @@ int helper_mover(const char *spec)
 		return 2;
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	generation = handoff_generation(h);
-	printf("ready generation=%u pid=%d mode=%s\n", generation, (int)getpid(), mode);
+	printf("ready generation=%u pid=%d mode=%s\n", generation, (int)getpid(),
+	       mode_names[mode]);
 	fflush(stdout);
 	for (;;) {
 		struct pollfd p[MAX_CONNS + 2];
@@ -227,7 +248,7 @@ int helper_mover(const char *spec)
 		for (int k = 0; k < n; k++) {
 			if (!p[k].revents)
 				continue;
-			if (idx[k] == -1 && events(die))
+			if (idx[k] == -1 && events())
 				goto out;
 			if (idx[k] == -2) {
 				int fd;

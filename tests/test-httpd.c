@@ -1,10 +1,12 @@
 /* test-httpd.c — the example server restarting under real load. */
 #include "harness.h"
+#include "supervisor-kit.h" /* python() */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +96,77 @@ void test_httpd_upgrade_under_load(void)
 	/* Slow requests were in flight on generations that handed over. */
 	ASSERT(count_in_file(s.log, "draining: 0 connections") < 50);
 	httpd_stop(&s);
+}
+
+/* httpd started through a link that the next upgrade finds replaced by a
+ * script: the successor is whatever the script runs. */
+static void httpd_start_release(struct httpd *s, char *link, size_t size)
+{
+	snprintf(link, size, "%s", work_path("httpd-release"));
+	unlink(link);
+	if (symlink(bin_path("examples/httpd"), link) < 0)
+		FAIL("symlink %s: %s", link, strerror(errno));
+	httpd_start(s, link, NULL);
+}
+
+static int answers_generation_2(void *arg)
+{
+	char body[256];
+	return http_get("127.0.0.1", *(int *)arg, "/", body, sizeof body) == 200 &&
+	       strstr(body, "generation=2 ");
+}
+
+/* Successors that do not take connections: httpd --no-pass (as an older
+ * httpd would be), and a program that only reads LISTEN_FDS and says ready
+ * on HANDOFF_FD (tests/pyserver.py). The httpd that would move its
+ * connections ends them the classic way instead: no request fails. */
+void test_httpd_upgrades_to_successors_that_do_not_take(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	char link[512], script[1200];
+	char *const load[] = { "--keepalive", "8", "--fresh", "2", NULL };
+
+	httpd_start_release(&s, link, sizeof link);
+	load_start(&l, s.port, load);
+	snprintf(script, sizeof script, "#!/bin/sh\nexec '%s' \"$@\" --no-pass\n",
+		 bin_path("examples/httpd"));
+	write_file_atomic(link, script, 0755);
+	httpd_upgrade(&s);
+	load_stop(&l, &r);
+	load_print("to httpd --no-pass", &r);
+	expect_in_file(s.log, "(ending them)");
+	check_no_failures(&r);
+	ASSERT(r.server_closes >= 1); /* the classic drain did end them */
+	httpd_stop(&s);
+
+	httpd_start_release(&s, link, sizeof link);
+	load_start(&l, s.port, load);
+	snprintf(script, sizeof script, "#!/bin/sh\nexec '%s' '%s'\n", python(),
+		 source_path("tests/pyserver.py"));
+	write_file_atomic(link, script, 0755);
+	pid_t old = s.pid;
+	kill(old, SIGHUP);
+	if (!wait_for(answers_generation_2, &s.port, 15000))
+		FAIL("pyserver.py did not take over; log:\n%s", file_text(s.log));
+	int status;
+	if (!wait_exit(old, 15000, &status) || status != 0)
+		FAIL("httpd (%d) did not hand over to pyserver.py and exit 0:\n%s", (int)old,
+		     file_text(s.log));
+	load_stop(&l, &r);
+	load_print("to pyserver.py (LISTEN_FDS only)", &r);
+	expect_in_file(s.log, "(ending them)");
+	check_no_failures(&r);
+	char body[256];
+	ASSERT_EQ(http_get("127.0.0.1", s.port, "/", body, sizeof body), 200);
+	const char *pid = strstr(body, "pid=");
+	if (!pid)
+		FAIL("pyserver.py answered \"%s\"", body);
+	pid_t python_pid = (pid_t)atoi(pid + 4);
+	kill(python_pid, SIGTERM);
+	if (!wait_gone(python_pid, 15000, &status))
+		FAIL("pyserver.py (%d) did not stop:\n%s", (int)python_pid, file_text(s.log));
 }
 
 /* Keep-alive connections move to each new generation (HANDOFF_CONNECTIONS,
