@@ -11,6 +11,8 @@
  *            without taking them, until killed (the test SIGKILLs it)
  *   refuse   take connections, and give each back with handoff_refuse()
  *            (an application out of memory)
+ *   big      move, each state padded to BIG_STATE bytes of a pattern that
+ *            the successor checks ("gen G: bad state" if it differs)
  * Protocol: each line "ping" is answered "pong gen=G count=C pid=P", C
  * counting the lines of that connection across generations (its state).
  * A line cut in two across an upgrade travels as pending bytes. On DRAIN
@@ -18,6 +20,7 @@
  * connection that comes back is served here until its client closes it. */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_CONNS = 64, LINE_MAX_BYTES = 256 };
+enum { MAX_CONNS = 512, LINE_MAX_BYTES = 256, BIG_STATE = 60000 };
 
 struct conn {
 	int fd;                 /* -1: free slot */
@@ -38,8 +41,8 @@ struct conn {
 	size_t length;          /* bytes read, not yet a whole line */
 };
 
-enum mode { MOVE, CLASSIC, DIE, STALL, REFUSE };
-static const char *const mode_names[] = { "move", "classic", "die", "stall", "refuse" };
+enum mode { MOVE, CLASSIC, DIE, STALL, REFUSE, BIG };
+static const char *const mode_names[] = { "move", "classic", "die", "stall", "refuse", "big" };
 
 static struct conn conns[MAX_CONNS];
 static enum mode mode;
@@ -92,14 +95,51 @@ static void readable(struct conn *c)
 	serve_lines(c);
 }
 
+/* The byte at i of a big state: from its connection's client port, so
+ * that a state moved to the wrong connection, cut or shifted is seen. */
+static char pattern(unsigned port, size_t i)
+{
+	return (char)('a' + (i * 31 + port) % 26);
+}
+
+static unsigned peer_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	return getpeername(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
+}
+
+/* "count=C" then a NUL, then the pattern up to BIG_STATE bytes. */
+static int pad_state(char *state, int n, int fd)
+{
+	unsigned port = peer_port(fd);
+	for (size_t i = (size_t)n + 1; i < BIG_STATE; i++)
+		state[i] = pattern(port, i);
+	return BIG_STATE;
+}
+
+static int pattern_holds(const char *state, size_t length, int fd)
+{
+	unsigned port = peer_port(fd);
+	size_t i = strnlen(state, length) + 1;
+	if (length != BIG_STATE)
+		return 0;
+	for (; i < length; i++)
+		if (state[i] != pattern(port, i))
+			return 0;
+	return 1;
+}
+
 static void pass_all(void)
 {
 	for (int i = 0; i < MAX_CONNS; i++) {
 		struct conn *c = &conns[i];
 		if (c->fd < 0 || c->passing)
 			continue;
-		char state[32];
-		int n = snprintf(state, sizeof state, "count=%lu", c->count);
+		static char state[BIG_STATE];
+		int n = snprintf(state, 32, "count=%lu", c->count);
+		if (mode == BIG)
+			n = pad_state(state, n, c->fd);
 		int r = handoff_pass(h, c->fd, c->buf, c->length, state, (size_t)n);
 		if (r == 0)
 			c->passing = 1;
@@ -158,6 +198,8 @@ static void receive(void)
 		char state[64];
 		snprintf(state, sizeof state, "%.*s", (int)hc.state_length, (const char *)hc.state);
 		sscanf(state, "count=%lu", &c->count);
+		if (mode == BIG && !pattern_holds(hc.state, hc.state_length, c->fd))
+			printf("gen %u: bad state (%zu bytes)\n", generation, hc.state_length);
 		serve_lines(c);
 	}
 	printf("gen %u: received %d\n", generation, received);

@@ -155,6 +155,54 @@ void test_connections_move_across_upgrades(void)
 	mover_stop(&m, m.pid);
 }
 
+/* Many connections, each with a state near the limit, move at once: they
+ * stream through the channel a message at a time (two 60 KB states per
+ * 128 KB message) between turns of both loops, and each state arrives
+ * whole, on its own connection. A client that connects meanwhile is
+ * served by the successor. */
+void test_connections_many_with_large_states(void)
+{
+	enum { MANY = 300, ROUNDS = 3 };
+	static int fds[MANY];
+	struct mover m;
+	mover_start(&m, "big");
+	for (int i = 0; i < MANY; i++) {
+		fds[i] = connect_port(m.port);
+		say(fds[i], "ping\n");
+	}
+	for (int i = 0; i < MANY; i++)
+		expect_pong(&m, fds[i], 1, 1, m.pid);
+	long moved_ms[ROUNDS];
+	for (unsigned gen = 2; gen <= ROUNDS + 1; gen++) {
+		pid_t old = m.pid;
+		long start = clock_us();
+		m.pid = mover_upgrade(&m, "big");
+		int probe = connect_port(m.port);
+		say(probe, "ping\n");
+		expect_pong(&m, probe, gen, 1, m.pid);
+		close(probe);
+		int status;
+		if (!wait_gone(old, 20000, &status) || status != 0)
+			FAIL("generation %u did not pass its %d connections and exit:\n%s",
+			     gen - 1, MANY, file_text(m.log));
+		moved_ms[gen - 2] = (clock_us() - start) / 1000;
+		for (int i = 0; i < MANY; i++) {
+			say(fds[i], "ping\n");
+			expect_pong(&m, fds[i], gen, gen, m.pid);
+		}
+	}
+	if (count_in_file(m.log, "bad state"))
+		FAIL("a state arrived changed:\n%s", file_text(m.log));
+	if (count_in_file(m.log, "stays here"))
+		FAIL("a connection was not moved:\n%s", file_text(m.log));
+	printf("  %d connections with %d KB of state each (%.1f MB a move) across %d "
+	       "upgrades; SIGHUP to old generation gone: %ld, %ld, %ld ms\n", MANY, 60,
+	       MANY * 60000 / 1e6, ROUNDS, moved_ms[0], moved_ms[1], moved_ms[2]);
+	for (int i = 0; i < MANY; i++)
+		close(fds[i]);
+	mover_stop(&m, m.pid);
+}
+
 /* A successor without HANDOFF_CONNECTIONS: the old generation is never
  * asked to pass, and serves its connections to the end itself. */
 void test_connections_classic_successor(void)
