@@ -33,6 +33,7 @@
 	X(httpd_bad_input, 20)            \
 	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_moves_keepalive_connections, 120) \
+	X(httpd_loadgen_windows, 30)      \
 	X(sha1_fips_vectors, 10)          \
 	X(httpd_websocket_protocol, 30)   \
 	X(httpd_stream_moves, 90)         \
