@@ -38,6 +38,7 @@
 	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_moves_keepalive_connections, 120) \
 	X(httpd_upgrades_to_successors_that_do_not_take, 60) \
+	X(httpd_loadgen_windows, 30)      \
 	X(sha1_fips_vectors, 10)          \
 	X(httpd_websocket_protocol, 30)   \
 	X(httpd_stream_moves, 90)         \

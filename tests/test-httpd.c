@@ -212,6 +212,47 @@ void test_httpd_moves_keepalive_connections(void)
 	httpd_stop(&s);
 }
 
+/* loadgen's windows, which bench/scale.c times a move with: SIGUSR1 opens
+ * one, SIGUSR2 closes it, and its line comes once its last request has
+ * ended. A window around an upgrade counts that upgrade's requests and no
+ * failure; one opened and closed at once counts few or none; the final
+ * report reads as it always did, and covers both. */
+void test_httpd_loadgen_windows(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	struct load_window around, instant, none;
+	httpd_start(&s, NULL, NULL);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "0", NULL });
+	kill(l.pid, SIGUSR1);
+	httpd_upgrade(&s);
+	kill(l.pid, SIGUSR2);
+	if (!wait_file_contains(l.output, "\nwindow=1 ", 1, 10000))
+		FAIL("no line for window 1:\n%s", file_text(l.output));
+	kill(l.pid, SIGUSR1);
+	kill(l.pid, SIGUSR2);
+	if (!wait_file_contains(l.output, "\nwindow=2 ", 1, 10000))
+		FAIL("no line for window 2:\n%s", file_text(l.output));
+	load_stop(&l, &r);
+	char *text = read_file(l.output);
+	ASSERT_EQ(load_window_parse(text, 1, &around), 0);
+	ASSERT_EQ(load_window_parse(text, 2, &instant), 0);
+	ASSERT_EQ(load_window_parse(text, 3, &none), -1);
+	free(text);
+	printf("  around an upgrade: %ld requests, p99 %ld us, over %ld us; at once: "
+	       "%ld requests\n", around.requests, around.p99_us, around.span_us,
+	       instant.requests);
+	check_no_failures(&r);
+	ASSERT(around.requests > 0);
+	ASSERT_EQ(around.failed, 0);
+	ASSERT(around.p50_us <= around.p99_us && around.p99_us <= around.max_us);
+	ASSERT(around.span_us >= s.gone_us / 2); /* its own clock: no exact bound */
+	ASSERT(around.requests + instant.requests <= r.requests);
+	ASSERT_EQ(r.server_closes, 0);
+	httpd_stop(&s);
+}
+
 static void copy_file(const char *from, const char *to, int mode)
 {
 	char *tmp = work_path("copy.tmp");
