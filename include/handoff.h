@@ -438,7 +438,9 @@ int handoff_listener_inherited(const struct handoff *h, size_t index);
  *       error == 0: the successor has it; close(fd), forget it
  *       error < 0:  it is yours again; watch it, serve it to the end
  *   else drain the classic way.
- * The successor, on HANDOFF_EVENT_CONNECTIONS:
+ * The successor, on HANDOFF_EVENT_CONNECTIONS (a message of up to 252;
+ * serve what you have between two such events, not all of them in one
+ * turn of your loop: many may be on the way):
  *   while (handoff_receive(h, &c) == 1) adopt c.fd (close-on-exec, with the
  *   file status flags it had: set O_NONBLOCK if you need it), feed
  *   c.pending to your parser first, rebuild your state from c.state;
@@ -488,8 +490,8 @@ int handoff_can_pass(const struct handoff *h);
 /* Passes connection fd to the successor with a copy of pending and state
  * (either may be NULL when its length is 0). fd stays yours and open until
  * its outcome (handoff_pass_outcome): do not read, write or watch it
- * meanwhile. Never blocks: what the channel cannot take now is sent as it
- * drains. Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
+ * meanwhile. Never blocks: it queues, and handoff_next() sends, in full
+ * messages, as the channel drains (handoff_fd() polls readable for it). Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
  * HANDOFF_PENDING_MAX or HANDOFF_STATE_MAX), -ENOTSOCK, -EBADF, -ENOMEM. */
 HANDOFF_EXPORT
 int handoff_pass(struct handoff *h, int fd, const void *pending,

@@ -187,7 +187,10 @@ int handoff_pass(struct handoff *h, int fd, const void *pending, size_t pending_
 	p->items[p->count++] = (struct item){ .fd = fd, .state = QUEUED, .data = data,
 					      .pending_length = pending_length,
 					      .state_length = state_length };
-	flush(h);
+	/* Sent by the next handoff_next(), which EPOLLOUT on the channel
+	 * brings at once: connections passed in one loop turn travel in full
+	 * messages, not a message each (each costs the successor a turn). */
+	watch_out(h, 1);
 	return 0;
 }
 

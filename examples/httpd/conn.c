@@ -913,8 +913,11 @@ static bool is_tcp(int fd)
  * or a negative errno with nothing kept and the descriptor left open. */
 static int conn_adopt(const struct handoff_connection *hc)
 {
+	/* An httpd's connections come non-blocking (the flag belongs to the
+	 * socket's open file, which moved): one system call, not two. */
 	int flags = fcntl(hc->fd, F_GETFL);
-	if (flags < 0 || fcntl(hc->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+	if (flags < 0 ||
+	    (!(flags & O_NONBLOCK) && fcntl(hc->fd, F_SETFL, flags | O_NONBLOCK) < 0))
 		return -errno;
 	struct conn *c = conn_add(hc->fd, is_tcp(hc->fd));
 	if (!c)
