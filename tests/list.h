@@ -106,6 +106,9 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(echo_moves_connections, 60)     \
+	X(echo_stop_drains_classically, 30) \
+	X(echo_drains_for_a_successor_that_does_not_take, 30) \
 	X(evloop_libuv_upgrades_under_load, 120) \
 	X(evloop_libevent_upgrades_under_load, 120) \
 	X(evloop_libuv_drains_keepalive, 30) \
