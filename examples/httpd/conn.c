@@ -901,14 +901,6 @@ static bool conn_load(struct conn *c, const void *state, size_t len)
 	return false;
 }
 
-static bool is_tcp(int fd)
-{
-	struct sockaddr_storage a;
-	socklen_t len = sizeof a;
-	return getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
-	       (a.ss_family == AF_INET || a.ss_family == AF_INET6);
-}
-
 /* Serves a connection from the previous generation from where it was: 0,
  * or a negative errno with nothing kept and the descriptor left open. */
 static int conn_adopt(const struct handoff_connection *hc)
@@ -919,7 +911,8 @@ static int conn_adopt(const struct handoff_connection *hc)
 	if (flags < 0 ||
 	    (!(flags & O_NONBLOCK) && fcntl(hc->fd, F_SETFL, flags | O_NONBLOCK) < 0))
 		return -errno;
-	struct conn *c = conn_add(hc->fd, is_tcp(hc->fd));
+	/* TCP_NODELAY is an option of the socket: it came with it. */
+	struct conn *c = conn_add(hc->fd, false);
 	if (!c)
 		return -ENOMEM;
 	int err = 0;
@@ -936,7 +929,14 @@ static int conn_adopt(const struct handoff_connection *hc)
 	if (hc->pending_length)
 		memcpy(c->in, hc->pending, hc->pending_length);
 	c->in_len = hc->pending_length;
-	conn_advance(c);
+	/* An idle keep-alive connection waits for epoll, which reports it at
+	 * once if its next request came meanwhile: no read that would only
+	 * say EAGAIN, 10,000 times in a large move. (conn_settle passes it
+	 * on if we drain already.) */
+	if (c->kind == KIND_HTTP && !c->in_len)
+		conn_settle(c);
+	else
+		conn_advance(c);
 	return 0;
 }
 
