@@ -21,7 +21,8 @@ double bench_seconds_left(void);
 void bench_port_used(int port);
 int bench_env_int(const char *name, int fallback, int min, int max);
 /* 1 unless BENCH_PARTS is set and does not name part: upgrade, supervisor,
- * adopt, workers, scale, memory, compare ("scale compare"). */
+ * adopt, workers, scale (or moves: its connections section alone), memory,
+ * compare ("scale compare"). */
 int bench_part(const char *part);
 
 /* bench.c: a notify socket of our own, "NOTIFY_SOCKET=@..." into env */

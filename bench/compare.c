@@ -1085,6 +1085,22 @@ static void run_contender(int shape, int c)
 	kind->stop(&s);
 }
 
+/* httpd upgrading itself moves its keep-alive connections (the fresh
+ * shape's connections end after one request: nothing to move), so the
+ * restarts cost it less than a drain would: no reconnects, no requests
+ * answered "Connection: close". The load must have seen no connection
+ * closed for the figure to be the moving one. */
+static void check_moving_target(const struct row *r, int shape)
+{
+	if (strcmp(shapes[shape].key, "keepalive") != 0 || r->skipped[0])
+		return;
+	double ratio = r->base.rps > 0 ? r->run.rps / r->base.rps : 0;
+	bench_target(ratio >= 0.95 && r->run.server_closes == 0,
+		     "library, keepalive: throughput during restarts with connections moving "
+		     ">= 95%% of steady state (%.1f%%, %ld connections closed by the server)",
+		     100 * ratio, r->run.server_closes);
+}
+
 static void check_targets(void)
 {
 	struct row *nginx_rows[2] = { &cfg.rows[0][2], &cfg.rows[1][2] };
@@ -1104,6 +1120,8 @@ static void check_targets(void)
 			double ratio = r->base.rps > 0 ? r->run.rps / r->base.rps : 0;
 			bench_target(ratio >= 0.9, "%s, %s: throughput during restarts >= 90%% "
 				     "of steady state (%.1f%%)", who, shapes[shape].key, 100 * ratio);
+			if (c == 0)
+				check_moving_target(r, shape);
 			struct row *n = nginx_rows[shape];
 			if (n->skipped[0] || !n->restarts)
 				bench_target(0, "%s, %s: new generation serving in at most half "

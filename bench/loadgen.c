@@ -1,6 +1,7 @@
 /* loadgen.c — HTTP/1.1 load client that counts every failed request, to prove restarts fail none.
  * With --redis-ping it speaks RESP instead: each request is a PING that must
- * get +PONG, so that a Redis server can be tested the same way. */
+ * get +PONG, so that a Redis server can be tested the same way. SIGUSR1 and
+ * SIGUSR2 mark a window whose requests' latency it prints apart ("windows"). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -134,7 +135,13 @@ static uint64_t now_us(void)
 #define MAX_EXP 27             /* 2^27 us = 134 s; larger values are clamped */
 #define NBUCKETS (SUB + (MAX_EXP - SUB_BITS) * SUB)
 
-static uint64_t hist[NBUCKETS], hist_n, hist_max;
+struct histogram {
+	uint64_t count[NBUCKETS], n, max;
+};
+
+/* Every request's latency since the start, and the latencies of the
+ * current window only (see "windows" below). */
+static struct histogram all, in_window;
 
 static unsigned bucket_of(uint64_t v)
 {
@@ -156,19 +163,82 @@ static uint64_t bucket_high(unsigned b)
 	return low + (1ull << shift) - 1;
 }
 
-static uint64_t hist_pct(unsigned pct)
+static void hist_add(struct histogram *h, uint64_t v)
 {
-	if (hist_n == 0)
+	h->count[bucket_of(v)]++;
+	h->n++;
+	h->max = v > h->max ? v : h->max;
+}
+
+static uint64_t hist_pct(const struct histogram *h, unsigned pct)
+{
+	if (h->n == 0)
 		return 0;
-	uint64_t rank = (hist_n * pct + 99) / 100, seen = 0;
+	uint64_t rank = (h->n * pct + 99) / 100, seen = 0;
 	for (unsigned b = 0; b < NBUCKETS; b++) {
-		seen += hist[b];
+		seen += h->count[b];
 		if (seen >= rank) {
 			uint64_t v = bucket_high(b);
-			return v < hist_max ? v : hist_max;
+			return v < h->max ? v : h->max;
 		}
 	}
-	return hist_max;
+	return h->max;
+}
+
+/* ------------------------------------------------------------ windows
+ * SIGUSR1 opens a window and SIGUSR2 closes it: a caller marks the span of
+ * something it does to the server (an upgrade, say) and learns the latency
+ * of the requests that overlapped it. A request belongs to the window if it
+ * was in flight at any moment of it: it ended after the window opened and
+ * started before it closed. A request held up by what the caller did may
+ * well end after the close, so the window's line waits until no request
+ * started before the close is in flight (each is bounded by --timeout):
+ *   window=N requests=R failed=F p50_us=.. p99_us=.. max_us=.. span_us=..
+ * on a line of its own, which no key of the final report starts. */
+enum window_state { W_NONE, W_OPEN, W_CLOSING };
+
+static struct {
+	enum window_state state;
+	unsigned number;      /* windows opened so far */
+	uint64_t open_us, close_us;
+	uint64_t failed;      /* failed requests of the window; ok ones: in_window.n */
+} win;
+
+static bool in_window_now(uint64_t start_us)
+{
+	return win.state == W_OPEN || (win.state == W_CLOSING && start_us < win.close_us);
+}
+
+static void window_print(void)
+{
+	printf("window=%u requests=%" PRIu64 " failed=%" PRIu64 " p50_us=%" PRIu64
+	       " p99_us=%" PRIu64 " max_us=%" PRIu64 " span_us=%" PRIu64 "\n", win.number,
+	       in_window.n + win.failed, win.failed, hist_pct(&in_window, 50),
+	       hist_pct(&in_window, 99), in_window.max, win.close_us - win.open_us);
+	fflush(stdout);
+	memset(&in_window, 0, sizeof in_window);
+	win.failed = 0;
+	win.state = W_NONE;
+}
+
+/* A window opened while the last one is still closing ends that one first. */
+static void window_open(uint64_t now)
+{
+	if (win.state == W_OPEN)
+		return;
+	if (win.state == W_CLOSING)
+		window_print();
+	win.state = W_OPEN;
+	win.number++;
+	win.open_us = now;
+}
+
+static void window_close(uint64_t now)
+{
+	if (win.state != W_OPEN)
+		return;
+	win.state = W_CLOSING;
+	win.close_us = now;
 }
 
 /* ------------------------------------------------------------ command line */
@@ -185,7 +255,10 @@ static void usage(FILE *f)
 	      "  and failed (CLOCK_MONOTONIC us), its kind, and the pid that last answered\n"
 	      "  on its connection (\"pid=P\" in the body; 0 if none did)\n"
 	      "  --redis-ping: each request is a RESP PING that must be answered +PONG\n"
-	      "  (no --slow); a fresh connection is closed by us after its answer\n", f);
+	      "  (no --slow); a fresh connection is closed by us after its answer\n"
+	      "  SIGUSR1 opens a window, SIGUSR2 closes it: a line \"window=N requests=R\n"
+	      "  failed=F p50_us= p99_us= max_us= span_us=\" for the requests in flight\n"
+	      "  at any moment of it, once the last of them has ended\n", f);
 }
 
 __attribute__((format(printf, 1, 2))) static _Noreturn void bad_usage(const char *fmt, ...)
@@ -408,6 +481,7 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 {
 	uint64_t latency = now - c->start_us;
 	unsigned gen = 0;
+	bool windowed = in_window_now(c->start_us);
 	st.count[k]++;
 	if (c->type == C_SLOW)
 		*(k == K_OK ? &st.slow_ok : &st.slow_failed) += 1;
@@ -419,11 +493,12 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 			c->last_gen = gen;
 			c->gens_seen++;
 		}
-		hist[bucket_of(latency)]++;
-		hist_n++;
-		hist_max = latency > hist_max ? latency : hist_max;
+		hist_add(&all, latency);
+		if (windowed)
+			hist_add(&in_window, latency);
 		note_ready(c);
 	} else {
+		win.failed += windowed;
 		print_failure(c, k, err, detail, now);
 		log_failure(c, k, err, detail, now);
 	}
@@ -825,12 +900,32 @@ static bool sweep(uint64_t now)
 	return stopping && !busy;
 }
 
-static void drain_signals(int sfd)
+/* SIGUSR1 and SIGUSR2 open and close a window; any other stops us. */
+static void drain_signals(int sfd, uint64_t now)
 {
 	struct signalfd_siginfo si;
-	while (read_retry(sfd, &si, sizeof si) > 0)
-		continue;
-	stopping = true;
+	while (read_retry(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGUSR1)
+			window_open(now);
+		else if (si.ssi_signo == SIGUSR2)
+			window_close(now);
+		else
+			stopping = true;
+	}
+}
+
+/* Whether a request that started before the closing window closed is
+ * still in flight: its line waits for it. */
+static bool window_has_stragglers(void)
+{
+	for (size_t i = 0; i < nconns; i++) {
+		const struct conn *c = &conns[i];
+		bool in_flight = c->state == S_CONNECTING || c->state == S_SENDING ||
+				 c->state == S_READING;
+		if (in_flight && c->start_us < win.close_us)
+			return true;
+	}
+	return false;
 }
 
 static void run(int sfd)
@@ -845,10 +940,12 @@ static void run(int sfd)
 		uint64_t now = now_us();
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u64 == UINT64_MAX)
-				drain_signals(sfd);
+				drain_signals(sfd, now);
 			else
 				on_event(&conns[ev[i].data.u64], now);
 		}
+		if (win.state == W_CLOSING && !window_has_stragglers())
+			window_print();
 		if (now >= stop_at)
 			stopping = true;
 		if (now >= next_sweep || stopping) {
@@ -884,20 +981,22 @@ static uint64_t report(uint64_t end)
 	printf("kept_connects=%" PRIu64 "\nconn_gens_min=%u\n", st.kept_connects, least);
 	printf("generations=%u\ngen_min=%u\ngen_max=%u\n", st.gens, st.gen_min, st.gen_max);
 	printf("p50_us=%" PRIu64 "\np99_us=%" PRIu64 "\nmax_us=%" PRIu64 "\n",
-	       hist_pct(50), hist_pct(99), hist_max);
+	       hist_pct(&all, 50), hist_pct(&all, 99), all.max);
 	printf("duration_s=%.3f\nrps=%.1f\n", secs, secs > 0 ? (double)st.count[K_OK] / secs : 0.0);
 	fflush(stdout);
 	return failed;
 }
 
-/* SIGTERM/SIGINT arrive through a signalfd so that the handler does no
- * work; SIGPIPE is ignored as a second guard beside MSG_NOSIGNAL. */
+/* SIGTERM/SIGINT, and SIGUSR1/SIGUSR2 that mark windows, arrive through a
+ * signalfd so that no handler does any work; SIGPIPE is ignored as a second guard beside MSG_NOSIGNAL. */
 static int setup_signals(void)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -950,6 +1049,10 @@ int main(int argc, char **argv)
 		start_request(c, t0);
 	}
 	run(sfd);
+	/* A window still open at the end ends with us: its line before the report. */
+	window_close(now_us());
+	if (win.state == W_CLOSING)
+		window_print();
 	uint64_t failed = report(now_us());
 	if (timeline && fclose(timeline) != 0)
 		die(opt.timeline);

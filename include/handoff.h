@@ -438,18 +438,24 @@ int handoff_listener_inherited(const struct handoff *h, size_t index);
  *       error == 0: the successor has it; close(fd), forget it
  *       error < 0:  it is yours again; watch it, serve it to the end
  *   else drain the classic way.
- * The successor, on HANDOFF_EVENT_CONNECTIONS:
+ * The successor, on HANDOFF_EVENT_CONNECTIONS (a message of up to 252;
+ * serve what you have between two such events, not all of them in one
+ * turn of your loop: many may be on the way):
  *   while (handoff_receive(h, &c) == 1) adopt c.fd (close-on-exec, with the
  *   file status flags it had: set O_NONBLOCK if you need it), feed
- *   c.pending to your parser first, rebuild your state from c.state.
+ *   c.pending to your parser first, rebuild your state from c.state;
+ *   or, if you cannot (no memory, no room), handoff_refuse(h, &c, -ENOMEM)
+ *   and the old generation serves it on.
  *
  * Rules. Pass a connection only between two messages of its protocol, with
  * nothing half-written. The old generation keeps its copy until the
  * successor has taken it: a connection is never lost by the handover (if the
  * successor refuses it, dies, or the channel breaks, it comes back with an
- * error). The successor acknowledges a connection when the library has
- * checked it, before handoff_receive() returns it: from then on it is the
- * successor's, and a successor that crashes loses it as it loses its own.
+ * error). The successor acknowledges a connection once the application
+ * has had its chance to refuse it: at the next handoff_receive() or
+ * handoff_next(), before its loop turns and touches it. From then on it is
+ * the successor's, and a successor that crashes loses it as it loses its
+ * own.
  * Each received descriptor counts against the successor's RLIMIT_NOFILE; one
  * that does not fit comes back to the old generation (-EMFILE). A successor
  * that does not set HANDOFF_CONNECTIONS (an older libhandoff, a program that
@@ -484,8 +490,8 @@ int handoff_can_pass(const struct handoff *h);
 /* Passes connection fd to the successor with a copy of pending and state
  * (either may be NULL when its length is 0). fd stays yours and open until
  * its outcome (handoff_pass_outcome): do not read, write or watch it
- * meanwhile. Never blocks: what the channel cannot take now is sent as it
- * drains. Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
+ * meanwhile. Never blocks: it queues, and handoff_next() sends, in full
+ * messages, as the channel drains (handoff_fd() polls readable for it). Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
  * HANDOFF_PENDING_MAX or HANDOFF_STATE_MAX), -ENOTSOCK, -EBADF, -ENOMEM. */
 HANDOFF_EXPORT
 int handoff_pass(struct handoff *h, int fd, const void *pending,
@@ -503,6 +509,14 @@ int handoff_pass_outcome(struct handoff *h, int *fd, int *error);
  * when none is waiting. */
 HANDOFF_EXPORT
 int handoff_receive(struct handoff *h, struct handoff_connection *c);
+
+/* Gives back the connection handoff_receive() has just returned, before the
+ * next handoff_receive() or handoff_next(): closes c->fd here, and the old
+ * generation keeps the connection (its outcome is error, a negative errno
+ * such as -ENOMEM). Returns 0, or -EINVAL (not the last one received,
+ * already taken, or error not a negative errno). */
+HANDOFF_EXPORT
+int handoff_refuse(struct handoff *h, const struct handoff_connection *c, int error);
 
 /* ------------------------------------------------------------- sd_notify */
 

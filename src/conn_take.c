@@ -3,11 +3,12 @@
  * take, which stay the sender's and why), then handed to the application
  * one connection at a time by handoff_receive().
  *
- * A connection is answered as taken when handoff_receive() hands it to the
- * application, before the application touches it: from then on the sender
- * may close its copy, and until then the sender's copy and state are the
- * connection's. One that is not taken (the application moved on to the
- * next event) goes back to the sender, refused. Anything
+ * A connection is answered as taken once the application has had its
+ * chance to refuse it (handoff_refuse): when it asks for the next one, or
+ * its loop turns (handoff_next). From then on the sender may close its
+ * copy; until then the sender's copy and state are the connection's. One
+ * refused, or not taken at all (the application moved on to the next
+ * event), goes back to the sender. Anything
  * wrong — a message cut short or not ours, descriptors that do not match
  * its records, a descriptor that is not a socket, data past the limits —
  * closes what came and says "refused" for every id we can read, so that
@@ -34,6 +35,7 @@ struct taken {
 struct ho_taking {
 	struct taken list[HO_WIRE_MAX_RECORDS];
 	size_t count, next;               /* handed out: list[0, next) */
+	int last_open;                    /* list[next - 1] may still be refused */
 	struct ho_wire_writer acks;       /* TAKEN for those handed out, unsent */
 	unsigned char ack_buffer[HO_WIRE_MESSAGE_MAX / 16];
 	unsigned char message[HO_WIRE_MESSAGE_MAX];
@@ -119,12 +121,32 @@ static void take(struct handoff *h, struct ho_taking *t, size_t length, int *fds
 		send_answer(h, refused.buffer, ho_wire_finish(&refused));
 }
 
-/* Sends the TAKEN answers gathered since the last time. */
-static void send_acks(struct handoff *h, struct ho_taking *t)
+/* Sends the TAKEN answers queued so far. */
+static void flush_acks(struct handoff *h, struct ho_taking *t)
 {
 	if (t->acks.buffer && t->acks.count)
 		send_answer(h, t->ack_buffer, ho_wire_finish(&t->acks));
 	ho_wire_begin(&t->acks, t->ack_buffer, sizeof t->ack_buffer, HO_WIRE_TAKEN);
+}
+
+/* The connection handed out last was not refused: it is taken. */
+static void take_last(struct handoff *h, struct ho_taking *t)
+{
+	if (!t->last_open)
+		return;
+	t->last_open = 0;
+	uint64_t id = t->list[t->next - 1].id;
+	if (ho_wire_add(&t->acks, id, NULL, 0, NULL, 0, 0) < 0) {
+		flush_acks(h, t); /* full: the ones before go now */
+		ho_wire_add(&t->acks, id, NULL, 0, NULL, 0, 0);
+	}
+}
+
+/* Sends every TAKEN answer due, the last one handed out included. */
+static void send_acks(struct handoff *h, struct ho_taking *t)
+{
+	take_last(h, t);
+	flush_acks(h, t);
 }
 
 /* One answer for one connection. */
@@ -225,6 +247,7 @@ int handoff_receive(struct handoff *h, struct handoff_connection *c)
 	struct ho_taking *t = h ? h->taking : NULL;
 	if (!t)
 		return 0;
+	take_last(h, t);
 	if (t->next == t->count) {
 		/* All handed out: the sender may let them go now, before the
 		 * application's loop turns and touches them. */
@@ -232,14 +255,23 @@ int handoff_receive(struct handoff *h, struct handoff_connection *c)
 		return 0;
 	}
 	struct taken *k = &t->list[t->next++];
-	if (ho_wire_add(&t->acks, k->id, NULL, 0, NULL, 0, 0) < 0) {
-		send_acks(h, t);
-		ho_wire_add(&t->acks, k->id, NULL, 0, NULL, 0, 0);
-	}
+	t->last_open = 1;
 	*c = (struct handoff_connection){ .fd = k->fd, .pending = k->pending,
 					  .pending_length = k->pending_length,
 					  .state = k->state, .state_length = k->state_length };
 	return 1;
+}
+
+int handoff_refuse(struct handoff *h, const struct handoff_connection *c, int error)
+{
+	struct ho_taking *t = h ? h->taking : NULL;
+	if (!t || !c || !t->last_open || t->list[t->next - 1].fd != c->fd || error >= 0 ||
+	    error < -4095)
+		return -EINVAL;
+	t->last_open = 0;
+	close(c->fd);
+	answer_one(h, t->list[t->next - 1].id, -error);
+	return 0;
 }
 
 void ho_take_free(struct handoff *h)

@@ -185,6 +185,13 @@ void load_stop(struct load *l, struct load_result *r);
 /* Reads loadgen's key=value report; -1 if there is none. */
 int load_report_parse(const char *text, struct load_result *r);
 void load_print(const char *label, const struct load_result *r);
+/* A window of loadgen's (SIGUSR1 opens it, SIGUSR2 closes it): the
+ * requests in flight at any moment of it. */
+struct load_window {
+	long requests, failed, p50_us, p99_us, max_us, span_us;
+};
+/* Reads the line of window `number` (from 1); -1 if there is none yet. */
+int load_window_parse(const char *text, int number, struct load_window *w);
 /* Fails the test if any request failed, or none succeeded. */
 void check_no_failures(const struct load_result *r);
 

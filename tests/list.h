@@ -13,6 +13,10 @@
 	X(connections_move_across_upgrades, 60) \
 	X(connections_classic_successor, 30) \
 	X(connections_successor_dies_while_moving, 30) \
+	X(connections_successor_killed_while_moving, 40) \
+	X(connections_refused_by_successor, 30) \
+	X(connections_refused_by_application, 10) \
+	X(connections_many_with_large_states, 60) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \
@@ -33,6 +37,8 @@
 	X(httpd_bad_input, 20)            \
 	X(httpd_logs_handoff_warning, 20) \
 	X(httpd_moves_keepalive_connections, 120) \
+	X(httpd_upgrades_to_successors_that_do_not_take, 60) \
+	X(httpd_loadgen_windows, 30)      \
 	X(sha1_fips_vectors, 10)          \
 	X(httpd_websocket_protocol, 30)   \
 	X(httpd_stream_moves, 90)         \
@@ -108,6 +114,9 @@
 	X(supervisor_pidfile_on_full_disk, 60) \
 	X(supervisor_out_of_memory, 60) \
 	X(drain_example_answers_during_drain, 30) \
+	X(echo_moves_connections, 60)     \
+	X(echo_stop_drains_classically, 30) \
+	X(echo_drains_for_a_successor_that_does_not_take, 30) \
 	X(evloop_libuv_upgrades_under_load, 120) \
 	X(evloop_libevent_upgrades_under_load, 120) \
 	X(evloop_libuv_drains_keepalive, 30) \

@@ -7,6 +7,12 @@
  *   classic  no HANDOFF_CONNECTIONS: an older program as successor
  *   die      take connections, then exit 3 at the first CONNECTIONS event
  *            without taking them (a successor that dies while they move)
+ *   stall    take connections, then stop at the first CONNECTIONS event
+ *            without taking them, until killed (the test SIGKILLs it)
+ *   refuse   take connections, and give each back with handoff_refuse()
+ *            (an application out of memory)
+ *   big      move, each state padded to BIG_STATE bytes of a pattern that
+ *            the successor checks ("gen G: bad state" if it differs)
  * Protocol: each line "ping" is answered "pong gen=G count=C pid=P", C
  * counting the lines of that connection across generations (its state).
  * A line cut in two across an upgrade travels as pending bytes. On DRAIN
@@ -14,6 +20,7 @@
  * connection that comes back is served here until its client closes it. */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_CONNS = 64, LINE_MAX_BYTES = 256 };
+enum { MAX_CONNS = 512, LINE_MAX_BYTES = 256, BIG_STATE = 60000 };
 
 struct conn {
 	int fd;                 /* -1: free slot */
@@ -34,7 +41,11 @@ struct conn {
 	size_t length;          /* bytes read, not yet a whole line */
 };
 
+enum mode { MOVE, CLASSIC, DIE, STALL, REFUSE, BIG };
+static const char *const mode_names[] = { "move", "classic", "die", "stall", "refuse", "big" };
+
 static struct conn conns[MAX_CONNS];
+static enum mode mode;
 static struct handoff *h;
 static unsigned generation;
 static int draining;
@@ -84,14 +95,51 @@ static void readable(struct conn *c)
 	serve_lines(c);
 }
 
+/* The byte at i of a big state: from its connection's client port, so
+ * that a state moved to the wrong connection, cut or shifted is seen. */
+static char pattern(unsigned port, size_t i)
+{
+	return (char)('a' + (i * 31 + port) % 26);
+}
+
+static unsigned peer_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	return getpeername(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
+}
+
+/* "count=C" then a NUL, then the pattern up to BIG_STATE bytes. */
+static int pad_state(char *state, int n, int fd)
+{
+	unsigned port = peer_port(fd);
+	for (size_t i = (size_t)n + 1; i < BIG_STATE; i++)
+		state[i] = pattern(port, i);
+	return BIG_STATE;
+}
+
+static int pattern_holds(const char *state, size_t length, int fd)
+{
+	unsigned port = peer_port(fd);
+	size_t i = strnlen(state, length) + 1;
+	if (length != BIG_STATE)
+		return 0;
+	for (; i < length; i++)
+		if (state[i] != pattern(port, i))
+			return 0;
+	return 1;
+}
+
 static void pass_all(void)
 {
 	for (int i = 0; i < MAX_CONNS; i++) {
 		struct conn *c = &conns[i];
 		if (c->fd < 0 || c->passing)
 			continue;
-		char state[32];
-		int n = snprintf(state, sizeof state, "count=%lu", c->count);
+		static char state[BIG_STATE];
+		int n = snprintf(state, 32, "count=%lu", c->count);
+		if (mode == BIG)
+			n = pad_state(state, n, c->fd);
 		int r = handoff_pass(h, c->fd, c->buf, c->length, state, (size_t)n);
 		if (r == 0)
 			c->passing = 1;
@@ -120,16 +168,25 @@ static void outcomes(void)
 		}
 }
 
-static void receive(int die)
+static void receive(void)
 {
-	if (die) {
-		printf("gen %u: dying with connections on the way\n", generation);
+	if (mode == DIE || mode == STALL) {
+		printf("gen %u: %s with connections on the way\n", generation,
+		       mode == DIE ? "dying" : "stalling");
 		fflush(stdout);
-		_exit(3);
+		if (mode == DIE)
+			_exit(3);
+		for (;;) /* until the test's SIGKILL */
+			pause();
 	}
 	struct handoff_connection hc;
 	int received = 0;
 	while (handoff_receive(h, &hc) == 1) {
+		if (mode == REFUSE) {
+			printf("gen %u: refusing a connection: %d\n", generation,
+			       handoff_refuse(h, &hc, -ENOMEM));
+			continue;
+		}
 		struct conn *c = add_conn(hc.fd);
 		if (!c)
 			continue;
@@ -141,12 +198,14 @@ static void receive(int die)
 		char state[64];
 		snprintf(state, sizeof state, "%.*s", (int)hc.state_length, (const char *)hc.state);
 		sscanf(state, "count=%lu", &c->count);
+		if (mode == BIG && !pattern_holds(hc.state, hc.state_length, c->fd))
+			printf("gen %u: bad state (%zu bytes)\n", generation, hc.state_length);
 		serve_lines(c);
 	}
 	printf("gen %u: received %d\n", generation, received);
 }
 
-static int events(int die)
+static int events(void)
 {
 	struct handoff_event ev;
 	while (handoff_next(h, &ev) == 1) {
@@ -162,7 +221,7 @@ static int events(int die)
 			outcomes();
 			break;
 		case HANDOFF_EVENT_CONNECTIONS:
-			receive(die);
+			receive();
 			break;
 		case HANDOFF_EVENT_STOP:
 		case HANDOFF_EVENT_STOP_NOW:
@@ -177,19 +236,22 @@ static int events(int die)
 
 int helper_mover(const char *spec)
 {
-	char address[128], mode[32] = "move";
+	char address[128], name[32] = "move";
 	const char *comma = strchr(spec, ',');
 	if (!comma || (size_t)(comma - spec) >= sizeof address)
 		return 2;
 	snprintf(address, sizeof address, "%.*s", (int)(comma - spec), spec);
 	char *text = read_file(comma + 1);
 	if (text)
-		sscanf(text, "%31s", mode);
+		sscanf(text, "%31s", name);
 	free(text);
-	int die = strcmp(mode, "die") == 0;
+	mode = MOVE;
+	for (size_t i = 0; i < sizeof mode_names / sizeof *mode_names; i++)
+		if (strcmp(name, mode_names[i]) == 0)
+			mode = (enum mode)i;
 	struct handoff_config config = {
 		.size = sizeof config,
-		.flags = HANDOFF_SIGNALS | (strcmp(mode, "classic") ? HANDOFF_CONNECTIONS : 0),
+		.flags = HANDOFF_SIGNALS | (mode != CLASSIC ? HANDOFF_CONNECTIONS : 0),
 	};
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
@@ -201,7 +263,8 @@ int helper_mover(const char *spec)
 		return 2;
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	generation = handoff_generation(h);
-	printf("ready generation=%u pid=%d mode=%s\n", generation, (int)getpid(), mode);
+	printf("ready generation=%u pid=%d mode=%s\n", generation, (int)getpid(),
+	       mode_names[mode]);
 	fflush(stdout);
 	for (;;) {
 		struct pollfd p[MAX_CONNS + 2];
@@ -227,7 +290,7 @@ int helper_mover(const char *spec)
 		for (int k = 0; k < n; k++) {
 			if (!p[k].revents)
 				continue;
-			if (idx[k] == -1 && events(die))
+			if (idx[k] == -1 && events())
 				goto out;
 			if (idx[k] == -2) {
 				int fd;

@@ -3,7 +3,8 @@
 zero downtime under `handoff run`. What a server in any language must do:
 take the listeners from LISTEN_FDS (fds 3, 4, ...) and never bind; leave
 their O_NONBLOCK alone (it is shared with the generation draining beside it);
-send READY=1 to $NOTIFY_SOCKET; on SIGTERM close() the listeners (never
+send READY=1 to $NOTIFY_SOCKET (and, as the successor of a libhandoff program,
+"ready" on HANDOFF_FD); on SIGTERM close() the listeners (never
 shutdown(): it resets the queue the next generation reads), finish what is
 in flight, exit 0. GET / and GET /sleep?ms=N answer "generation=N pid=P";
 anything else gets 404. One request per connection. Standard library only.
@@ -57,6 +58,20 @@ def notify(state):
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
         s.sendto(state.encode(), address)
+
+
+def tell_handoff_parent():
+    """A libhandoff program that upgraded itself to us waits for this line
+    on the channel it passed (HANDOFF_FD, docs/design.md): version 1 of its
+    protocol, without "connections=", so it ends its connections itself
+    (the classic drain). The channel stays open: its end is our end."""
+    fd = os.environ.pop("HANDOFF_FD", "")
+    if not fd.isdigit():
+        return None
+    channel = socket.socket(fileno=int(fd))
+    channel.set_inheritable(False)
+    channel.send(f"handoff 1 ready pid={PID} generation={GENERATION}\n".encode())
+    return channel
 
 
 def respond(request):
@@ -119,8 +134,9 @@ def main():
         selector.register(obj, selectors.EVENT_READ)
     try:
         notify("READY=1")
+        channel = tell_handoff_parent()  # open while we live: its end is ours
     except OSError as e:
-        sys.exit(f"pyserver[{PID}]: cannot send READY=1 to $NOTIFY_SOCKET: {e.strerror}")
+        sys.exit(f"pyserver[{PID}]: cannot say ready: {e.strerror}")
     fds = ", ".join(str(s.fileno()) for s in listeners)
     log(f"ready on fd{'s' if len(listeners) > 1 else ''} {fds}")
 

@@ -147,6 +147,18 @@ int load_report_parse(const char *text, struct load_result *r)
 	return 0;
 }
 
+int load_window_parse(const char *text, int number, struct load_window *w)
+{
+	char start[32];
+	snprintf(start, sizeof start, "\nwindow=%d ", number);
+	const char *p = text ? strstr(text, start) : NULL;
+	*w = (struct load_window){ 0 };
+	/* The keys in the order loadgen writes them (bench/loadgen.c). */
+	return p && sscanf(p + strlen(start), "requests=%ld failed=%ld p50_us=%ld p99_us=%ld "
+			   "max_us=%ld span_us=%ld", &w->requests, &w->failed, &w->p50_us,
+			   &w->p99_us, &w->max_us, &w->span_us) == 6 ? 0 : -1;
+}
+
 void load_stop(struct load *l, struct load_result *r)
 {
 	int status;

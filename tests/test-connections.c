@@ -32,10 +32,11 @@ static pid_t ready_pid(struct mover *m, unsigned generation)
 	return (pid_t)atoi(strstr(text, line) + strlen(line));
 }
 
-static void mover_start(struct mover *m, const char *mode)
+/* A mover on port (0: a free one), logging to log_name in the work dir. */
+static void mover_start_on(struct mover *m, const char *mode, int port, const char *log_name)
 {
-	m->port = free_port();
-	snprintf(m->log, sizeof m->log, "%s", work_path("mover.log"));
+	m->port = port ? port : free_port();
+	snprintf(m->log, sizeof m->log, "%s", work_path(log_name));
 	snprintf(m->mode, sizeof m->mode, "%s", work_path("mode"));
 	write_file(m->mode, mode, 0644);
 	char spec[400];
@@ -44,6 +45,11 @@ static void mover_start(struct mover *m, const char *mode)
 	spawn_helper("mover", spec, &o);
 	m->generation = 1;
 	m->pid = ready_pid(m, 1);
+}
+
+static void mover_start(struct mover *m, const char *mode)
+{
+	mover_start_on(m, mode, 0, "mover.log");
 }
 
 /* SIGHUP; returns the new generation's pid once it is ready. */
@@ -85,23 +91,38 @@ static void expect_pong(struct mover *m, int fd, unsigned gen, unsigned long cou
 
 enum { CONNS = 3, UPGRADES = 20 };
 
+/* A line on each connection, answered by generation gen (process pid) as
+ * the count-th line of that connection. */
+static void ping_all(struct mover *m, const int fds[CONNS], unsigned gen, unsigned long count,
+		     pid_t pid)
+{
+	for (int i = 0; i < CONNS; i++) {
+		say(fds[i], "ping\n");
+		expect_pong(m, fds[i], gen, count, pid);
+	}
+}
+
 /* A mover whose first generation answered one line on each of CONNS
  * connections. */
-static void mover_start_with(struct mover *m, int fds[CONNS])
+static void mover_start_with(struct mover *m, int fds[CONNS], const char *log_name, int port)
 {
-	mover_start(m, "move");
-	for (int i = 0; i < CONNS; i++) {
+	mover_start_on(m, "move", port, log_name);
+	for (int i = 0; i < CONNS; i++)
 		fds[i] = connect_port(m->port);
-		say(fds[i], "ping\n");
-		expect_pong(m, fds[i], 1, 1, m->pid);
-	}
+	ping_all(m, fds, 1, 1, m->pid);
+}
+
+static void close_all(const int fds[CONNS])
+{
+	for (int i = 0; i < CONNS; i++)
+		close(fds[i]);
 }
 
 void test_connections_move_across_upgrades(void)
 {
 	struct mover m;
 	int fds[CONNS];
-	mover_start_with(&m, fds);
+	mover_start_with(&m, fds, "mover.log", 0);
 	int fds_at_2 = -1;
 	for (unsigned gen = 2; gen <= UPGRADES + 1; gen++) {
 		/* Half a line now, the rest after the upgrade: the old
@@ -130,6 +151,54 @@ void test_connections_move_across_upgrades(void)
 	printf("  %d connections across %d upgrades: every line answered, none closed; "
 	       "%d descriptors per generation\n", CONNS, UPGRADES, fds_at_2);
 	for (int i = 0; i < CONNS; i++)
+		close(fds[i]);
+	mover_stop(&m, m.pid);
+}
+
+/* Many connections, each with a state near the limit, move at once: they
+ * stream through the channel a message at a time (two 60 KB states per
+ * 128 KB message) between turns of both loops, and each state arrives
+ * whole, on its own connection. A client that connects meanwhile is
+ * served by the successor. */
+void test_connections_many_with_large_states(void)
+{
+	enum { MANY = 300, ROUNDS = 3 };
+	static int fds[MANY];
+	struct mover m;
+	mover_start(&m, "big");
+	for (int i = 0; i < MANY; i++) {
+		fds[i] = connect_port(m.port);
+		say(fds[i], "ping\n");
+	}
+	for (int i = 0; i < MANY; i++)
+		expect_pong(&m, fds[i], 1, 1, m.pid);
+	long moved_ms[ROUNDS];
+	for (unsigned gen = 2; gen <= ROUNDS + 1; gen++) {
+		pid_t old = m.pid;
+		long start = clock_us();
+		m.pid = mover_upgrade(&m, "big");
+		int probe = connect_port(m.port);
+		say(probe, "ping\n");
+		expect_pong(&m, probe, gen, 1, m.pid);
+		close(probe);
+		int status;
+		if (!wait_gone(old, 20000, &status) || status != 0)
+			FAIL("generation %u did not pass its %d connections and exit:\n%s",
+			     gen - 1, MANY, file_text(m.log));
+		moved_ms[gen - 2] = (clock_us() - start) / 1000;
+		for (int i = 0; i < MANY; i++) {
+			say(fds[i], "ping\n");
+			expect_pong(&m, fds[i], gen, gen, m.pid);
+		}
+	}
+	if (count_in_file(m.log, "bad state"))
+		FAIL("a state arrived changed:\n%s", file_text(m.log));
+	if (count_in_file(m.log, "stays here"))
+		FAIL("a connection was not moved:\n%s", file_text(m.log));
+	printf("  %d connections with %d KB of state each (%.1f MB a move) across %d "
+	       "upgrades; SIGHUP to old generation gone: %ld, %ld, %ld ms\n", MANY, 60,
+	       MANY * 60000 / 1e6, ROUNDS, moved_ms[0], moved_ms[1], moved_ms[2]);
+	for (int i = 0; i < MANY; i++)
 		close(fds[i]);
 	mover_stop(&m, m.pid);
 }
@@ -164,7 +233,7 @@ void test_connections_successor_dies_while_moving(void)
 {
 	struct mover m;
 	int fds[CONNS];
-	mover_start_with(&m, fds);
+	mover_start_with(&m, fds, "mover.log", 0);
 	pid_t old = m.pid;
 	mover_upgrade(&m, "die");
 	expect_in_file(m.log, "gen 2: dying with connections on the way");
@@ -172,14 +241,80 @@ void test_connections_successor_dies_while_moving(void)
 	 * the successor gone (ENOTCONN): which, depends on when it died. */
 	if (!wait_file_contains(m.log, "gen 1: connection stays here: ", CONNS, 10000))
 		FAIL("the connections did not come back:\n%s", file_text(m.log));
-	for (int i = 0; i < CONNS; i++) {
-		say(fds[i], "ping\n");
-		expect_pong(&m, fds[i], 1, 2, old);
-		close(fds[i]);
-	}
+	ping_all(&m, fds, 1, 2, old);
+	close_all(fds);
 	int status;
 	if (!wait_gone(old, 10000, &status) || status != 0)
 		FAIL("generation 1 did not finish:\n%s", file_text(m.log));
+}
+
+/* The successor is SIGKILLed while its connections wait to be taken: none
+ * was acknowledged, so each comes back to the old generation and is served
+ * to the end. The listeners died with the successor (in library mode the
+ * serving generation is the service): what a service manager does next,
+ * start the server again on the same port, works at once beside the old
+ * generation still serving, and its upgrades move connections again. */
+void test_connections_successor_killed_while_moving(void)
+{
+	struct mover m;
+	int fds[CONNS];
+	mover_start_with(&m, fds, "mover.log", 0);
+	pid_t old = m.pid, stalled = mover_upgrade(&m, "stall");
+	expect_in_file(m.log, "gen 2: stalling with connections on the way");
+	kill(stalled, SIGKILL);
+	if (!wait_file_contains(m.log, "gen 1: connection stays here: Broken pipe", CONNS, 10000))
+		FAIL("the connections did not come back:\n%s", file_text(m.log));
+	ping_all(&m, fds, 1, 2, old);
+
+	struct mover again;
+	int again_fds[CONNS];
+	mover_start_with(&again, again_fds, "mover-again.log", m.port);
+	for (int i = 0; i < 3; i++) {
+		pid_t before = again.pid;
+		again.pid = mover_upgrade(&again, "move");
+		ping_all(&again, again_fds, again.generation, again.generation, again.pid);
+		int status;
+		if (!wait_gone(before, 10000, &status) || status != 0)
+			FAIL("generation %u did not exit after passing its connections:\n%s",
+			     again.generation - 1, file_text(again.log));
+	}
+	ping_all(&m, fds, 1, 3, old); /* still served, all along */
+	close_all(fds);
+	int status;
+	if (!wait_gone(old, 10000, &status) || status != 0)
+		FAIL("the first server's generation 1 did not finish:\n%s", file_text(m.log));
+	close_all(again_fds);
+	mover_stop(&again, again.pid);
+	printf("  %d connections back from a SIGKILLed successor, served to the end; "
+	       "a restart on the same port and 3 upgrades after it moved theirs\n", CONNS);
+}
+
+/* The successor's application cannot take them (handoff_refuse, as out of
+ * memory): the old generation serves them on, and the successor serves
+ * new connections. */
+void test_connections_refused_by_successor(void)
+{
+	struct mover m;
+	int fds[CONNS];
+	mover_start_with(&m, fds, "mover.log", 0);
+	pid_t old = m.pid, next = mover_upgrade(&m, "refuse");
+	if (!wait_file_contains(m.log, "gen 1: connection stays here: Cannot allocate memory",
+				CONNS, 10000))
+		FAIL("the refused connections did not come back:\n%s", file_text(m.log));
+	/* Its lines may reach the log after the old generation's. */
+	if (!wait_file_contains(m.log, "gen 2: refusing a connection: 0", CONNS, 10000))
+		FAIL("the successor did not refuse them with handoff_refuse():\n%s",
+		     file_text(m.log));
+	ping_all(&m, fds, 1, 2, old);
+	int b = connect_port(m.port);
+	say(b, "ping\n");
+	expect_pong(&m, b, 2, 1, next);
+	close_all(fds);
+	int status;
+	if (!wait_gone(old, 10000, &status) || status != 0)
+		FAIL("generation 1 did not finish:\n%s", file_text(m.log));
+	close(b);
+	mover_stop(&m, next);
 }
 
 /* --- bad input, in this process: we play the old generation */
@@ -345,4 +480,40 @@ void test_connections_bad_input_refused(void)
 	close(pipe_fds[0]);
 	close(pipe_fds[1]);
 	close(channel[0]);
+}
+
+/* The application gives back a connection it cannot adopt: refused with
+ * its errno, its descriptor closed here; only the one received last, and
+ * only before the next handoff_receive(). */
+void test_connections_refused_by_application(void)
+{
+	successor_start();
+	int before = count_fds(getpid());
+	int sock[2];
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock), 0);
+	size_t length = connections(30, 2, "s");
+	send_with(message, length, sock, 2);
+	struct handoff_event ev;
+	ASSERT_EQ(handoff_next(h, &ev), 1);
+	ASSERT_EQ(ev.type, HANDOFF_EVENT_CONNECTIONS);
+	struct handoff_connection first, second;
+	ASSERT_EQ(handoff_receive(h, &first), 1);
+	ASSERT_EQ(handoff_refuse(h, &first, ENOMEM), -EINVAL); /* not a negative errno */
+	ASSERT_EQ(handoff_refuse(h, &first, -ENOMEM), 0);
+	ASSERT_EQ(handoff_refuse(h, &first, -ENOMEM), -EINVAL); /* refused already */
+	expect_answer("the refused one", HO_WIRE_REFUSED, 30, ENOMEM);
+	ASSERT_EQ(count_fds(getpid()), before + 2 + 1); /* the pair, the second */
+	ASSERT_EQ(handoff_receive(h, &second), 1);
+	ASSERT_EQ(handoff_refuse(h, &first, -ENOMEM), -EINVAL); /* not the last */
+	ASSERT_EQ(handoff_receive(h, &second), 0);
+	ASSERT_EQ(handoff_refuse(h, &second, -ENOMEM), -EINVAL); /* taken already */
+	expect_answer("the taken one", HO_WIRE_TAKEN, 31, 0);
+	close(second.fd);
+	no_event("after both");
+	ASSERT_EQ(count_fds(getpid()), before + 2);
+	handoff_free(h);
+	close(sock[0]);
+	close(sock[1]);
+	close(channel[0]);
+	printf("  refused with ENOMEM, its descriptor closed; too late once taken\n");
 }

@@ -1,10 +1,12 @@
 /* test-httpd.c — the example server restarting under real load. */
 #include "harness.h"
+#include "supervisor-kit.h" /* python() */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -96,8 +98,79 @@ void test_httpd_upgrade_under_load(void)
 	httpd_stop(&s);
 }
 
+/* httpd started through a link that the next upgrade finds replaced by a
+ * script: the successor is whatever the script runs. */
+static void httpd_start_release(struct httpd *s, char *link, size_t size)
+{
+	snprintf(link, size, "%s", work_path("httpd-release"));
+	unlink(link);
+	if (symlink(bin_path("examples/httpd"), link) < 0)
+		FAIL("symlink %s: %s", link, strerror(errno));
+	httpd_start(s, link, NULL);
+}
+
+static int answers_generation_2(void *arg)
+{
+	char body[256];
+	return http_get("127.0.0.1", *(int *)arg, "/", body, sizeof body) == 200 &&
+	       strstr(body, "generation=2 ");
+}
+
+/* Successors that do not take connections: httpd --no-pass (as an older
+ * httpd would be), and a program that only reads LISTEN_FDS and says ready
+ * on HANDOFF_FD (tests/pyserver.py). The httpd that would move its
+ * connections ends them the classic way instead: no request fails. */
+void test_httpd_upgrades_to_successors_that_do_not_take(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	char link[512], script[1200];
+	char *const load[] = { "--keepalive", "8", "--fresh", "2", NULL };
+
+	httpd_start_release(&s, link, sizeof link);
+	load_start(&l, s.port, load);
+	snprintf(script, sizeof script, "#!/bin/sh\nexec '%s' \"$@\" --no-pass\n",
+		 bin_path("examples/httpd"));
+	write_file_atomic(link, script, 0755);
+	httpd_upgrade(&s);
+	load_stop(&l, &r);
+	load_print("to httpd --no-pass", &r);
+	expect_in_file(s.log, "(ending them)");
+	check_no_failures(&r);
+	ASSERT(r.server_closes >= 1); /* the classic drain did end them */
+	httpd_stop(&s);
+
+	httpd_start_release(&s, link, sizeof link);
+	load_start(&l, s.port, load);
+	snprintf(script, sizeof script, "#!/bin/sh\nexec '%s' '%s'\n", python(),
+		 source_path("tests/pyserver.py"));
+	write_file_atomic(link, script, 0755);
+	pid_t old = s.pid;
+	kill(old, SIGHUP);
+	if (!wait_for(answers_generation_2, &s.port, 15000))
+		FAIL("pyserver.py did not take over; log:\n%s", file_text(s.log));
+	int status;
+	if (!wait_exit(old, 15000, &status) || status != 0)
+		FAIL("httpd (%d) did not hand over to pyserver.py and exit 0:\n%s", (int)old,
+		     file_text(s.log));
+	load_stop(&l, &r);
+	load_print("to pyserver.py (LISTEN_FDS only)", &r);
+	expect_in_file(s.log, "(ending them)");
+	check_no_failures(&r);
+	char body[256];
+	ASSERT_EQ(http_get("127.0.0.1", s.port, "/", body, sizeof body), 200);
+	const char *pid = strstr(body, "pid=");
+	if (!pid)
+		FAIL("pyserver.py answered \"%s\"", body);
+	pid_t python_pid = (pid_t)atoi(pid + 4);
+	kill(python_pid, SIGTERM);
+	if (!wait_gone(python_pid, 15000, &status))
+		FAIL("pyserver.py (%d) did not stop:\n%s", (int)python_pid, file_text(s.log));
+}
+
 /* Keep-alive connections move to each new generation (HANDOFF_CONNECTIONS,
- * httpd's default): across 100 upgrades under load no request fails and the
+ * httpd's default): across 120 upgrades under load no request fails and the
  * server ends no connection, slow requests in flight included. With
  * --no-pass, the classic drain, the load client sees the server end its
  * connections at every upgrade: the counter counts. */
@@ -110,20 +183,25 @@ void test_httpd_moves_keepalive_connections(void)
 	load_start(&l, s.port,
 		   (char *[]){ "--keepalive", "16", "--fresh", "0", "--slow", "4",
 			       "--slow-ms", "50", NULL });
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 120; i++)
 		httpd_upgrade(&s);
 	load_stop(&l, &r);
-	load_print("100 upgrades, connections moving", &r);
+	load_print("120 upgrades, connections moving", &r);
 	printf("  connections ended by the server: %ld; connections opened: %ld; the "
 	       "fewest generations one connection saw: %ld\n", r.server_closes,
 	       r.kept_connects, r.conn_gens_min);
 	check_no_failures(&r);
 	ASSERT_EQ(r.server_closes, 0);
 	ASSERT_EQ(r.kept_connects, 16 + 4); /* each client's one connection */
-	/* Each connection was answered by (nearly) every generation: a slow
-	 * request may span two quick upgrades and skip the one between. */
-	ASSERT(r.conn_gens_min >= 100);
-	ASSERT_EQ(r.gen_max, 101);
+	/* Each connection was answered by at least 100 generations of the
+	 * 121. Not all: a generation drains as soon as its successor is
+	 * ready, a few ms after it took the connections, and a client
+	 * that was slow to send (a 50 ms request, or a thread that waited for
+	 * a core on a busy machine) has its connection passed on without a
+	 * request in between: seen, 6 of 100 skipped by one connection. */
+	if (r.conn_gens_min < 100)
+		FAIL("a connection was answered by %ld generations only", r.conn_gens_min);
+	ASSERT_EQ(r.gen_max, 121);
 	ASSERT(r.slow_ok >= 100);
 	httpd_stop(&s);
 
@@ -136,6 +214,47 @@ void test_httpd_moves_keepalive_connections(void)
 	printf("  connections ended by the server: %ld\n", r.server_closes);
 	check_no_failures(&r);
 	ASSERT(r.server_closes >= 10);
+	httpd_stop(&s);
+}
+
+/* loadgen's windows, which bench/scale.c times a move with: SIGUSR1 opens
+ * one, SIGUSR2 closes it, and its line comes once its last request has
+ * ended. A window around an upgrade counts that upgrade's requests and no
+ * failure; one opened and closed at once counts few or none; the final
+ * report reads as it always did, and covers both. */
+void test_httpd_loadgen_windows(void)
+{
+	struct httpd s;
+	struct load l;
+	struct load_result r;
+	struct load_window around, instant, none;
+	httpd_start(&s, NULL, NULL);
+	load_start(&l, s.port, (char *[]){ "--keepalive", "4", "--fresh", "0", NULL });
+	kill(l.pid, SIGUSR1);
+	httpd_upgrade(&s);
+	kill(l.pid, SIGUSR2);
+	if (!wait_file_contains(l.output, "\nwindow=1 ", 1, 10000))
+		FAIL("no line for window 1:\n%s", file_text(l.output));
+	kill(l.pid, SIGUSR1);
+	kill(l.pid, SIGUSR2);
+	if (!wait_file_contains(l.output, "\nwindow=2 ", 1, 10000))
+		FAIL("no line for window 2:\n%s", file_text(l.output));
+	load_stop(&l, &r);
+	char *text = read_file(l.output);
+	ASSERT_EQ(load_window_parse(text, 1, &around), 0);
+	ASSERT_EQ(load_window_parse(text, 2, &instant), 0);
+	ASSERT_EQ(load_window_parse(text, 3, &none), -1);
+	free(text);
+	printf("  around an upgrade: %ld requests, p99 %ld us, over %ld us; at once: "
+	       "%ld requests\n", around.requests, around.p99_us, around.span_us,
+	       instant.requests);
+	check_no_failures(&r);
+	ASSERT(around.requests > 0);
+	ASSERT_EQ(around.failed, 0);
+	ASSERT(around.p50_us <= around.p99_us && around.p99_us <= around.max_us);
+	ASSERT(around.span_us >= s.gone_us / 2); /* its own clock: no exact bound */
+	ASSERT(around.requests + instant.requests <= r.requests);
+	ASSERT_EQ(r.server_closes, 0);
 	httpd_stop(&s);
 }
 

@@ -230,6 +230,7 @@ static bool by_fd_reserve(int fd)
 	return true;
 }
 
+/* Watches fd as a new connection; NULL (fd left open) when out of memory. */
 static struct conn *conn_add(int fd, bool tcp)
 {
 	struct conn *c = calloc(1, sizeof *c);
@@ -252,17 +253,20 @@ static struct conn *conn_add(int fd, bool tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	return c;
 fail:
-	close(fd);
 	free(c);
 	return NULL;
 }
 
 bool conn_new(int fd, bool tcp)
 {
-	return conn_add(fd, tcp) != NULL;
+	if (conn_add(fd, tcp))
+		return true;
+	close(fd);
+	return false;
 }
 
-static void conn_close(struct conn *c)
+/* Forgets c, leaving its descriptor open. */
+static void conn_detach(struct conn *c)
 {
 	timer_clear(c);
 	/* Deregister explicitly: epoll forgets a socket only when its last
@@ -270,7 +274,6 @@ static void conn_close(struct conn *c)
 	 * our descriptors until it execs. */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	by_fd[c->fd] = NULL;
-	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -282,6 +285,13 @@ static void conn_close(struct conn *c)
 	free(c->big);
 	ws_free(&c->ws);
 	free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	int fd = c->fd;
+	conn_detach(c);
+	close(fd);
 }
 
 static void conn_consume(struct conn *c, size_t n)
@@ -891,38 +901,56 @@ static bool conn_load(struct conn *c, const void *state, size_t len)
 	return false;
 }
 
+/* Serves a connection from the previous generation from where it was: 0,
+ * or a negative errno with nothing kept and the descriptor left open. */
+static int conn_adopt(const struct handoff_connection *hc)
+{
+	/* An httpd's connections come non-blocking (the flag belongs to the
+	 * socket's open file, which moved): one system call, not two. */
+	int flags = fcntl(hc->fd, F_GETFL);
+	if (flags < 0 ||
+	    (!(flags & O_NONBLOCK) && fcntl(hc->fd, F_SETFL, flags | O_NONBLOCK) < 0))
+		return -errno;
+	/* TCP_NODELAY is an option of the socket: it came with it. */
+	struct conn *c = conn_add(hc->fd, false);
+	if (!c)
+		return -ENOMEM;
+	int err = 0;
+	if (hc->state_length && !conn_load(c, hc->state, hc->state_length))
+		err = -EPROTO; /* from a newer httpd, say: it serves it on */
+	else if (hc->pending_length > in_capacity(c))
+		err = -E2BIG;
+	else if (hc->pending_length && !(c->in = malloc(in_capacity(c))))
+		err = -ENOMEM;
+	if (err) {
+		conn_detach(c);
+		return err;
+	}
+	if (hc->pending_length)
+		memcpy(c->in, hc->pending, hc->pending_length);
+	c->in_len = hc->pending_length;
+	/* An idle keep-alive connection waits for epoll, which reports it at
+	 * once if its next request came meanwhile: no read that would only
+	 * say EAGAIN, 10,000 times in a large move. (conn_settle passes it
+	 * on if we drain already.) */
+	if (c->kind == KIND_HTTP && !c->in_len)
+		conn_settle(c);
+	else
+		conn_advance(c);
+	return 0;
+}
+
+/* A connection we cannot serve goes back: the old generation keeps it. */
 void conns_receive(struct handoff *h)
 {
 	struct handoff_connection hc;
 	while (handoff_receive(h, &hc) == 1) {
-		int flags = fcntl(hc.fd, F_GETFL);
-		struct sockaddr_storage a;
-		socklen_t len = sizeof a;
-		bool tcp = getsockname(hc.fd, (struct sockaddr *)&a, &len) == 0 &&
-			   (a.ss_family == AF_INET || a.ss_family == AF_INET6);
-		if (flags < 0 || fcntl(hc.fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-			close(hc.fd);
-			continue;
+		int err = conn_adopt(&hc);
+		if (err < 0) {
+			say("a connection from the previous generation stays there: %s",
+			    strerror(-err));
+			handoff_refuse(h, &hc, err);
 		}
-		struct conn *c = conn_add(hc.fd, tcp);
-		if (!c)
-			continue;
-		if (hc.state_length && !conn_load(c, hc.state, hc.state_length)) {
-			say("a connection came with a state this httpd cannot "
-			    "read: closed");
-			conn_close(c);
-			continue;
-		}
-		if (hc.pending_length) {
-			size_t cap = in_capacity(c);
-			if (hc.pending_length > cap || !(c->in = malloc(cap))) {
-				conn_close(c);
-				continue;
-			}
-			memcpy(c->in, hc.pending, hc.pending_length);
-			c->in_len = hc.pending_length;
-		}
-		conn_advance(c);
 	}
 }
 

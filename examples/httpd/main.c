@@ -222,12 +222,15 @@ static void drain_begin(void)
 	drain_start = now;
 	drain_deadline = now + opt.drain_timeout_ms;
 	listeners_close();
-	/* A stop is no handover: handoff_can_pass() says 0 then. */
-	conns_drain(drain_deadline, opt.idle_grace_ms, handoff_can_pass(h) ? h : NULL);
-	char status[128];
+	/* A stop is no handover: handoff_can_pass() says 0 then, as it does
+	 * for a successor that does not take connections (--no-pass, an
+	 * older httpd, any program that only reads LISTEN_FDS). */
+	bool moving = handoff_can_pass(h);
+	conns_drain(drain_deadline, opt.idle_grace_ms, moving ? h : NULL);
+	char status[160];
 	snprintf(status, sizeof status,
-		 "draining: %zu connections, deadline in %d ms", conns_count(),
-		 opt.drain_timeout_ms);
+		 "draining: %zu connections, deadline in %d ms (%s)", conns_count(),
+		 opt.drain_timeout_ms, moving ? "moving them to the successor" : "ending them");
 	say("%s", status);
 	/* After a handover the service manager watches the successor too:
 	 * name the generation this status is about. */
@@ -282,7 +285,10 @@ static void handoff_events(void)
 			exit(0);
 		case HANDOFF_EVENT_CONNECTIONS:
 			conns_receive(h);
-			break;
+			/* One message (up to 252 connections) a turn: those
+			 * taken are served before the next is read, and
+			 * handoff_fd() stays readable for the rest. */
+			return;
 		case HANDOFF_EVENT_PASSED:
 			conns_passed(h);
 			break;
