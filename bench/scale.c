@@ -34,7 +34,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { UPGRADES = 20, DRAIN_RUNS = 3, MAX_LISTENERS = 1000 };
@@ -567,11 +566,7 @@ static void load_steady_window(struct load *l, int port)
 {
 	load_start(l, port, (char *[]){ "--keepalive", "4", "--fresh", "0", "--quiet", NULL });
 	kill(l->pid, SIGUSR1);
-	/* A measurement period, not a wait for a condition: the load runs
-	 * undisturbed this long. */
-	struct timespec left = { STEADY_SAMPLE_MS / 1000, STEADY_SAMPLE_MS % 1000 * 1000000L };
-	while (nanosleep(&left, &left) < 0 && errno == EINTR)
-		continue;
+	pause_ms(STEADY_SAMPLE_MS); /* a measurement period: the load undisturbed */
 	kill(l->pid, SIGUSR2);
 }
 

@@ -100,7 +100,9 @@ long deadline_after(int timeout_ms); /* now_ms() + the scaled limit */
  * rotating buffers. */
 const char *scaled_ms(int ms);
 const char *scaled_duration(int ms);
-void pause_ms(int ms); /* a poll interval inside a condition wait only */
+/* A poll interval inside a condition wait, or a benchmark's measurement
+ * period; never a wait for something to happen. */
+void pause_ms(int ms);
 
 /* files */
 char *read_file(const char *path);              /* malloc'd, NULL if absent */
