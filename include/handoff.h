@@ -491,7 +491,8 @@ int handoff_can_pass(const struct handoff *h);
  * (either may be NULL when its length is 0). fd stays yours and open until
  * its outcome (handoff_pass_outcome): do not read, write or watch it
  * meanwhile. Never blocks: it queues, and handoff_next() sends, in full
- * messages, as the channel drains (handoff_fd() polls readable for it). Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
+ * messages, as the channel drains (handoff_fd() polls readable for it).
+ * Returns 0, -ENOTCONN (handoff_can_pass() is 0), -E2BIG (past
  * HANDOFF_PENDING_MAX or HANDOFF_STATE_MAX), -ENOTSOCK, -EBADF, -ENOMEM. */
 HANDOFF_EXPORT
 int handoff_pass(struct handoff *h, int fd, const void *pending,

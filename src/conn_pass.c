@@ -44,7 +44,7 @@ struct ho_passing {
 	int broken;               /* the successor is gone: nothing more goes */
 	int watching_out;         /* EPOLLOUT asked on the channel */
 	int channel_full;         /* the last send found no room */
-	size_t unflushed, unflushed_bytes; /* queued since flush() last ran */
+	size_t queued_bytes;      /* pending and state passed since flush() ran */
 	unsigned char message[HO_WIRE_MESSAGE_MAX];
 };
 
@@ -91,7 +91,7 @@ static int watch_out(struct handoff *h, int on)
 static void flush(struct handoff *h)
 {
 	struct ho_passing *p = h->passing;
-	p->unflushed = p->unflushed_bytes = 0;
+	p->queued_bytes = 0;
 	p->channel_full = 0;
 	while (!p->broken && p->next_to_send < p->count) {
 		struct ho_wire_writer w;
@@ -202,10 +202,9 @@ int handoff_pass(struct handoff *h, int fd, const void *pending, size_t pending_
 	 * it is full, so the first connections need not wait for the last;
 	 * the rest at the next handoff_next(), which EPOLLOUT on the channel
 	 * brings at once (or when the channel has room again). */
-	p->unflushed++;
-	p->unflushed_bytes += pending_length + state_length;
-	if (!p->channel_full && (p->unflushed >= BATCH ||
-				 p->unflushed_bytes >= HO_WIRE_MESSAGE_MAX / 2))
+	p->queued_bytes += pending_length + state_length;
+	if (!p->channel_full && (p->count - p->next_to_send >= BATCH ||
+				 p->queued_bytes >= HO_WIRE_MESSAGE_MAX / 2))
 		flush(h);
 	else
 		watch_out(h, 1);

@@ -285,8 +285,8 @@ static void handoff_events(void)
 			exit(0);
 		case HANDOFF_EVENT_CONNECTIONS:
 			conns_receive(h);
-			/* One message (up to 252 connections) a turn: those
-			 * taken are served before the next is read, and
+			/* One message of connections a turn: those taken
+			 * are served before the next is read, and
 			 * handoff_fd() stays readable for the rest. */
 			return;
 		case HANDOFF_EVENT_PASSED:
