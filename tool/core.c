@@ -120,6 +120,11 @@ int core_count_in_state(const struct core *c, enum gen_state state)
 	return n;
 }
 
+int core_first_of_generation(const struct core *c, int i)
+{
+	return first_of_generation(c, i, GEN_STATES);
+}
+
 int core_generation_count(const struct core *c)
 {
 	return core_count_in_state(c, GEN_STATES);
@@ -231,12 +236,13 @@ static void finish_start(struct core *c, enum gen_cause cause, int ok,
 	c->hooks.status_changed(c->hooks.ctx, 1);
 }
 
-/* Its generation failed to start: the siblings still there are killed,
- * and end without a word (the failure was told once). */
-static void abandon_siblings(struct core *c, const struct generation *g)
+/* Generation `number` failed to start: its workers still there but
+ * `except` are killed, and end without a word (the failure was told once). */
+static void abandon_generation(struct core *c, unsigned number,
+			       const struct generation *except)
 {
 	for (int i = 0; i < c->count; i++)
-		if (siblings(&c->gens[i], g)) {
+		if (c->gens[i].number == number && &c->gens[i] != except) {
 			c->gens[i].abandoned = 1;
 			kill_group(&c->gens[i]);
 		}
@@ -272,8 +278,7 @@ static int launch(struct core *c, enum gen_cause cause, char *why, size_t size)
 			else
 				snprintf(why, size, "%s", failed);
 			if (w > 0) {
-				abandon_siblings(c, &(struct generation){ .number = number,
-									  .worker = -1 });
+				abandon_generation(c, number, NULL);
 				c->next_number = ho_next_generation(number);
 			}
 			return (int)pid;
@@ -444,7 +449,7 @@ static void start_failed(struct core *c, struct generation *g, int status)
 		bury(c, g);
 		return;
 	}
-	abandon_siblings(c, g);
+	abandon_generation(c, g->number, g);
 	describe_exit(c, what, sizeof what, g, status);
 	if (!c->stopping)
 		explain(c, g, seen, sizeof seen);
@@ -482,7 +487,7 @@ static void start_overdue(struct core *c, struct generation *g, int status)
 	    (int)late->pid, (long long)c->config.ready_timeout_ms, seen,
 	    c->config.workers > 1 ? " and the other workers" : "");
 	kill_group(late);
-	abandon_siblings(c, late);
+	abandon_generation(c, late->number, late);
 }
 
 static void abandon(struct core *c, struct generation *g, int status)

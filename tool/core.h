@@ -154,6 +154,8 @@ struct generation *core_in_state(struct core *c, enum gen_state state);
 /* Generations (not workers) in a state, and in all. */
 int core_count_in_state(const struct core *c, enum gen_state state);
 int core_generation_count(const struct core *c);
+/* Record i is the first of its generation's in gens[]. */
+int core_first_of_generation(const struct core *c, int i);
 /* "generation 3", or "generation 3 worker 1" with --workers above 1. */
 const char *core_name(const struct core *c, const struct generation *g, char *buf,
 		      size_t size);

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,23 @@ void launch_free(struct launch *l)
 	l->group_count = 0;
 }
 
+/* v[n] = the formatted text, v[n + 1] = NULL (v has the room); -1 when
+ * out of memory. */
+__attribute__((format(printf, 3, 4))) static int append_var(char **v, size_t *n,
+							    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&v[*n], fmt, ap); /* v[*n] undefined on failure */
+	va_end(ap);
+	if (r < 0) {
+		v[*n] = NULL;
+		return -1;
+	}
+	v[++*n] = NULL;
+	return 0;
+}
+
 /* The --env-file's variables (read now), NOTIFY_SOCKET naming us, not
  * whatever manager we answer to, and which worker it is. */
 static int generation_vars(const struct launch *l, int worker, char ***vars, char *why,
@@ -92,35 +110,24 @@ static int generation_vars(const struct launch *l, int worker, char ***vars, cha
 	}
 	while (v[n])
 		n++;
+	/* Room for ours; the list stays NULL-terminated, so that
+	 * envfile_free() frees whatever was added if one fails. */
+	char **grown = realloc(v, (n + 5) * sizeof *v);
+	if (grown)
+		v = grown;
 	/* HANDOFF_SUPERVISOR=1: a libhandoff server asks us to reload when
-	 * sent SIGHUP, instead of starting a successor of its own. */
-	/* HANDOFF_WORKER and HANDOFF_WORKERS: with --workers, which share of
+	 * sent SIGHUP, instead of starting a successor of its own.
+	 * HANDOFF_WORKER and HANDOFF_WORKERS: with --workers, which share of
 	 * the work is this process's (0 and 1 without). */
-	char *notify = NULL, *supervised = strdup("HANDOFF_SUPERVISOR=1"), *index = NULL,
-	     *workers = NULL;
-	if (asprintf(&notify, "NOTIFY_SOCKET=%s", l->notify_socket) < 0)
-		notify = NULL; /* asprintf leaves it undefined */
-	if (asprintf(&index, "HANDOFF_WORKER=%d", worker) < 0)
-		index = NULL;
-	if (asprintf(&workers, "HANDOFF_WORKERS=%d", l->opt->core.workers) < 0)
-		workers = NULL;
-	char **grown = notify && supervised && index && workers
-			       ? realloc(v, (n + 5) * sizeof *v) : NULL;
-	if (!grown) {
-		free(notify);
-		free(supervised);
-		free(index);
-		free(workers);
+	if (!grown || append_var(v, &n, "NOTIFY_SOCKET=%s", l->notify_socket) < 0 ||
+	    append_var(v, &n, "HANDOFF_SUPERVISOR=1") < 0 ||
+	    append_var(v, &n, "HANDOFF_WORKER=%d", worker) < 0 ||
+	    append_var(v, &n, "HANDOFF_WORKERS=%d", l->opt->core.workers) < 0) {
 		envfile_free(v);
 		snprintf(why, size, "out of memory");
 		return -ENOMEM;
 	}
-	grown[n] = notify;
-	grown[n + 1] = supervised;
-	grown[n + 2] = index;
-	grown[n + 3] = workers;
-	grown[n + 4] = NULL;
-	*vars = grown;
+	*vars = v;
 	return 0;
 }
 

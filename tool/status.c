@@ -85,10 +85,9 @@ static int in_order(const struct core *c, int order[CORE_RECORDS_MAX])
 {
 	int n = 0;
 	for (int i = 0; i < c->count; i++) {
-		int first = 1;
-		for (int j = 0; j < i; j++)
-			first &= c->gens[j].number != c->gens[i].number;
-		for (int w = 0; first && w < CORE_WORKERS_MAX; w++)
+		if (!core_first_of_generation(c, i))
+			continue;
+		for (int w = 0; w < CORE_WORKERS_MAX; w++)
 			for (int j = i; j < c->count; j++)
 				if (c->gens[j].number == c->gens[i].number && c->gens[j].worker == w)
 					order[n++] = j;
