@@ -229,6 +229,10 @@ int connect_port(int port);
 /* Reads up to and including a '\n', or to end of stream (returns the
  * length, 0 at EOF); fails the test past timeout_ms. */
 size_t read_line(int fd, char *buf, size_t size, int timeout_ms);
+/* Sends all of it (partial sends and EINTR retried); fails the test on an
+ * error. */
+void send_all(int fd, const void *bytes, size_t n);
+void send_text(int fd, const char *text);
 
 /* ------------------------------------------------ added for the supervisor */
 

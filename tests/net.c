@@ -266,6 +266,25 @@ int connect_port(int port)
 	return fd;
 }
 
+void send_all(int fd, const void *bytes, size_t n)
+{
+	const char *b = bytes;
+	while (n) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			FAIL("send: %s", strerror(errno));
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+void send_text(int fd, const char *text)
+{
+	send_all(fd, text, strlen(text));
+}
+
 /* Reads up to and including a '\n', or to end of stream (returns the
  * length, 0 at EOF); fails the test past timeout_ms. */
 size_t read_line(int fd, char *buf, size_t size, int timeout_ms)

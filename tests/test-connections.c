@@ -69,13 +69,6 @@ static void mover_stop(struct mover *m, pid_t pid)
 		     file_text(m->log));
 }
 
-/* Sends text (maybe a part of a line) on fd. */
-static void say(int fd, const char *text)
-{
-	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text))
-		FAIL("send: %s", strerror(errno));
-}
-
 /* The answer to the line just completed on fd must come from generation
  * gen, process pid, and count `count` lines on this connection. */
 static void expect_pong(struct mover *m, int fd, unsigned gen, unsigned long count, pid_t pid)
@@ -97,7 +90,7 @@ static void ping_all(struct mover *m, const int fds[CONNS], unsigned gen, unsign
 		     pid_t pid)
 {
 	for (int i = 0; i < CONNS; i++) {
-		say(fds[i], "ping\n");
+		send_text(fds[i], "ping\n");
 		expect_pong(m, fds[i], gen, count, pid);
 	}
 }
@@ -127,7 +120,7 @@ void test_connections_move_across_upgrades(void)
 	for (unsigned gen = 2; gen <= UPGRADES + 1; gen++) {
 		/* Half a line now, the rest after the upgrade: the old
 		 * generation may have read it, and passes it on. */
-		say(fds[0], "pi");
+		send_text(fds[0], "pi");
 		pid_t old = m.pid;
 		pid_t next = mover_upgrade(&m, "move");
 		int status;
@@ -135,10 +128,10 @@ void test_connections_move_across_upgrades(void)
 			FAIL("generation %u did not exit cleanly after passing its "
 			     "connections:\n%s", gen - 1, file_text(m.log));
 		m.pid = next;
-		say(fds[0], "ng\n");
+		send_text(fds[0], "ng\n");
 		expect_pong(&m, fds[0], gen, gen, next);
 		for (int i = 1; i < CONNS; i++) {
-			say(fds[i], "ping\n");
+			send_text(fds[i], "ping\n");
 			expect_pong(&m, fds[i], gen, gen, next);
 		}
 		int now = count_fds(next);
@@ -168,7 +161,7 @@ void test_connections_many_with_large_states(void)
 	mover_start(&m, "big");
 	for (int i = 0; i < MANY; i++) {
 		fds[i] = connect_port(m.port);
-		say(fds[i], "ping\n");
+		send_text(fds[i], "ping\n");
 	}
 	for (int i = 0; i < MANY; i++)
 		expect_pong(&m, fds[i], 1, 1, m.pid);
@@ -178,7 +171,7 @@ void test_connections_many_with_large_states(void)
 		long start = clock_us();
 		m.pid = mover_upgrade(&m, "big");
 		int probe = connect_port(m.port);
-		say(probe, "ping\n");
+		send_text(probe, "ping\n");
 		expect_pong(&m, probe, gen, 1, m.pid);
 		close(probe);
 		int status;
@@ -187,7 +180,7 @@ void test_connections_many_with_large_states(void)
 			     gen - 1, MANY, file_text(m.log));
 		moved_ms[gen - 2] = (clock_us() - start) / 1000;
 		for (int i = 0; i < MANY; i++) {
-			say(fds[i], "ping\n");
+			send_text(fds[i], "ping\n");
 			expect_pong(&m, fds[i], gen, gen, m.pid);
 		}
 	}
@@ -210,14 +203,14 @@ void test_connections_classic_successor(void)
 	struct mover m;
 	mover_start(&m, "move");
 	int a = connect_port(m.port);
-	say(a, "ping\n");
+	send_text(a, "ping\n");
 	expect_pong(&m, a, 1, 1, m.pid);
 	pid_t old = m.pid, next = mover_upgrade(&m, "classic");
 	expect_in_file(m.log, "gen 1: drain, can pass 0");
-	say(a, "ping\n");
+	send_text(a, "ping\n");
 	expect_pong(&m, a, 1, 2, old); /* still the old generation's */
 	int b = connect_port(m.port);
-	say(b, "ping\n");
+	send_text(b, "ping\n");
 	expect_pong(&m, b, 2, 1, next);
 	close(a);
 	int status;
@@ -307,7 +300,7 @@ void test_connections_refused_by_successor(void)
 		     file_text(m.log));
 	ping_all(&m, fds, 1, 2, old);
 	int b = connect_port(m.port);
-	say(b, "ping\n");
+	send_text(b, "ping\n");
 	expect_pong(&m, b, 2, 1, next);
 	close_all(fds);
 	int status;

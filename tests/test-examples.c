@@ -104,11 +104,6 @@ static void expect_line(int fd, const char *want, const char *log)
 		FAIL("expected \"%s\" back, got \"%s\"; log:\n%s", want, got, file_text(log));
 }
 
-static void send_text(int fd, const char *text)
-{
-	ASSERT_EQ(send(fd, text, strlen(text), MSG_NOSIGNAL), (long)strlen(text));
-}
-
 /* The pid of echo's generation `generation`, from its "generation N ready"
  * line on stderr. */
 static pid_t echo_ready(const char *log, unsigned generation)

@@ -68,20 +68,6 @@ void test_sha1_fips_vectors(void)
 
 /* ------------------------------------------------------------ I/O */
 
-static void send_all(int fd, const void *p, size_t n)
-{
-	const char *b = p;
-	while (n) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			FAIL("send: %s", strerror(errno));
-		b += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Reads what is there into buf (at most size - *len), waiting up to
  * timeout_ms for something. Returns the bytes read, 0 at EOF. */
 static size_t read_some(int fd, unsigned char *buf, size_t *len, size_t size,
