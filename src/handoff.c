@@ -329,7 +329,7 @@ static int claim(struct handoff *h, const char *name,
 	int fd = claim_inherited(h, name, want);
 	int inherited = fd >= 0;
 	if (fd < 0 && create)
-		fd = ho_listener_open(want);
+		fd = ho_listener_open(want, h->listen_grouped);
 	if (fd < 0)
 		return fd;
 	const struct handoff_address *known =

@@ -37,6 +37,8 @@ struct handoff {
 	int exec_errno;     /* why exec_path could not be resolved */
 	int stopping_sent;
 	int supervised;     /* upgrades are the supervisor's: ask it */
+	int listen_grouped; /* the supervisor's (tool/steer.h): a TCP listener
+			       opens a SO_REUSEPORT group of its own */
 	/* moving live connections (conn_pass.c, conn_take.c) */
 	pid_t successor_pid;       /* once handed over */
 	int successor_listening;   /* it takes connections; its channel is open */
@@ -74,7 +76,10 @@ struct ho_inherited_socket {
 };
 
 /* listener.c */
-int ho_listener_open(const struct handoff_address *address);
+/* grouped: a TCP socket bound as any other (a taken port is EADDRINUSE),
+ * then given SO_REUSEPORT before listen(), so that it heads a group that
+ * the caller's sockets of the same address may join. */
+int ho_listener_open(const struct handoff_address *address, int grouped);
 void ho_describe_inherited(struct ho_inherited_socket *s, int fd);
 int ho_address_matches(const struct handoff_address *have,
 		       const struct handoff_address *want, int any_port);

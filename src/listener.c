@@ -48,7 +48,7 @@ static int bind_address(int fd, const struct handoff_address *a)
 	return bind(fd, &a->u.sa, a->length) == 0 ? 0 : -errno;
 }
 
-int ho_listener_open(const struct handoff_address *a)
+int ho_listener_open(const struct handoff_address *a, int grouped)
 {
 	int fd = socket(a->family, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -62,6 +62,9 @@ int ho_listener_open(const struct handoff_address *a)
 		r = -errno;
 	if (r == 0)
 		r = bind_address(fd, a);
+	if (r == 0 && grouped && a->type == SOCK_STREAM && a->family != AF_UNIX &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		r = -errno;
 	if (r == 0 && a->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)
 		r = -errno;
 	if (r < 0) {

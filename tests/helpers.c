@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -350,4 +351,49 @@ int helper_daemon(const char *arg)
 	say("daemon pid=%d intermediate=%d first=%d", (int)getpid(), (int)intermediate,
 	    (int)first);
 	return daemon_serve(quiet);
+}
+
+/* Binds ADDR itself (port 0 allowed) and listens, timing each call in
+ * nanoseconds; says "timed-bind: bind_ns=B listen_ns=L", sends READY=1
+ * to NOTIFY_SOCKET and waits for SIGTERM. Under `handoff run` its calls
+ * are trapped and adopted (ADDR held), trapped and let through (another
+ * address), or not trapped at all (--no-adopt): bench/adopt.c compares. */
+static long long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+int helper_timed_bind(const char *text)
+{
+	struct handoff_address a;
+	if (handoff_address_parse(&a, text) < 0) {
+		say("timed-bind: bad address %s", text);
+		return 2;
+	}
+	int one = 1, fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+		say("timed-bind: socket: %s", strerror(errno));
+		return 1;
+	}
+	long long t0 = now_ns();
+	int r = bind(fd, &a.u.sa, a.length);
+	long long t1 = now_ns();
+	if (r == 0)
+		r = listen(fd, 128);
+	long long t2 = now_ns();
+	if (r < 0) {
+		say("timed-bind: %s: %s", text, strerror(errno));
+		return 1;
+	}
+	say("timed-bind: bind_ns=%lld listen_ns=%lld", t1 - t0, t2 - t1);
+	ho_notify_send("READY=1", -1);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sig;
+	sigwait(&set, &sig);
+	return 0;
 }

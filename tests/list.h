@@ -104,6 +104,8 @@
 	X(supervisor_names_taken_first_and_floods, 60) \
 	X(supervisor_adopts_binds, 90)    \
 	X(supervisor_adopt_failures, 60)  \
+	X(supervisor_adopt_steers_new_clients, 60) \
+	X(supervisor_adopt_finish_deadline, 60) \
 	X(supervisor_no_adopt_says_why, 60) \
 	X(supervisor_adopt_unavailable, 60) \
 	X(supervisor_ready_exec, 60)      \

@@ -24,6 +24,7 @@ int helper_server(const char *spec);
 int helper_binder(const char *port);
 int helper_daemon(const char *arg);
 int helper_mover(const char *spec);
+int helper_timed_bind(const char *address);
 
 static int run_helper(const char *name, const char *arg)
 {
@@ -37,6 +38,8 @@ static int run_helper(const char *name, const char *arg)
 		return helper_daemon(arg);
 	if (strcmp(name, "mover") == 0)
 		return helper_mover(arg);
+	if (strcmp(name, "timed-bind") == 0)
+		return helper_timed_bind(arg);
 	fprintf(stderr, "unknown helper %s\n", name);
 	return 2;
 }

@@ -108,8 +108,8 @@ void test_supervisor_adopts_binds(void)
 		close(p.fds[i]);
 	}
 
-	/* Reloads under load: each generation binds, is given the socket,
-	 * and no request fails; the supervisor keeps no descriptor per bind. */
+	/* Reloads under load: each generation binds, is given a socket, and
+	 * no request fails. */
 	int fds = count_fds(s.pid);
 	load_start(&l, s.port, (char *[]){ "--fresh", "4", NULL });
 	for (unsigned g = 2; g <= 4; g++)
@@ -118,7 +118,18 @@ void test_supervisor_adopts_binds(void)
 	load_print("binder reloads", &r);
 	check_no_failures(&r);
 	binder_checks_passed(&s, 4);
-	ASSERT_EQ(count_fds(s.pid), fds);
+	/* Each generation had a listening socket of its own (the log says
+	 * which), and new clients went to the serving one's: the supervisor
+	 * keeps those sockets (no more than three), never one per bind. */
+	expect_in_file(s.log, "generation 3 (pid");
+	expect_in_file(s.log, "finishing: new clients go elsewhere");
+	int after = count_fds(s.pid);
+	if (after < fds || after > fds + 3)
+		FAIL("the supervisor had %d descriptors before the reloads, %d after", fds,
+		     after);
+	reload_ok(&s, 5, 4);
+	binder_checks_passed(&s, 5);
+	ASSERT_EQ(count_fds(s.pid), after);
 	sup_stop(&s);
 }
 
@@ -259,5 +270,163 @@ void test_supervisor_ready_exec(void)
 	expect_in_file(s.log, "--ready=exec: ran ");
 	expect_in_file(s.log, "last exit status 1");
 	ASSERT(answers(s.port, wait_serving(&s, 2).pid, 2));
+	sup_stop(&s);
+}
+
+/* ------------------------------------------- steering and finishing */
+
+/* static-server (tests/static-server.c) on our port: it answers one
+ * connection at a time, "generation=N pid=P". */
+static void start_static_server(struct sup *s, char *const options[])
+{
+	static char server[512];
+	snprintf(server, sizeof server, "%s", bin_path("tests/static-server"));
+	snprintf(port_text, sizeof port_text, "%d", s->port);
+	sup_start(s, options, (char *[]){ server, port_text, NULL }, NULL);
+}
+
+/* Half a request: the generation that accepts it waits for the rest. */
+static int hold_a_client(int port)
+{
+	int fd = connect_port(port);
+	send_text(fd, "GET / HTTP/1.0\r\n");
+	return fd;
+}
+
+/* n clients with a whole request each, queued behind a held one. */
+static void queue_clients(int port, int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = connect_port(port);
+		send_text(fds[i], "GET / HTTP/1.0\r\n\r\n");
+	}
+}
+
+/* Each of them answered by generation `number`, and closed. */
+static void answered_by(const struct sup *s, int *fds, int n, unsigned number)
+{
+	char want[32];
+	snprintf(want, sizeof want, "generation=%u ", number);
+	for (int i = 0; i < n; i++) {
+		char body[128] = "";
+		int code = http_answer(fds[i], body, sizeof body, 10000);
+		if (code != 200 || !strstr(body, want))
+			FAIL("queued client %d got %d \"%s\" instead of generation %u's "
+			     "answer; log:\n%s", i, code, body, number, file_text(s->log));
+		close(fds[i]);
+	}
+}
+
+/* n new clients, every one answered by generation `number`. */
+static void new_clients_go_to(const struct sup *s, unsigned number, int n)
+{
+	char want[32];
+	snprintf(want, sizeof want, "generation=%u ", number);
+	for (int i = 0; i < n; i++) {
+		char body[128] = "";
+		int code = http_get("127.0.0.1", s->port, "/", body, sizeof body);
+		if (code != 200 || !strstr(body, want))
+			FAIL("new client %d: %d \"%s\": only generation %u should take new "
+			     "clients; log:\n%s", i, code, body, number, file_text(s->log));
+	}
+}
+
+/* Reloaded, a generation that had a listening socket of its own takes no
+ * new client, answers the one it holds, and only then is asked to drain:
+ * a server that would cut what it holds when asked to stop cuts nothing. */
+void test_supervisor_adopt_steers_new_clients(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	start_static_server(&s, (char *[]){ "--ready=listen", "--finish-timeout",
+					    (char *)scaled_duration(60000), NULL });
+	struct gen first = only_generation(&s);
+	int held = hold_a_client(s.port);
+	/* Clients queued behind the held one, on generation 1's socket: a
+	 * socket handed over by SO_REUSEPORT loses its queue when it closes
+	 * (LESSONS.md, rule 1); these are answered by generation 1 below. */
+	enum { QUEUED = 10 };
+	int queued[QUEUED];
+	queue_clients(s.port, queued, QUEUED);
+	reload_ok(&s, 2, 0);
+	new_clients_go_to(&s, 2, 50);
+	char line[128];
+	snprintf(line, sizeof line, "generation 1 (pid %d) finishing", (int)first.pid);
+	expect_in_file(s.log, line);
+	snprintf(line, sizeof line, "generation 1 (pid %d) draining", (int)first.pid);
+	if (count_in_file(s.log, line) || kill(first.pid, 0) < 0)
+		FAIL("generation 1 was asked to drain while it held a client; log:\n%s",
+		     file_text(s.log));
+
+	/* The supervisor upgrades itself meanwhile: the sockets, whose they
+	 * are and where new clients go are kept, and so is the finishing. */
+	int code = handoff((char *[]){ "reload", "--self", "--pidfile", s.pidfile, NULL });
+	if (code != 0)
+		FAIL("reload --self: exit %d, stdout %s, stderr %s; log:\n%s", code, said.out,
+		     said.err, file_text(s.log));
+	new_clients_go_to(&s, 2, 50);
+	if (count_in_file(s.log, line) || kill(first.pid, 0) < 0)
+		FAIL("across reload --self, generation 1 stopped finishing; log:\n%s",
+		     file_text(s.log));
+
+	/* The rest of the request: generation 1 answers it, takes nothing
+	 * new meanwhile, and drains once it holds nothing. */
+	send_text(held, "\r\n");
+	char body[128] = "";
+	code = http_answer(held, body, sizeof body, 10000);
+	if (code != 200 || !strstr(body, "generation=1 "))
+		FAIL("the held client got %d \"%s\" instead of generation 1's answer", code,
+		     body);
+	close(held);
+	answered_by(&s, queued, QUEUED, 1);
+	new_clients_go_to(&s, 2, 50);
+	snprintf(line, sizeof line, "generation 1 (pid %d) has answered what it took",
+		 (int)first.pid);
+	expect_in_file(s.log, line);
+	snprintf(line, sizeof line, "generation 1 (pid %d) exited with status 0 after "
+		 "draining", (int)first.pid);
+	expect_in_file(s.log, line);
+	/* And the next reload steers as well, to a socket made before. */
+	reload_ok(&s, 3, 0);
+	new_clients_go_to(&s, 3, 50);
+	sup_stop(&s);
+}
+
+/* A generation that keeps a client past --finish-timeout is asked to drain
+ * all the same, and --drain-timeout still bounds it; the clients it never
+ * accepted wait on its socket for the next generation started. */
+void test_supervisor_adopt_finish_deadline(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	start_static_server(&s, (char *[]){ "--ready=listen", "--finish-timeout", "300ms",
+					    "--drain-timeout",
+					    (char *)scaled_duration(1000), NULL });
+	struct gen first = only_generation(&s);
+	int held = hold_a_client(s.port);
+	/* Queued behind it, on generation 1's socket: they outlive it. */
+	enum { QUEUED = 5 };
+	int queued[QUEUED];
+	queue_clients(s.port, queued, QUEUED);
+	reload_ok(&s, 2, 0);
+	char line[128];
+	snprintf(line, sizeof line, "generation 1 (pid %d) still holds connections at the "
+		 "finish deadline", (int)first.pid);
+	expect_in_file(s.log, line);
+	snprintf(line, sizeof line, "generation 1 (pid %d) still draining at the deadline",
+		 (int)first.pid);
+	expect_in_file(s.log, line);
+	char body[64];
+	int got = http_read_response(held, body, sizeof body, 10000);
+	if (got > 0)
+		FAIL("the held client got an answer from a killed generation: %s", body);
+	close(held);
+	new_clients_go_to(&s, 2, 10);
+	/* The next generation started is given the socket they wait on. */
+	reload_ok(&s, 3, 0);
+	answered_by(&s, queued, QUEUED, 3);
+	new_clients_go_to(&s, 3, 10);
 	sup_stop(&s);
 }

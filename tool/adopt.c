@@ -191,14 +191,15 @@ static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
 	getsockopt(socket_fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n);
 	int near, index = adopt_match(a->held, a->held_count, domain, type, protocol,
 				      &sa, len, &near);
-	int ours = index >= 0 ? handoff_listener_fd(a->listeners, (size_t)index) : -1;
+	int ours = index >= 0 ? steer_socket(&a->steer, g->number, (size_t)index) : -1;
 	if (index == ADOPT_NONE)
 		remember_own_bind(g, &sa, len, type, near);
 	if (ours < 0 || !still_valid(g->watch.fd, req->id)) {
 		close(socket_fd);
 		return 0;
 	}
-	match_blocking(ours, socket_fd, others_running(a, g));
+	match_blocking(ours, socket_fd, !steer_alone(&a->steer, g->number, (size_t)index) &&
+						others_running(a, g));
 	close(socket_fd);
 	struct seccomp_notif_addfd addfd = {
 		.id = req->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (unsigned)ours,
@@ -213,8 +214,11 @@ static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
 	if (log_allowed(&a->limit, 10, 10000)) {
 		char text[80] = "?";
 		handoff_address_format(&a->held[index].address, text, sizeof text);
-		say("generation %u binds %s: given the supervisor's listener (pid %d, "
-		    "fd %d)", g->number, text, (int)req->pid, fd);
+		say("generation %u binds %s: given %s (pid %d, fd %d)", g->number, text,
+		    ours == handoff_listener_fd(a->listeners, (size_t)index)
+			    ? "the supervisor's listener"
+			    : "a listening socket of its own, of the supervisor's",
+		    (int)req->pid, fd);
 	}
 	if (a->held[index].address.type == SOCK_DGRAM)
 		listened_on(g, index); /* nothing listens on a datagram socket */
@@ -238,8 +242,9 @@ static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req
 	close(socket_fd);
 	for (size_t i = 0; r == 0 && i < a->held_count; i++) {
 		int fd = handoff_listener_fd(a->listeners, i);
-		if (fd >= 0 && fstat(fd, &ours) == 0 && ours.st_ino == theirs.st_ino &&
-		    ours.st_dev == theirs.st_dev) {
+		if ((fd >= 0 && fstat(fd, &ours) == 0 && ours.st_ino == theirs.st_ino &&
+		     ours.st_dev == theirs.st_dev) ||
+		    steer_owns(&a->steer, i, theirs.st_dev, theirs.st_ino)) {
 			listened_on(g, (int)i);
 			return 1; /* listening already, with our backlog */
 		}
@@ -377,7 +382,8 @@ int adopt_open(struct adopt *a, struct core *core, struct handoff *listeners,
 	a->core = core;
 	a->listeners = listeners;
 	a->ready_on_listen = ready_on_listen;
-	if (!a->request || !a->response || describe_held(a, why, size) < 0) {
+	if (!a->request || !a->response || describe_held(a, why, size) < 0 ||
+	    steer_open(&a->steer, core, listeners) < 0) {
 		snprintf(why, size, "out of memory");
 		adopt_close(a);
 		return -ENOMEM;
@@ -406,6 +412,7 @@ int adopt_watch(struct adopt *a, unsigned number, int worker, int fd)
 void adopt_init(struct adopt *a)
 {
 	*a = (struct adopt){ .epoll_fd = -1 };
+	steer_init(&a->steer);
 }
 
 int adopt_enabled(const struct adopt *a)
@@ -515,6 +522,7 @@ void adopt_close(struct adopt *a)
 	while (a->count)
 		forget(a, a->gens[0]);
 #endif
+	steer_close(&a->steer);
 	free(a->held);
 	free(a->request);
 	free(a->response);

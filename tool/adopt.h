@@ -9,6 +9,9 @@
  * as if we were not there. The supervisor stays out of the data path:
  * accept, read and write are never trapped.
  *
+ * Each generation's sockets are its own where the kernel allows it, and
+ * new clients go to the serving one's (steer.h).
+ *
  * It also remembers what each generation did, for --ready=listen and for
  * the message when one does not become ready. */
 #ifndef TOOL_ADOPT_H
@@ -17,6 +20,7 @@
 #include "adopt_match.h"
 #include "core.h"
 #include "log.h"
+#include "steer.h"
 #include "watch.h"
 
 #include <stddef.h>
@@ -57,6 +61,7 @@ struct adopt {
 	void *request, *response;    /* sized as this kernel says */
 	size_t request_size, response_size;
 	struct log_limit limit;
+	struct steer steer;          /* whose socket a bind() gets */
 };
 
 /* Zero-valid (off) after adopt_init. */

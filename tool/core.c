@@ -20,6 +20,10 @@
 #include <unistd.h>
 
 enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 30000 };
+/* A finishing generation is asked whether it is quiet this often, and
+ * must be so twice in a row: a handshake begun on its socket before new
+ * clients went elsewhere completes within that time on a local network. */
+enum { QUIET_POLL_MS = 20, QUIET_ANSWERS = 2 };
 
 enum gen_event {
 	EV_READY,     /* it said READY=1 (or lived through --ready=delay:) */
@@ -28,13 +32,14 @@ enum gen_event {
 	EV_DEADLINE,  /* its ready or drain deadline passed */
 	EV_REPLACED,  /* a newer generation serves now */
 	EV_STOP,      /* the supervisor stops */
+	EV_QUIET,     /* it holds nothing more (finishing: hooks.quiet) */
 	GEN_EVENTS
 };
 
 typedef void transition(struct core *c, struct generation *g, int status);
 
 static transition promote, start_failed, start_overdue, abandon, crashed,
-	drain, drained, drain_overdue, follow;
+	finish, drain, drained, drain_overdue, follow;
 
 static void ignore(struct core *c, struct generation *g, int status)
 {
@@ -45,10 +50,11 @@ static void ignore(struct core *c, struct generation *g, int status)
  * exits 0 has done what it was asked, and the rest of its group may finish
  * until the deadline (core_exited does not even look for a successor). */
 static transition *const table[GEN_STATES][GEN_EVENTS] = {
-	/*                READY    EXITED        DAEMONIZED DEADLINE       REPLACED STOP */
-	[GEN_STARTING] = { promote, start_failed, follow,    start_overdue, ignore, abandon },
-	[GEN_SERVING]  = { ignore,  crashed,      follow,    ignore,        drain,  drain   },
-	[GEN_DRAINING] = { ignore,  drained,      drained,   drain_overdue, ignore, ignore  },
+	/*                 READY    EXITED        DAEMONIZED DEADLINE       REPLACED STOP     QUIET */
+	[GEN_STARTING]  = { promote, start_failed, follow,    start_overdue, ignore, abandon, ignore },
+	[GEN_SERVING]   = { ignore,  crashed,      follow,    ignore,        finish, drain,   ignore },
+	[GEN_FINISHING] = { ignore,  drained,      drained,   drain,         ignore, drain,   drain  },
+	[GEN_DRAINING]  = { ignore,  drained,      drained,   drain_overdue, ignore, ignore,  ignore },
 };
 
 static void fire(struct core *c, struct generation *g, enum gen_event event,
@@ -78,7 +84,7 @@ static int64_t now_of(const struct core *c)
 
 const char *core_state_name(enum gen_state state)
 {
-	static const char *const names[] = { "starting", "ready", "draining" };
+	static const char *const names[] = { "starting", "ready", "draining", "finishing" };
 	return names[state];
 }
 
@@ -128,6 +134,11 @@ int core_first_of_generation(const struct core *c, int i)
 int core_generation_count(const struct core *c)
 {
 	return core_count_in_state(c, GEN_STATES);
+}
+
+int core_count_leaving(const struct core *c)
+{
+	return core_count_in_state(c, GEN_FINISHING) + core_count_in_state(c, GEN_DRAINING);
 }
 
 const char *core_name(const struct core *c, const struct generation *g, char *buf,
@@ -205,7 +216,8 @@ static void describe_exit(const struct core *c, char *buf, size_t size,
 static int bury(struct core *c, struct generation *g)
 {
 	int leftovers = kill(-g->group, 0) == 0;
-	if (leftovers && g->state == GEN_DRAINING && !g->killed) {
+	if (leftovers && (g->state == GEN_DRAINING || g->state == GEN_FINISHING) &&
+	    !g->killed) {
 		g->exited = 1;
 		say(c, "%s: its other processes may drain until the deadline", NAME(g));
 		return 1;
@@ -320,7 +332,8 @@ static int64_t back_off(struct core *c)
 static int starting_or_serving(const struct core *c)
 {
 	for (int i = 0; i < c->count; i++)
-		if (c->gens[i].state != GEN_DRAINING && !c->gens[i].abandoned)
+		if ((c->gens[i].state == GEN_STARTING || c->gens[i].state == GEN_SERVING) &&
+		    !c->gens[i].abandoned)
 			return 1;
 	return 0;
 }
@@ -414,6 +427,8 @@ static void promote(struct core *c, struct generation *g, int status)
 		    (int)g->pid, waiting);
 		return;
 	}
+	if (c->hooks.serving)
+		c->hooks.serving(c->hooks.ctx, g->number); /* before the others finish */
 	for (int i = 0; i < c->count; i++)
 		if (c->gens[i].number != g->number)
 			fire(c, &c->gens[i], EV_REPLACED, 0);
@@ -519,9 +534,38 @@ static void crashed(struct core *c, struct generation *g, int status)
 	c->hooks.status_changed(c->hooks.ctx, 0);
 }
 
+/* Replaced: new clients go to its successor already. One that had
+ * sockets of its own first answers what it took (python's http.server
+ * would cut it when asked to stop), then drains. */
+static void finish(struct core *c, struct generation *g, int status)
+{
+	if (!c->hooks.quiet || c->config.finish_timeout_ms <= 0 ||
+	    c->hooks.quiet(c->hooks.ctx, g) < 0) {
+		drain(c, g, status);
+		return;
+	}
+	g->state = GEN_FINISHING;
+	g->quiet_seen = 0;
+	g->asked_us = now_of(c);
+	g->deadline_us = now_of(c) + c->config.finish_timeout_ms * 1000;
+	say(c, "%s (pid %d) finishing: new clients go elsewhere; asked to drain once it "
+	       "holds no connection, at most in %lld ms", NAME(g), (int)g->pid,
+	    (long long)c->config.finish_timeout_ms);
+}
+
 static void drain(struct core *c, struct generation *g, int status)
 {
 	(void)status;
+	if (g->state == GEN_FINISHING) {
+		long long ms = (long long)(now_of(c) - g->deadline_us) / 1000 +
+			       c->config.finish_timeout_ms;
+		say(c, "%s (pid %d) %s after %lld ms of finishing", NAME(g), (int)g->pid,
+		    c->stopping			    ? "stops finishing: the supervisor stops,"
+		    : g->quiet_seen >= QUIET_ANSWERS ? "has answered what it took"
+		    : g->quiet_seen < 0		    ? "can no longer tell what it holds"
+						     : "still holds connections at the finish deadline,",
+		    ms);
+	}
 	g->state = GEN_DRAINING;
 	g->signalled = 1;
 	g->deadline_us = now_of(c) + c->config.drain_timeout_ms * 1000;
@@ -613,7 +657,7 @@ int core_reload(struct core *c)
 		say(c, "reload refused: a reload is already in progress");
 		return -EBUSY;
 	}
-	int draining = core_count_in_state(c, GEN_DRAINING);
+	int draining = core_count_leaving(c);
 	if (draining >= c->config.max_draining) {
 		say(c, "reload refused: %d generations are still draining "
 		       "(--max-draining %d)", draining, c->config.max_draining);
@@ -703,6 +747,19 @@ void core_exited(struct core *c, pid_t pid, int status)
 		     status);
 }
 
+/* A finishing generation that is quiet QUIET_ANSWERS times in a row, or
+ * can no longer tell, drains. */
+static void ask_quiet(struct core *c, struct generation *g, int64_t now_us)
+{
+	if (g->state != GEN_FINISHING || now_us < g->asked_us + QUIET_POLL_MS * 1000)
+		return;
+	g->asked_us = now_us;
+	int quiet = c->hooks.quiet(c->hooks.ctx, g);
+	g->quiet_seen = quiet < 0 ? -1 : quiet ? g->quiet_seen + 1 : 0;
+	if (quiet < 0 || g->quiet_seen >= QUIET_ANSWERS)
+		fire(c, g, EV_QUIET, 0);
+}
+
 void core_tick(struct core *c)
 {
 	int64_t now_us = now_of(c);
@@ -712,6 +769,8 @@ void core_tick(struct core *c)
 			forget(c, &c->gens[i--]);
 	for (int i = 0; i < c->count; i++)
 		group_of(&c->gens[i]); /* while the followed process can tell */
+	for (int i = 0; i < c->count; i++)
+		ask_quiet(c, &c->gens[i], now_us);
 	for (int i = 0; i < c->count; i++) {
 		struct generation *g = &c->gens[i];
 		int before = c->count;
@@ -768,9 +827,12 @@ int core_next_timeout_ms(const struct core *c)
 	int64_t ms = (next - now_us + 999) / 1000;
 	/* An exited generation's group is polled: its last process may go at
 	 * any time and tells us nothing. */
-	for (int i = 0; i < c->count; i++)
+	for (int i = 0; i < c->count; i++) {
 		if (c->gens[i].exited && ms > 100)
 			ms = 100;
+		if (c->gens[i].state == GEN_FINISHING && ms > QUIET_POLL_MS)
+			ms = QUIET_POLL_MS;
+	}
 	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
 }
 

@@ -9,7 +9,13 @@
  * signal:
  *
  *   starting --ready--> serving --replaced or stop--> draining --exit--> gone
- *       \--exit, deadline or stop: failed, killed--------------------------^
+ *       \                   \                          ^
+ *        \                   \--replaced--> finishing --quiet, deadline, stop
+ *         \--exit, deadline or stop: failed, killed-------------------------^
+ *
+ * A replaced generation finishes first when it had listening sockets of
+ * its own (steer.h): new clients go elsewhere already, and it is asked to
+ * drain only once it holds nothing more (quiet) or at --finish-timeout.
  *
  * An exit 0 that leaves another process of the generation running (a
  * daemon that forked) before draining changes pid and group, not state.
@@ -38,7 +44,7 @@
 #define CORE_WORKERS_MAX 16      /* --workers: processes per generation */
 #define CORE_FOLLOWS_MAX 8       /* per generation: a daemon forks once or twice */
 
-enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_STATES };
+enum gen_state { GEN_STARTING, GEN_SERVING, GEN_DRAINING, GEN_FINISHING, GEN_STATES };
 
 /* Why a generation was started: a reload answers its requester, a restart
  * does not count as a reload. */
@@ -57,7 +63,9 @@ struct generation {
 	enum gen_state state;
 	enum gen_cause cause;
 	int64_t started_us;
-	int64_t deadline_us;       /* ready, or drain, deadline */
+	int64_t deadline_us;       /* ready, finish or drain deadline */
+	int64_t asked_us;          /* finishing: when quiet was last asked */
+	int quiet_seen;            /* finishing: quiet answers in a row */
 	int killed;                /* SIGKILL sent to its group */
 	int signalled;             /* the stop signal sent (drain asked) */
 	int exited;                /* its main process is gone; the record waits
@@ -72,6 +80,7 @@ struct core_config {
 	int64_t ready_delay_ms;    /* 0: wait for READY=1 */
 	int64_t ready_timeout_ms;
 	int64_t drain_timeout_ms;
+	int64_t finish_timeout_ms; /* finishing at most this long */
 	int64_t stable_after_ms;   /* healthy this long: back-off forgiven */
 	int stop_signal;
 	int max_draining;          /* a reload beyond this many draining: busy */
@@ -101,6 +110,11 @@ struct core_hooks {
 	 * process it left running that is the generation now (a daemon that
 	 * forked), with its process group in *group; 0 if none. May be NULL. */
 	pid_t (*successor)(void *ctx, const struct generation *g, pid_t *group);
+	/* Optional: generation number serves now (new clients go to it). */
+	void (*serving)(void *ctx, unsigned number);
+	/* Optional: whether replaced g has answered everything it took: 1, 0
+	 * (not yet: it finishes), -1 (cannot tell: it drains at once). */
+	int (*quiet)(void *ctx, const struct generation *g);
 };
 
 struct core {
@@ -151,9 +165,11 @@ int core_next_timeout_ms(const struct core *c); /* -1: none */
 int core_done(const struct core *c);  /* stopped and nothing left */
 struct generation *core_find(struct core *c, pid_t pid);
 struct generation *core_in_state(struct core *c, enum gen_state state);
-/* Generations (not workers) in a state, and in all. */
+/* Generations (not workers) in a state, and in all; core_count_leaving:
+ * those finishing or draining. */
 int core_count_in_state(const struct core *c, enum gen_state state);
 int core_generation_count(const struct core *c);
+int core_count_leaving(const struct core *c);
 /* Record i is the first of its generation's in gens[]. */
 int core_first_of_generation(const struct core *c, int i);
 /* "generation 3", or "generation 3 worker 1" with --workers above 1. */

@@ -26,6 +26,9 @@ static void usage(void)
 	      "  --ready-timeout DUR       give up on a new generation after DUR (60s)\n"
 	      "  --stop-signal SIG         sent to a generation being replaced (TERM)\n"
 	      "  --drain-timeout DUR       then SIGKILL its process group after DUR (30s)\n"
+	      "  --finish-timeout DUR      an adopting generation being replaced first\n"
+	      "                            answers what it took, new clients going to its\n"
+	      "                            successor, for at most DUR (1s; 0: not at all)\n"
 	      "  --restart always|on-failure|never\n"
 	      "                            when a serving generation dies (always)\n"
 	      "  --daemon                  detach; return once the server is ready\n"
@@ -110,6 +113,8 @@ static int option_value(struct options *opt, int key, const char *value)
 		return duration("--ready-timeout", value, &opt->core.ready_timeout_ms, 0);
 	case 'D':
 		return duration("--drain-timeout", value, &opt->core.drain_timeout_ms, 1);
+	case 'F':
+		return duration("--finish-timeout", value, &opt->core.finish_timeout_ms, 1);
 	case 'B':
 		return duration("--stable-after", value, &opt->core.stable_after_ms, 1);
 	case 'S':
@@ -175,6 +180,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "ready", required_argument, 0, 'r' },
 		{ "ready-timeout", required_argument, 0, 'T' },
 		{ "drain-timeout", required_argument, 0, 'D' },
+		{ "finish-timeout", required_argument, 0, 'F' },
 		{ "stop-signal", required_argument, 0, 'S' },
 		{ "restart", required_argument, 0, 'R' },
 		{ "daemon", no_argument, 0, 'd' },
@@ -197,6 +203,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	};
 	*opt = (struct options){
 		.core = { .ready_timeout_ms = 60000, .drain_timeout_ms = 30000,
+			  .finish_timeout_ms = 1000,
 			  .stable_after_ms = 10000, .stop_signal = SIGTERM,
 			  .max_draining = 16, .restart = RESTART_ALWAYS, .workers = 1 },
 		.umask = -1, .run_argv = argv, .check_state_fd = -1,

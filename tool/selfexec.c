@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-#define NAMED_MAX (MAX_LISTENERS + CORE_RECORDS_MAX + 16)
+#define NAMED_MAX (MAX_LISTENERS * STEER_SLOTS + CORE_RECORDS_MAX + 16)
 
 /* Every descriptor the state names. */
 static int named_fds(const struct self_state *s, int *out)
@@ -28,8 +28,12 @@ static int named_fds(const struct self_state *s, int *out)
 	for (size_t i = 0; i < sizeof top / sizeof *top; i++)
 		if (top[i] >= 0)
 			out[n++] = top[i];
-	for (int i = 0; i < s->listener_count; i++)
+	for (int i = 0; i < s->listener_count; i++) {
 		out[n++] = s->listeners[i].fd;
+		for (int k = 1; k < STEER_SLOTS; k++)
+			if (s->listeners[i].slot_fd[k] >= 0)
+				out[n++] = s->listeners[i].slot_fd[k];
+	}
 	for (int i = 0; i < s->generation_count; i++)
 		if (s->gens[i].filter_fd >= 0)
 			out[n++] = s->gens[i].filter_fd;
@@ -202,8 +206,12 @@ int selfexec_check_fds(const struct self_state *s, char *why, size_t size)
 	r = r ? r : check_fd(s->output_write_fd, S_IFIFO, "output pipe", why, size);
 	r = r ? r : check_fd(s->client_fd, S_IFSOCK, "control client", why, size);
 	r = r ? r : check_fd(s->fallback_fd, 0, "previous binary", why, size);
-	for (int i = 0; i < s->listener_count && !r; i++)
+	for (int i = 0; i < s->listener_count && !r; i++) {
 		r = check_fd(s->listeners[i].fd, S_IFSOCK, "listener", why, size);
+		for (int k = 1; k < STEER_SLOTS && !r; k++)
+			r = check_fd(s->listeners[i].slot_fd[k], S_IFSOCK, "listener slot", why,
+				     size);
+	}
 	for (int i = 0; i < s->generation_count && !r; i++)
 		r = check_fd(s->gens[i].filter_fd, 0, "adoption filter", why, size);
 	return r;

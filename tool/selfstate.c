@@ -59,6 +59,11 @@ static const struct field top_fields[] = {
 	F(struct self_state, "output_write_fd", K_FD, output_write_fd),
 	F(struct self_state, "client_fd", K_FD, client_fd),
 	F(struct self_state, "fallback_fd", K_FD, fallback_fd),
+	F(struct self_state, "steered", K_INT, steered),
+	F(struct self_state, "slot0_owner", K_UINT, slot_owner[0]),
+	F(struct self_state, "slot1_owner", K_UINT, slot_owner[1]),
+	F(struct self_state, "slot2_owner", K_UINT, slot_owner[2]),
+	F(struct self_state, "slot3_owner", K_UINT, slot_owner[3]),
 };
 
 static const struct field listener_fields[] = {
@@ -68,7 +73,16 @@ static const struct field listener_fields[] = {
 	F(struct self_listener, "owns_path", K_BOOL, owns_path),
 	F(struct self_listener, "path_dev", K_U64, path_dev),
 	F(struct self_listener, "path_ino", K_U64, path_ino),
+	F(struct self_listener, "members", K_INT, members),
+	F(struct self_listener, "shared", K_BOOL, shared),
+	F(struct self_listener, "slot1_fd", K_FD, slot_fd[1]),
+	F(struct self_listener, "slot1_place", K_INT, slot_place[1]),
+	F(struct self_listener, "slot2_fd", K_FD, slot_fd[2]),
+	F(struct self_listener, "slot2_place", K_INT, slot_place[2]),
+	F(struct self_listener, "slot3_fd", K_FD, slot_fd[3]),
+	F(struct self_listener, "slot3_place", K_INT, slot_place[3]),
 };
+_Static_assert(STEER_SLOTS == 4, "one row per slot above");
 
 static const struct field generation_fields[] = {
 	F(struct self_generation, "number", K_UINT, g.number),
@@ -93,7 +107,8 @@ static const struct field generation_fields[] = {
 
 #define COUNT(a) (sizeof a / sizeof *a)
 
-static const char *const state_names[] = { "starting", "serving", "draining" };
+static const char *const state_names[] = { "starting", "serving", "draining",
+					   "finishing" };
 static const char *const cause_names[] = { "first", "reload", "restart" };
 
 void self_state_defaults(struct self_state *s)
@@ -129,6 +144,8 @@ static void listener_defaults(struct self_listener *l)
 {
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
+	for (int k = 0; k < STEER_SLOTS; k++)
+		l->slot_fd[k] = -1;
 }
 
 /* ----------------------------------------------------------------- writing */
@@ -482,7 +499,7 @@ int self_state_parse(const char *text, size_t length, struct self_state *s,
 /* ---------------------------------------------------------------- checks */
 
 struct fd_set_seen {
-	int fds[MAX_LISTENERS + 2 * CORE_RECORDS_MAX + 16];
+	int fds[MAX_LISTENERS * STEER_SLOTS + 2 * CORE_RECORDS_MAX + 16];
 	int count;
 };
 
@@ -532,7 +549,12 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 			return refuse(why, size, "%s: bad name", what);
 		if (named_once(&seen, s->listeners[i].fd, what, why, size) < 0)
 			return -EINVAL;
+		for (int k = 1; k < STEER_SLOTS; k++)
+			if (named_once(&seen, s->listeners[i].slot_fd[k], what, why, size) < 0)
+				return -EINVAL;
 	}
+	if (s->steered < 0 || s->steered >= STEER_SLOTS)
+		return refuse(why, size, "steered=%d", s->steered);
 	for (int i = 0; i < s->generation_count; i++) {
 		const struct self_generation *g = &s->gens[i];
 		snprintf(what, sizeof what, "generation record %d", i);

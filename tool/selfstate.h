@@ -27,6 +27,7 @@
 #include "endpoint.h"
 #include "handoff.h"
 #include "options.h"
+#include "steer.h"
 
 #include <stddef.h>
 #include <limits.h>
@@ -50,6 +51,10 @@ struct self_listener {
 	int inherited, owns_path;
 	uint64_t path_dev, path_ino;
 	char name[HANDOFF_NAME_MAX + 1];
+	int slot_fd[STEER_SLOTS];        /* steer.h: its generations' own
+					    sockets ([0] unused); -1: none */
+	int slot_place[STEER_SLOTS];
+	int members, shared;
 };
 
 struct self_generation {
@@ -81,6 +86,8 @@ struct self_state {
 	int output_read_fd, output_write_fd; /* --log's pipe */
 	int client_fd;                   /* who asked: answered by the new image */
 	int fallback_fd;                 /* the old binary (O_PATH), to go back to */
+	int steered;                     /* steer.h: the serving slot */
+	unsigned slot_owner[STEER_SLOTS];
 	int listener_count;
 	struct self_listener listeners[MAX_LISTENERS];
 	int generation_count;            /* records: one per worker */

@@ -77,7 +77,10 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 					     .path_dev = ls[i].path_dev,
 					     .path_ino = ls[i].path_ino };
 		snprintf(l->name, sizeof l->name, "%s", ls[i].name);
+		for (int k = 0; k < STEER_SLOTS; k++)
+			l->slot_fd[k] = -1;
 	}
+	steer_save(&s->adopt.steer, st);
 	st->generation_count = c->count;
 	for (int i = 0; i < c->count; i++) {
 		memset(&st->gens[i], 0, sizeof st->gens[i]);
@@ -223,6 +226,14 @@ int selfupgrade_restore(struct supervisor *s, const struct self_state *st,
 		return r;
 	}
 	restore_core(&s->core, st);
+	for (int i = 0; i < st->listener_count; i++)
+		for (int k = 1; k < STEER_SLOTS; k++)
+			if (st->listeners[i].slot_fd[k] >= 0)
+				ho_set_cloexec(st->listeners[i].slot_fd[k], 1);
+	if (adopt_enabled(&s->adopt) && (r = steer_restore(&s->adopt.steer, st)) < 0) {
+		snprintf(why, size, "the listeners' slots: %s", strerror(-r));
+		return r;
+	}
 	for (int i = 0; i < st->generation_count; i++) {
 		const struct self_generation *g = &st->gens[i];
 		if (g->filter_fd >= 0)

@@ -119,7 +119,7 @@ static void text(const struct status_view *v, struct out *o)
 			put(o, ", deadline in %.1f s", seconds_until(g->deadline_us));
 		put(o, "%s%s\n", g->status[0] ? ", status: " : "", g->status);
 	}
-	put(o, "draining: %d of at most %d\n", core_count_in_state(c, GEN_DRAINING),
+	put(o, "draining: %d of at most %d\n", core_count_leaving(c),
 	    c->config.max_draining);
 	if (c->config.workers > 1)
 		put(o, "workers: %d per generation\n", c->config.workers);
@@ -180,7 +180,7 @@ static void json(const struct status_view *v, struct out *o)
 		put(o, "}");
 	}
 	put(o, "],\"draining\":%d,\"max_draining\":%d,\"workers\":%d,\"last_reload\":",
-	    core_count_in_state(c, GEN_DRAINING), c->config.max_draining,
+	    core_count_leaving(c), c->config.max_draining,
 	    c->config.workers);
 	put_json_outcome(o, c->last_reload);
 	put(o, ",\"last_restart\":");

@@ -106,6 +106,7 @@ static void hook_stopping(void *ctx)
 	systemd_stopping();
 	if (s->listeners)
 		handoff_close_listeners(s->listeners);
+	steer_close(&s->adopt.steer);
 }
 
 static void hook_log(void *ctx, const char *message)
@@ -132,6 +133,20 @@ static pid_t hook_successor(void *ctx, const struct generation *g, pid_t *group)
 	struct follow_query q = { .generation = g->number, .started_us = g->started_us,
 				  .avoid = avoid, .avoid_count = n };
 	return follow_successor(&q, group);
+}
+
+/* New clients go to the generation that serves now (steer.h). */
+static void hook_serving(void *ctx, unsigned number)
+{
+	struct supervisor *s = ctx;
+	if (adopt_enabled(&s->adopt))
+		steer_serving(&s->adopt.steer, number);
+}
+
+static int hook_quiet(void *ctx, const struct generation *g)
+{
+	struct supervisor *s = ctx;
+	return adopt_enabled(&s->adopt) ? steer_quiet(&s->adopt.steer, g) : -1;
 }
 
 /* `handoff reload --self`: returns only if we are still this image. */
@@ -253,6 +268,8 @@ static int open_listeners(struct supervisor *s, char *why, size_t size)
 	int r = supervisor_listeners_new(s, why, size);
 	if (r < 0)
 		return r;
+	/* Sockets we bind head a group of their own, steered from the start. */
+	s->listeners->listen_grouped = s->opt->adopt != ADOPT_OFF;
 	for (int i = 0; i < s->opt->listen_count; i++) {
 		const char *spec = s->opt->listen[i];
 		char name[HANDOFF_NAME_MAX + 2];
@@ -590,6 +607,7 @@ int supervisor_run(const struct options *opt)
 		.ctx = s, .launch = hook_launch, .start_done = hook_start_done,
 		.status_changed = hook_status_changed, .stopping = hook_stopping,
 		.log = hook_log, .explain = hook_explain, .successor = hook_successor,
+		.serving = hook_serving, .quiet = hook_quiet,
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);

@@ -35,7 +35,7 @@ void systemd_status(const struct core *c, int ready)
 	for (int i = 0; i < c->count && !g; i++)
 		if (c->gens[i].state == GEN_SERVING)
 			g = &c->gens[i];
-	int draining = core_count_in_state(c, GEN_DRAINING);
+	int draining = core_count_leaving(c);
 	char msg[1024], who[32];
 	if (c->stopping)
 		snprintf(msg, sizeof msg, "STATUS=stopping, %d generation(s) draining",
