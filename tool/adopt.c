@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef ADOPT_BUILT
@@ -49,6 +50,12 @@ static long proc_field(const char *text, const char *key, int base)
 
 static int read_memory(pid_t tid, uint64_t address, void *buf, size_t size)
 {
+	/* One system call where it may (the same permission as /proc/PID/mem:
+	 * PTRACE_MODE_ATTACH; a thread id names its process here). */
+	struct iovec local = { .iov_base = buf, .iov_len = size };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)address, .iov_len = size };
+	if (process_vm_readv(tid, &local, 1, &remote, 1, 0) == (ssize_t)size)
+		return 0;
 	int fd = proc_open(tid, "mem");
 	if (fd < 0)
 		return -1;
@@ -170,7 +177,7 @@ static void remember_own_bind(struct adopt_generation *g, const void *sa, size_t
 
 /* Returns 1 if it answered, with resp filled in. */
 static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
-		   struct seccomp_notif_resp *resp)
+		   struct seccomp_notif_resp *resp, int *listened)
 {
 	struct adopt *a = g->owner;
 	int fd = (int)req->data.args[0];
@@ -221,11 +228,12 @@ static int on_bind(struct adopt_generation *g, const struct seccomp_notif *req,
 		    (int)req->pid, fd);
 	}
 	if (a->held[index].address.type == SOCK_DGRAM)
-		listened_on(g, index); /* nothing listens on a datagram socket */
+		*listened = index; /* nothing listens on a datagram socket */
 	return 1;
 }
 
-static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req)
+static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req,
+		     int *listened)
 {
 	struct adopt *a = g->owner;
 	int socket_fd = copy_descriptor(g->watch.fd, req->id, req->pid,
@@ -245,7 +253,7 @@ static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req
 		if ((fd >= 0 && fstat(fd, &ours) == 0 && ours.st_ino == theirs.st_ino &&
 		     ours.st_dev == theirs.st_dev) ||
 		    steer_owns(&a->steer, i, theirs.st_dev, theirs.st_ino)) {
-			listened_on(g, (int)i);
+			*listened = (int)i;
 			return 1; /* listening already, with our backlog */
 		}
 	}
@@ -262,12 +270,17 @@ static void answer_one(struct adopt_generation *g)
 		return; /* ENOENT: the caller was interrupted or died */
 	memset(resp, 0, a->response_size);
 	resp->id = req->id;
-	int answered = req->data.nr == SYS_bind	  ? on_bind(g, req, resp)
-		       : req->data.nr == SYS_listen ? on_listen(g, req)
+	int listened = -1;
+	int answered = req->data.nr == SYS_bind	  ? on_bind(g, req, resp, &listened)
+		       : req->data.nr == SYS_listen ? on_listen(g, req, &listened)
 						    : 0;
 	if (!answered)
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	ioctl(g->watch.fd, SECCOMP_IOCTL_NOTIF_SEND, resp); /* ENOENT: gone */
+	/* What it means for readiness (a promotion, with all it sets off)
+	 * once the process runs on: it waited for us long enough. */
+	if (listened >= 0)
+		listened_on(g, listened);
 }
 
 /* ------------------------------------------------------------ the filters */
