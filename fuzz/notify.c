@@ -1,7 +1,8 @@
 /* notify.c — notify_parse(), the datagrams the supervisor's generations
  * (and whatever they run) send to $NOTIFY_SOCKET. Checked against the
- * contract in tool/notify_in.h: READY=1 only as a whole line, the last
- * STATUS= line wins, status points inside the message. */
+ * contract in tool/notify_in.h: READY=1, FDSTORE=1, FDSTOREREMOVE=1 and
+ * FDPOLL=0 only as whole lines, the last STATUS= and FDNAME= lines win,
+ * and point inside the message. */
 #include "check.h"
 #include "notify_in.h"
 
@@ -16,9 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0x5a, sizeof f);
 	notify_parse(message, size, &f);
 
-	int ready = 0;
-	const char *status = NULL;
-	size_t status_length = 0;
+	int ready = 0, store = 0, remove = 0, poll = 1;
+	const char *status = NULL, *name = NULL;
+	size_t status_length = 0, name_length = 0;
 	for (size_t start = 0; start < size;) {
 		size_t end = start;
 		while (end < size && message[end] != '\n')
@@ -30,10 +31,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			status = message + start + 7;
 			status_length = n - 7;
 		}
+		if (n >= 7 && memcmp(message + start, "FDNAME=", 7) == 0) {
+			name = message + start + 7;
+			name_length = n - 7;
+		}
+		store |= n == 9 && memcmp(message + start, "FDSTORE=1", 9) == 0;
+		remove |= n == 15 && memcmp(message + start, "FDSTOREREMOVE=1", 15) == 0;
+		if (n == 8 && memcmp(message + start, "FDPOLL=0", 8) == 0)
+			poll = 0;
 		start = end + 1;
 	}
 	CHECK(f.ready == ready);
 	CHECK(f.status == status);
+	CHECK(f.store.store == store && f.store.remove == remove && f.store.poll == poll);
+	CHECK(f.store.name == name);
+	if (name) {
+		CHECK(f.store.name_length == name_length);
+		CHECK(f.store.name + name_length <= message + size);
+	}
 	if (status) {
 		CHECK(f.status_length == status_length);
 		CHECK(f.status >= message && f.status + f.status_length <= message + size);

@@ -117,6 +117,11 @@ void write_file(const char *path, const char *text, int mode);
 void write_file_atomic(const char *path, const char *text, int mode);
 pid_t read_pid(const char *path);               /* 0 if absent/garbage */
 int count_fds(pid_t pid);
+/* prlimit on another process: its soft limit, the old one into *old (may
+ * be NULL); and back. */
+struct rlimit;
+void set_soft_limit(pid_t pid, int resource, unsigned long soft, struct rlimit *old);
+void restore_limit(pid_t pid, int resource, const struct rlimit *old);
 int count_connections(pid_t pid); /* its accepted TCP sockets */
 /* count_fds once pid holds no client connection (bounded wait). */
 int count_idle_fds(pid_t pid);

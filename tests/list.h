@@ -106,6 +106,9 @@
 	X(supervisor_adopt_failures, 60)  \
 	X(supervisor_adopt_steers_new_clients, 60) \
 	X(supervisor_adopt_finish_deadline, 60) \
+	X(fdstore_state_survives_crash_and_reload, 60) \
+	X(fdstore_remove_hangup_and_cap, 60) \
+	X(fdstore_bad_input, 60) \
 	X(supervisor_no_adopt_says_why, 60) \
 	X(supervisor_adopt_unavailable, 60) \
 	X(supervisor_ready_exec, 60)      \

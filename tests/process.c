@@ -529,3 +529,21 @@ void stop_tree(pid_t pid, int sig)
 		}
 }
 
+
+void set_soft_limit(pid_t pid, int resource, unsigned long soft, struct rlimit *old)
+{
+	struct rlimit now;
+	if (prlimit(pid, resource, NULL, &now) < 0)
+		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
+	if (old)
+		*old = now;
+	now.rlim_cur = (rlim_t)soft;
+	if (prlimit(pid, resource, &now, NULL) < 0)
+		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
+}
+
+void restore_limit(pid_t pid, int resource, const struct rlimit *old)
+{
+	if (prlimit(pid, resource, old, NULL) < 0)
+		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
+}

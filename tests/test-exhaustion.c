@@ -19,24 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void set_soft_limit(pid_t pid, int resource, rlim_t soft, struct rlimit *old)
-{
-	struct rlimit now;
-	if (prlimit(pid, resource, NULL, &now) < 0)
-		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
-	if (old)
-		*old = now;
-	now.rlim_cur = soft;
-	if (prlimit(pid, resource, &now, NULL) < 0)
-		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
-}
-
-static void restore_limit(pid_t pid, int resource, const struct rlimit *old)
-{
-	if (prlimit(pid, resource, old, NULL) < 0)
-		FAIL("prlimit %d: %s", (int)pid, strerror(errno));
-}
-
 /* Clock ticks of CPU the process has used (user + system). */
 static long cpu_ticks(pid_t pid)
 {

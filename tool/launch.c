@@ -2,6 +2,7 @@
 #include "launch.h"
 #include "adopt_filter.h"
 #include "envfile.h"
+#include "fdstore.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -190,19 +191,48 @@ static pid_t spawn_generation(const struct launch *l, struct ho_spawn *sp,
 	return pid;
 }
 
+/* The listeners, then the stored descriptors with their names: what goes
+ * to fds 3... and LISTEN_FDNAMES. malloc'd; NULL when out of memory. */
+static struct handoff_listener *passed_descriptors(const struct launch *l,
+						   const struct handoff_listener *held,
+						   size_t *count)
+{
+	size_t n = *count, stored = l->store ? (size_t)l->store->count : 0;
+	struct handoff_listener *all = calloc(n + stored + 1, sizeof *all);
+	if (!all)
+		return NULL;
+	memcpy(all, held, n * sizeof *all);
+	for (int i = 0; l->store && i < l->store->max; i++) {
+		if (fdstore_fd(l->store, i) < 0)
+			continue;
+		all[n].fd = fdstore_fd(l->store, i);
+		snprintf(all[n].name, sizeof all[n].name, "%s", fdstore_name(l->store, i));
+		n++;
+	}
+	*count = n;
+	return all;
+}
+
 pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 			int *filter_fd, char *why, size_t size)
 {
 	const struct options *opt = l->opt;
 	size_t count;
-	const struct handoff_listener *ls = ho_listeners(l->listeners, &count);
+	const struct handoff_listener *held = ho_listeners(l->listeners, &count);
+	struct handoff_listener *ls = passed_descriptors(l, held, &count);
 	char **vars = NULL, *path = NULL;
 	*filter_fd = -1;
 	int *fds = NULL;
+	if (!ls) {
+		snprintf(why, size, "cannot start %s: out of memory", opt->command[0]);
+		return -ENOMEM;
+	}
 	struct ho_child_env env;
 	pid_t pid = generation_vars(l, worker, &vars, why, size);
-	if (pid < 0)
+	if (pid < 0) {
+		free(ls);
 		return pid;
+	}
 	if (!(path = ho_resolve_program(opt->command[0]))) {
 		pid = -errno;
 		snprintf(why, size, "cannot start %s: %s", opt->command[0], strerror(errno));
@@ -230,6 +260,7 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 		ho_child_env_free(&env);
 	}
 	free(fds);
+	free(ls);
 	free(path);
 	envfile_free(vars);
 	return pid;

@@ -1,5 +1,6 @@
 /* launch.h — starting one generation: the server's command with the
- * listeners at fds 3, 4, ..., systemd's variables, our notify socket, its
+ * listeners at fds 3, 4, ..., then what the fd store keeps, systemd's
+ * variables, our notify socket, its
  * own process group, and the user, directory and umask asked for. */
 #ifndef TOOL_LAUNCH_H
 #define TOOL_LAUNCH_H
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 
 struct handoff;
+struct fdstore;
 
 struct launch {
 	const struct options *opt;
@@ -23,6 +25,7 @@ struct launch {
 	int output_fd;              /* the generations' stdout and stderr (0:
 				       ours) */
 	int adopt;                  /* run them under adopt_filter.h's filter */
+	const struct fdstore *store;/* passed after the listeners (NULL: none) */
 };
 
 /* Resolves --user and --group. Returns 0 or -errno with the reason in why. */

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { MESSAGE_MAX = 4096, ANCESTRY_MAX = 32, MESSAGES_PER_WAKEUP = 64 };
+/* FDS_PER_MESSAGE: the kernel's SCM_MAX_FD, as many as one message holds. */
+enum { MESSAGE_MAX = 4096, ANCESTRY_MAX = 32, MESSAGES_PER_WAKEUP = 64,
+       FDS_PER_MESSAGE = 253 };
 
 /* systemd's own directory for the service, then the user's, then /tmp. */
 static const char *runtime_base(void)
@@ -77,7 +79,7 @@ void notify_in_close(struct notify_in *n)
 
 void notify_parse(const char *message, size_t length, struct notify_fields *out)
 {
-	*out = (struct notify_fields){ 0 };
+	*out = (struct notify_fields){ .store.poll = 1 };
 	const char *end = message + length;
 	for (const char *line = message; line < end;) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
@@ -91,6 +93,17 @@ void notify_parse(const char *message, size_t length, struct notify_fields *out)
 		} else if (n >= 7 && memcmp(line, "STATUS=", 7) == 0) {
 			out->status = line + 7;
 			out->status_length = n - 7;
+		} else if (n == 9 && memcmp(line, "BARRIER=1", 9) == 0) {
+			out->barrier = 1;
+		} else if (n == 9 && memcmp(line, "FDSTORE=1", 9) == 0) {
+			out->store.store = 1;
+		} else if (n == 15 && memcmp(line, "FDSTOREREMOVE=1", 15) == 0) {
+			out->store.remove = 1;
+		} else if (n == 8 && memcmp(line, "FDPOLL=0", 8) == 0) {
+			out->store.poll = 0;
+		} else if (n >= 7 && memcmp(line, "FDNAME=", 7) == 0) {
+			out->store.name = line + 7;
+			out->store.name_length = n - 7;
 		}
 		/* Anything else (MAINPID, STOPPING, RELOADING, lines without '=')
 		 * is ignored: the generation is the process we started. */
@@ -173,18 +186,37 @@ static void clean_text(char *out, size_t size, const char *in, size_t length)
 	out[o] = '\0';
 }
 
+static void close_all(int *fds, int count)
+{
+	for (int i = 0; i < count; i++)
+		close(fds[i]);
+}
+
 static void heard(struct notify_in *n, struct core *c, pid_t sender,
-		  const char *message, size_t length)
+		  const char *message, size_t length, int *fds, int count)
 {
 	struct generation *g = sender_generation(n, c, sender);
 	if (!g) {
+		close_all(fds, count);
 		if (log_allowed(&n->rejected, 10, 10000))
-			say("notification from pid %d ignored: not one of our generations",
-			    (int)sender);
+			say("notification from pid %d ignored%s: not one of our generations",
+			    (int)sender, count ? ", its descriptors closed" : "");
 		return;
 	}
 	struct notify_fields f;
 	notify_parse(message, length, &f);
+	if (f.barrier && !f.store.store) {
+		close_all(fds, count); /* closing them is the answer */
+		count = 0;
+	}
+	if ((count || f.store.remove) && n->store) {
+		char name[48], who[96];
+		snprintf(who, sizeof who, "%s (pid %d)", core_name(c, g, name, sizeof name),
+			 (int)sender);
+		n->store(n->store_ctx, g, &f.store, fds, count, who);
+	} else {
+		close_all(fds, count);
+	}
 	if (f.status) {
 		char text[sizeof g->status];
 		clean_text(text, sizeof text, f.status, f.status_length);
@@ -200,13 +232,21 @@ static void heard(struct notify_in *n, struct core *c, pid_t sender,
 	}
 }
 
-static void close_passed_fds(struct msghdr *msg)
+/* The descriptors a message carries, into fds (up to SCM_MAX_FD): their
+ * count. */
+static int passed_fds(struct msghdr *msg, int *fds, int max)
 {
+	int n = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			for (int *fd = (int *)CMSG_DATA(c);
-			     (char *)(fd + 1) <= (char *)c + c->cmsg_len; fd++)
-				close(*fd);
+			     (char *)(fd + 1) <= (char *)c + c->cmsg_len; fd++) {
+				if (n < max)
+					fds[n++] = *fd;
+				else
+					close(*fd);
+			}
+	return n;
 }
 
 void notify_in_receive(struct notify_in *n, struct core *c)
@@ -216,7 +256,7 @@ void notify_in_receive(struct notify_in *n, struct core *c)
 		union {
 			struct cmsghdr align;
 			char space[CMSG_SPACE(sizeof(struct ucred)) +
-				   CMSG_SPACE(sizeof(int) * 16)];
+				   CMSG_SPACE(sizeof(int) * FDS_PER_MESSAGE)];
 		} control;
 		struct iovec iov = { buf, MESSAGE_MAX };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -230,14 +270,19 @@ void notify_in_receive(struct notify_in *n, struct core *c)
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
 				memcpy(&cred, CMSG_DATA(cm), sizeof cred);
-		close_passed_fds(&msg); /* barriers: closing them is the answer */
-		if (got > MESSAGE_MAX || (msg.msg_flags & MSG_TRUNC)) {
+		int fds[FDS_PER_MESSAGE];
+		int count = passed_fds(&msg, fds, FDS_PER_MESSAGE);
+		const char *bad = got > MESSAGE_MAX || (msg.msg_flags & MSG_TRUNC) ? "too long"
+				  : (msg.msg_flags & MSG_CTRUNC) ? "its descriptors cut short"
+								 : NULL;
+		if (bad) {
+			close_all(fds, count);
 			if (log_allowed(&n->rejected, 10, 10000))
-				say("notification of %zd bytes from pid %d ignored: too long",
-				    got, (int)cred.pid);
+				say("notification of %zd bytes from pid %d ignored: %s", got,
+				    (int)cred.pid, bad);
 			continue;
 		}
-		heard(n, c, cred.pid, buf, (size_t)got);
+		heard(n, c, cred.pid, buf, (size_t)got, fds, count);
 	}
 }
 

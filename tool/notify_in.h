@@ -6,12 +6,14 @@
  * as another user, who then owns the socket): other local users can
  * neither reach it, flood it, nor take its name first. The kernel tells us
  * who sent each message (SCM_CREDENTIALS); only a generation or one of its
- * descendants is heard (a daemon the generation became, too). */
+ * descendants is heard (a daemon the generation became, too). Descriptors
+ * a message carries go to the store (fdstore.h) or are closed. */
 #ifndef TOOL_NOTIFY_IN_H
 #define TOOL_NOTIFY_IN_H
 
 #include "core.h"
 #include "endpoint.h"
+#include "fdstore.h"
 #include "log.h"
 
 #include <stddef.h>
@@ -28,6 +30,12 @@ struct notify_in {
 	 * the sender a generation's. The sender is then looked up once more. */
 	void (*settle)(void *ctx);
 	void *settle_ctx;
+	/* Called (if set) with a generation's message that carries
+	 * descriptors or asks the store (fdstore.h); it takes every one of
+	 * fds. Without it, or from anyone else, they are closed. */
+	void (*store)(void *ctx, struct generation *g, const struct fdstore_request *r,
+		      int *fds, int count, const char *who);
+	void *store_ctx;
 };
 
 /* Creates the directory and the socket; owner: who the generations run as
@@ -53,9 +61,11 @@ struct notify_fields {
 					was sent SIGHUP and asks us */
 	const char *status;          /* STATUS=, or NULL */
 	size_t status_length;
+	int barrier;                 /* BARRIER=1: its descriptor is closed */
+	struct fdstore_request store;/* FDSTORE=1, FDSTOREREMOVE=1, FDNAME=, FDPOLL= */
 };
 /* Parses "KEY=VALUE\n..." as systemd does: lines without '=' and unknown
- * keys are ignored; the last STATUS= wins. Never fails. */
+ * keys are ignored; the last STATUS= and FDNAME= win. Never fails. */
 void notify_parse(const char *message, size_t length, struct notify_fields *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* options.c — the command line of `handoff run`. Every bad value gets a
  * message naming it; nothing is started until all of them are good. */
 #include "options.h"
+#include "fdstore.h"
 #include "internal.h"
 #include "parse.h"
 
@@ -41,6 +42,8 @@ static void usage(void)
 	      "  --max-draining N          refuse a reload while N generations drain (16)\n"
 	      "  --workers N               a generation is N processes of the command, each\n"
 	      "                            with HANDOFF_WORKER=0..N-1 (1; at most 16)\n"
+	      "  --fdstore-max N           keep up to N descriptors the generations store\n"
+	      "                            (sd_notify FDSTORE=1) for the next ones (0: off)\n"
 	      "  --adopt, --no-adopt       a server that binds a --listen address itself\n"
 	      "                            gets the held socket (seccomp; Linux 5.9).\n"
 	      "                            Default: on where the kernel allows it\n"
@@ -137,6 +140,15 @@ static int option_value(struct options *opt, int key, const char *value)
 		opt->core.workers = (int)n;
 		return 0;
 	}
+	case 'X': {
+		_Static_assert(FDSTORE_MAX == 256, "--fdstore-max's message says 256");
+		long n;
+		if (parse_count(value, 0, FDSTORE_MAX, &n) < 0)
+			return bad("--fdstore-max", value, "expected a number of descriptors "
+				   "from 0 to 256");
+		opt->fdstore_max = (int)n;
+		return 0;
+	}
 	case 'R':
 		if (strcmp(value, "always") == 0)
 			opt->core.restart = RESTART_ALWAYS;
@@ -195,6 +207,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "stable-after", required_argument, 0, 'B' },
 		{ "max-draining", required_argument, 0, 'N' },
 		{ "workers", required_argument, 0, 'W' },
+		{ "fdstore-max", required_argument, 0, 'X' },
 		{ "adopt", no_argument, 0, 'a' },
 		{ "no-adopt", no_argument, 0, 'A' },
 		{ "check-state", required_argument, 0, 'K' },

@@ -26,6 +26,7 @@ struct options {
 					      what `reload --self` execs again */
 	const char *program;               /* our argv[0] (set by main) */
 	int check_state_fd;                /* --check-state FD; -1: not asked */
+	int fdstore_max;                   /* --fdstore-max; 0: no fd store */
 };
 
 /* Returns 0, 1 after printing --help, or -EINVAL after printing why. */

@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-#define NAMED_MAX (MAX_LISTENERS * STEER_SLOTS + CORE_RECORDS_MAX + 16)
+#define NAMED_MAX (MAX_LISTENERS * STEER_SLOTS + FDSTORE_MAX + CORE_RECORDS_MAX + 16)
 
 /* Every descriptor the state names. */
 static int named_fds(const struct self_state *s, int *out)
@@ -37,6 +37,8 @@ static int named_fds(const struct self_state *s, int *out)
 	for (int i = 0; i < s->generation_count; i++)
 		if (s->gens[i].filter_fd >= 0)
 			out[n++] = s->gens[i].filter_fd;
+	for (int i = 0; i < s->stored_count; i++)
+		out[n++] = s->stored[i].fd;
 	return n;
 }
 
@@ -214,6 +216,8 @@ int selfexec_check_fds(const struct self_state *s, char *why, size_t size)
 	}
 	for (int i = 0; i < s->generation_count && !r; i++)
 		r = check_fd(s->gens[i].filter_fd, 0, "adoption filter", why, size);
+	for (int i = 0; i < s->stored_count && !r; i++)
+		r = check_fd(s->stored[i].fd, 0, "stored descriptor", why, size);
 	return r;
 }
 

@@ -84,6 +84,12 @@ static const struct field listener_fields[] = {
 };
 _Static_assert(STEER_SLOTS == 4, "one row per slot above");
 
+static const struct field stored_fields[] = {
+	F(struct self_stored, "fd", K_FD, fd),
+	F(struct self_stored, "name", K_STR, name),
+	F(struct self_stored, "poll", K_BOOL, poll),
+};
+
 static const struct field generation_fields[] = {
 	F(struct self_generation, "number", K_UINT, g.number),
 	F(struct self_generation, "worker", K_INT, g.worker),
@@ -140,6 +146,13 @@ static void generation_defaults(struct self_generation *g)
 	g->filter_fd = -1;
 }
 
+static void stored_defaults(struct self_stored *s)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+	s->poll = 1;
+}
+
 static void listener_defaults(struct self_listener *l)
 {
 	memset(l, 0, sizeof *l);
@@ -194,6 +207,10 @@ int self_state_write(const struct self_state *s, FILE *f)
 		snprintf(prefix, sizeof prefix, "listener.%d.", i);
 		write_fields(f, prefix, listener_fields, COUNT(listener_fields),
 			     &s->listeners[i]);
+	}
+	for (int i = 0; i < s->stored_count; i++) {
+		snprintf(prefix, sizeof prefix, "stored.%d.", i);
+		write_fields(f, prefix, stored_fields, COUNT(stored_fields), &s->stored[i]);
 	}
 	fprintf(f, "generations=%d\n", s->generation_count);
 	for (int i = 0; i < s->generation_count; i++) {
@@ -338,6 +355,7 @@ static int decode(char *text)
 struct parse {
 	struct self_state *s;
 	int listeners_seen, gens_seen;   /* 1 + the highest index met */
+	int stored_seen;
 	int listener_count, gen_count;   /* as said; -1: not said */
 };
 
@@ -388,6 +406,14 @@ static int take_line(struct parse *p, char *key, char *value, char *why, size_t 
 			listener_defaults(&p->s->listeners[p->listeners_seen]);
 		fields = listener_fields, count = COUNT(listener_fields);
 		record = &p->s->listeners[i], name = rest;
+	} else if ((i = indexed(key, "stored.", FDSTORE_MAX, &rest)) != -1) {
+		if (i < 0)
+			return refuse(why, size, "%s: bad stored descriptor index (0 to %d)", key,
+				      FDSTORE_MAX - 1);
+		for (; p->stored_seen <= i; p->stored_seen++)
+			stored_defaults(&p->s->stored[p->stored_seen]);
+		fields = stored_fields, count = COUNT(stored_fields);
+		record = &p->s->stored[i], name = rest;
 	} else if ((i = indexed(key, "gen.", CORE_RECORDS_MAX, &rest)) != -1) {
 		if (i < 0)
 			return refuse(why, size, "%s: bad generation index (0 to %d)", key,
@@ -487,6 +513,7 @@ int self_state_parse(const char *text, size_t length, struct self_state *s,
 	if (p.gen_count >= 0 && p.gens_seen > p.gen_count)
 		return refuse(why, size, "generation %d met, but generations=%d",
 			      p.gens_seen - 1, p.gen_count);
+	s->stored_count = p.stored_seen;
 	s->listener_count = p.listener_count >= 0 ? p.listener_count : p.listeners_seen;
 	s->generation_count = p.gen_count >= 0 ? p.gen_count : p.gens_seen;
 	for (int i = p.listeners_seen; i < s->listener_count; i++)
@@ -499,7 +526,7 @@ int self_state_parse(const char *text, size_t length, struct self_state *s,
 /* ---------------------------------------------------------------- checks */
 
 struct fd_set_seen {
-	int fds[MAX_LISTENERS * STEER_SLOTS + 2 * CORE_RECORDS_MAX + 16];
+	int fds[MAX_LISTENERS * STEER_SLOTS + FDSTORE_MAX + 2 * CORE_RECORDS_MAX + 16];
 	int count;
 };
 
@@ -555,6 +582,13 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 	}
 	if (s->steered < 0 || s->steered >= STEER_SLOTS)
 		return refuse(why, size, "steered=%d", s->steered);
+	for (int i = 0; i < s->stored_count; i++) {
+		snprintf(what, sizeof what, "stored descriptor %d", i);
+		if (s->stored[i].fd < 0 || !ho_name_valid(s->stored[i].name))
+			return refuse(why, size, "%s: no descriptor, or a bad name", what);
+		if (named_once(&seen, s->stored[i].fd, what, why, size) < 0)
+			return -EINVAL;
+	}
 	for (int i = 0; i < s->generation_count; i++) {
 		const struct self_generation *g = &s->gens[i];
 		snprintf(what, sizeof what, "generation record %d", i);

@@ -25,6 +25,7 @@
 
 #include "core.h"
 #include "endpoint.h"
+#include "fdstore.h"
 #include "handoff.h"
 #include "options.h"
 #include "steer.h"
@@ -55,6 +56,12 @@ struct self_listener {
 					    sockets ([0] unused); -1: none */
 	int slot_place[STEER_SLOTS];
 	int members, shared;
+};
+
+struct self_stored {
+	int fd;
+	char name[HANDOFF_NAME_MAX + 1];
+	int poll;
 };
 
 struct self_generation {
@@ -90,6 +97,8 @@ struct self_state {
 	unsigned slot_owner[STEER_SLOTS];
 	int listener_count;
 	struct self_listener listeners[MAX_LISTENERS];
+	int stored_count;                /* the fd store's descriptors */
+	struct self_stored stored[FDSTORE_MAX];
 	int generation_count;            /* records: one per worker */
 	struct self_generation gens[CORE_RECORDS_MAX];
 };

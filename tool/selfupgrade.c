@@ -81,6 +81,16 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 			l->slot_fd[k] = -1;
 	}
 	steer_save(&s->adopt.steer, st);
+	st->stored_count = 0;
+	for (int i = 0; i < s->store.max; i++) {
+		struct self_stored *out = &st->stored[st->stored_count];
+		if (fdstore_fd(&s->store, i) < 0)
+			continue;
+		out->fd = fdstore_fd(&s->store, i);
+		out->poll = s->store.entries[i].poll;
+		snprintf(out->name, sizeof out->name, "%s", fdstore_name(&s->store, i));
+		st->stored_count++;
+	}
 	st->generation_count = c->count;
 	for (int i = 0; i < c->count; i++) {
 		memset(&st->gens[i], 0, sizeof st->gens[i]);
@@ -226,6 +236,15 @@ int selfupgrade_restore(struct supervisor *s, const struct self_state *st,
 		return r;
 	}
 	restore_core(&s->core, st);
+	/* Past a smaller --fdstore-max (the new image's options are the same,
+	 * but be sure), or not takeable: closed, and said. */
+	for (int i = 0; i < st->stored_count; i++)
+		if (fdstore_restore(&s->store, st->stored[i].fd, st->stored[i].name,
+				    st->stored[i].poll) < 0) {
+			say("self-upgrade: stored descriptor \"%s\" dropped: the store is full",
+			    st->stored[i].name);
+			close(st->stored[i].fd);
+		}
 	for (int i = 0; i < st->listener_count; i++)
 		for (int k = 1; k < STEER_SLOTS; k++)
 			if (st->listeners[i].slot_fd[k] >= 0)

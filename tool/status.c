@@ -1,6 +1,7 @@
 /* status.c — the report, built in a buffer that grows: no size of report
  * is cut short (a thousand listeners make a long one). */
 #include "status.h"
+#include "fdstore.h"
 #include "internal.h"
 
 #include <stdarg.h>
@@ -95,6 +96,36 @@ static int in_order(const struct core *c, int order[CORE_RECORDS_MAX])
 	return n;
 }
 
+/* Each name in the store once, in the order first stored: calls each(name,
+ * how many descriptors have it, index among names). */
+static void store_names(const struct fdstore *s, struct out *o,
+			void (*each)(struct out *o, const char *name, int count, int index))
+{
+	int index = 0;
+	for (int i = 0; s && i < s->max; i++) {
+		const char *name = fdstore_name(s, i);
+		int first = fdstore_fd(s, i) >= 0, count = 0;
+		for (int j = 0; first && j < i; j++)
+			first = fdstore_fd(s, j) < 0 || strcmp(fdstore_name(s, j), name) != 0;
+		for (int j = i; first && j < s->max; j++)
+			count += fdstore_fd(s, j) >= 0 && strcmp(fdstore_name(s, j), name) == 0;
+		if (first)
+			each(o, name, count, index++);
+	}
+}
+
+static void text_name(struct out *o, const char *name, int count, int index)
+{
+	put(o, "%s%s (%d)", index ? ", " : ": ", name, count);
+}
+
+static void json_name(struct out *o, const char *name, int count, int index)
+{
+	put(o, "%s{\"name\":", index ? "," : "");
+	put_json_string(o, name);
+	put(o, ",\"count\":%d}", count);
+}
+
 static void text(const struct status_view *v, struct out *o)
 {
 	const struct core *c = v->core;
@@ -123,6 +154,11 @@ static void text(const struct status_view *v, struct out *o)
 	    c->config.max_draining);
 	if (c->config.workers > 1)
 		put(o, "workers: %d per generation\n", c->config.workers);
+	if (v->store && v->store->max) {
+		put(o, "fd store: %d of at most %d", v->store->count, v->store->max);
+		store_names(v->store, o, text_name);
+		put(o, "\n");
+	}
 	if (c->respawn_at_us)
 		put(o, "worker restart in %.1f s\n", seconds_until(c->respawn_at_us));
 	put(o, "last reload: %s\n", c->last_reload[0] ? c->last_reload : "none");
@@ -185,7 +221,11 @@ static void json(const struct status_view *v, struct out *o)
 	put_json_outcome(o, c->last_reload);
 	put(o, ",\"last_restart\":");
 	put_json_outcome(o, c->last_restart);
-	put(o, "}\n");
+	const struct fdstore *s = v->store;
+	put(o, ",\"fdstore\":{\"max\":%d,\"count\":%d,\"names\":[", s ? s->max : 0,
+	    s ? s->count : 0);
+	store_names(s, o, json_name);
+	put(o, "]}}\n");
 }
 
 char *status_render(const struct status_view *v, int as_json, size_t *length)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct fdstore;
+
 struct handoff;
 
 struct status_view {
@@ -17,6 +19,7 @@ struct status_view {
 	int64_t started_us;
 	const char *notify_socket;
 	int adoption;                /* the servers' own binds are adopted */
+	const struct fdstore *store; /* NULL: none */
 };
 
 /* The whole report, however long, in a malloc'd string (*length bytes,

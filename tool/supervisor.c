@@ -135,6 +135,16 @@ static pid_t hook_successor(void *ctx, const struct generation *g, pid_t *group)
 	return follow_successor(&q, group);
 }
 
+/* notify_in: a generation's descriptors for the store. */
+static void store_descriptors(void *ctx, struct generation *g,
+			      const struct fdstore_request *r, int *fds, int count,
+			      const char *who)
+{
+	(void)g;
+	struct supervisor *s = ctx;
+	fdstore_message(&s->store, r, fds, count, who);
+}
+
 /* New clients go to the generation that serves now (steer.h). */
 static void hook_serving(void *ctx, unsigned number)
 {
@@ -331,6 +341,13 @@ static int open_loop(struct supervisor *s, char *why, size_t size)
 		snprintf(why, size, "cannot create the event loop: %s", strerror(e));
 		return -e;
 	}
+	if (fdstore_open(&s->store, s->opt->fdstore_max, s->epoll_fd) < 0) {
+		snprintf(why, size, "cannot make room for --fdstore-max %d: out of memory",
+			 s->opt->fdstore_max);
+		return -ENOMEM;
+	}
+	s->launch.store = &s->store;
+	s->view.store = &s->store;
 	/* Generations' descendants must come back to us to be reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		int e = errno;
@@ -355,6 +372,8 @@ static int watch_notify(struct supervisor *s, char *why, size_t size)
 {
 	s->notify.settle = settle_exits;
 	s->notify.settle_ctx = s;
+	s->notify.store = store_descriptors;
+	s->notify.store_ctx = s;
 	s->launch.notify_socket = notify_in_path(&s->notify);
 	s->view.notify_socket = notify_in_path(&s->notify);
 	s->notify_watch = (struct watch){ .fd = s->notify.socket.fd, .ready = on_notify };
@@ -581,6 +600,7 @@ static void finish(struct supervisor *s)
 	output_drain(&s->output, 1);
 	output_close(&s->output);
 	adopt_close(&s->adopt);
+	fdstore_close(&s->store);
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
 	handoff_free(s->listeners);
@@ -613,6 +633,7 @@ int supervisor_run(const struct options *opt)
 	control_server_init(&s->control);
 	output_init(&s->output);
 	adopt_init(&s->adopt);
+	fdstore_init(&s->store);
 	if (opt->check_state_fd >= 0)
 		return selfexec_check_main(opt->check_state_fd);
 	resolve_self(s);

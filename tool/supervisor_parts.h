@@ -6,6 +6,7 @@
 #include "adopt.h"
 #include "control_server.h"
 #include "core.h"
+#include "fdstore.h"
 #include "launch.h"
 #include "notify_in.h"
 #include "options.h"
@@ -28,6 +29,7 @@ struct supervisor {
 	struct control_server control;
 	struct output output;              /* with --log: the generations' */
 	struct adopt adopt;                /* the servers' own binds */
+	struct fdstore store;              /* what the generations keep with us */
 	struct probe probe;                /* --ready=exec: */
 	struct status_view view;
 	struct watch signal_watch, notify_watch;
