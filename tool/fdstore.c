@@ -84,7 +84,7 @@ static void refuse(struct fdstore *s, int *fds, int count, const char *who,
 {
 	for (int i = 0; i < count; i++)
 		close(fds[i]);
-	if (count && log_allowed(&s->said, 10, 10000))
+	if (count && log_allowed(&s->said, 20, 10000))
 		say("%s: %d descriptor(s) named \"%s\" not stored: %s", who, count, name, why);
 }
 
@@ -100,16 +100,18 @@ void fdstore_message(struct fdstore *s, const struct fdstore_request *r, int *fd
 		if (!valid)
 			snprintf(name, sizeof name, "(invalid)");
 	}
-	if (r->remove && valid) {
+	if (r->remove && r->name && valid) {
 		int removed = 0;
 		for (int i = 0; i < s->max; i++)
 			if (s->entries[i].watch.fd >= 0 && strcmp(s->entries[i].name, name) == 0) {
 				forget(s, i);
 				removed++;
 			}
-		say("%s: FDSTOREREMOVE of \"%s\": %d descriptor(s) removed", who, name, removed);
-	} else if (r->remove && log_allowed(&s->said, 10, 10000)) {
-		say("%s: FDSTOREREMOVE with an invalid FDNAME: nothing removed", who);
+		if (log_allowed(&s->said, 20, 10000))
+			say("%s: FDSTOREREMOVE of \"%s\": %d descriptor(s) removed", who, name,
+			    removed);
+	} else if (r->remove && log_allowed(&s->said, 20, 10000)) {
+		say("%s: FDSTOREREMOVE without a valid FDNAME: nothing removed", who);
 	}
 	if (!count)
 		return;
@@ -136,7 +138,7 @@ void fdstore_message(struct fdstore *s, const struct fdstore_request *r, int *fd
 			stored++;
 		}
 	}
-	if (stored || twice)
+	if ((stored || twice) && log_allowed(&s->said, 20, 10000))
 		say("%s: %d descriptor(s) stored as \"%s\"%s (%d in the store)", who, stored,
 		    name, twice ? ", the others were stored already" : "", s->count);
 	if (i < count) {

@@ -4,8 +4,11 @@
  * asked for the states that hold a client) and a "socket:[inode]" link
  * under /proc/PID/fd of whoever holds it: the group's sockets are
  * gathered first (few, for a server that has answered everything), then
- * the table is read once, and the first busy row ends the search.
- * Bounded: the table by its rows, the processes by /proc. */
+ * the table is read once, and the first busy row ends the search. The
+ * group's processes are found from our children down (/proc/PID/task/TID/
+ * children), so the cost is the generation's size, not the host's.
+ * Bounded: the table by its rows, the processes and their depth by
+ * constants. */
 #include "quiet.h"
 #include "internal.h"
 #include "proc.h"
@@ -24,7 +27,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-enum { TCP_ROWS_MAX = 4 << 20, FDS_MAX = 1 << 20 };
+enum { TCP_ROWS_MAX = 4 << 20, FDS_MAX = 1 << 20, PROCESSES_MAX = 4096,
+       TREE_DEPTH_MAX = 32 };
 
 
 int quiet_queue_length(int fd)
@@ -93,8 +97,58 @@ static int gather_sockets(pid_t pid, struct inodes *s)
 	return r;
 }
 
-/* Every process whose group is group: its sockets into s. */
-static int gather_group(pid_t group, struct inodes *s)
+/* The children of pid's every thread, into *out (up to max): their count,
+ * or -1 when the kernel does not list them (CONFIG_PROC_CHILDREN). */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	char path[48];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0; /* gone meanwhile */
+	struct dirent *e;
+	int n = 0, listed = 0;
+	while ((e = readdir(d)) && n < max) {
+		char what[64];
+		static char list[16384];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(what, sizeof what, "task/%.20s/children", e->d_name);
+		if (proc_read(pid, what, list, sizeof list) < 0)
+			continue;
+		listed = 1;
+		for (char *p = list, *end; n < max; p = end) {
+			long child = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			out[n++] = (pid_t)child;
+		}
+	}
+	closedir(d);
+	return listed || n ? n : -1;
+}
+
+/* Under pid (one of ours, or below), the processes of group: their sockets
+ * into s. What it costs is the size of the tree, not of the host. */
+static int gather_tree(pid_t pid, pid_t group, struct inodes *s, int *budget,
+		       int depth)
+{
+	struct proc_stat st;
+	pid_t children[256];
+	if (--*budget < 0 || depth > TREE_DEPTH_MAX)
+		return -E2BIG; /* then we cannot tell: the generation drains */
+	if (proc_stat(pid, &st) < 0)
+		return 0;
+	int r = st.group == group ? gather_sockets(pid, s) : 0;
+	int n = children_of(pid, children, 256);
+	for (int i = 0; r == 0 && i < n; i++)
+		r = gather_tree(children[i], group, s, budget, depth + 1);
+	return r;
+}
+
+/* Every process whose group is group, from /proc as a whole: where the
+ * kernel does not list children. */
+static int gather_group_slowly(pid_t group, struct inodes *s)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -110,6 +164,22 @@ static int gather_group(pid_t group, struct inodes *s)
 		r = gather_sockets((pid_t)pid, s);
 	}
 	closedir(d);
+	return r;
+}
+
+/* The group's processes are our children (a generation, or what was
+ * reparented to us) and what runs under them. */
+static int gather_group(pid_t group, struct inodes *s)
+{
+	pid_t ours[1024];
+	int budget = PROCESSES_MAX, n = children_of(getpid(), ours, 1024), r = 0;
+	if (n < 0)
+		return gather_group_slowly(group, s);
+	for (int i = 0; r == 0 && i < n; i++) {
+		struct proc_stat st;
+		if (proc_stat(ours[i], &st) == 0 && st.group == group)
+			r = gather_tree(ours[i], group, s, &budget, 0);
+	}
 	return r;
 }
 

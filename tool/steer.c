@@ -72,7 +72,8 @@ static int slot_of(const struct steer *s, unsigned number)
 	return -1;
 }
 
-/* The program: every new connection to place `place` of the group. */
+/* The program: every new connection to slot k's place in the group (the
+ * held listener's, where slot k has no socket on this listener). */
 static int aim(struct steer_listener *l, int k)
 {
 	struct sock_filter code[] = {
@@ -132,10 +133,6 @@ static int make_slot(struct steer *s, struct steer_listener *l, int k)
 	return r;
 }
 
-/* The slot for a generation that has none: the one new clients go to if
- * nobody has it (the first generation, or one after a crash, takes what
- * waits there), else a free one where clients wait, else the first free
- * one. None free: the serving one's, shared as without steering. */
 /* Clients wait on slot k's sockets: its generation died or was killed
  * before it had answered them. */
 static int leftovers(const struct steer *s, int k)
@@ -146,6 +143,10 @@ static int leftovers(const struct steer *s, int k)
 	return 0;
 }
 
+/* The slot for a generation that has none: the one new clients go to if
+ * nobody has it (the first generation, or one after a crash, takes what
+ * waits there), else a free one where clients wait, else the first free
+ * one. None free: the serving one's, shared as without steering. */
 static int choose_slot(struct steer *s, unsigned number)
 {
 	int k = taken(s, s->steered) ? -1 : s->steered;
