@@ -122,12 +122,27 @@ static double cpu_ms(pid_t pid)
 	return (double)(st.utime + st.stime) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* One generation left, the others drained: the descriptors a draining
+ * generation holds in the supervisor (its filter's) are no growth. */
+static int settled(void *arg)
+{
+	pid_t child;
+	return children_of(*(pid_t *)arg, &child, 1) == 1;
+}
+
+static void settle(pid_t supervisor)
+{
+	if (!wait_for(settled, &supervisor, 10000))
+		FAIL("the supervisor still has generations draining after 10 s");
+}
+
 static void storm(pid_t supervisor, const char *control, int second)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	if (strlen(control) >= sizeof a.sun_path)
 		FAIL("control socket path too long: %s", control);
 	memcpy(a.sun_path, control, strlen(control));
+	settle(supervisor);
 	long rss_before = status_kib(supervisor, "VmRSS:");
 	int fds_before = count_fds(supervisor);
 	double cpu_before = cpu_ms(supervisor);
@@ -151,6 +166,7 @@ static void storm(pid_t supervisor, const char *control, int second)
 		close(s.open[i].fd);
 	long took = clock_us() - start;
 	double cpu = cpu_ms(supervisor) - cpu_before;
+	settle(supervisor);
 	long rss_after = status_kib(supervisor, "VmRSS:");
 	int fds_after = count_fds(supervisor);
 
