@@ -91,6 +91,21 @@ static int duration(const char *option, const char *value, int64_t *ms, int zero
 	return !zero_ok && *ms == 0 ? bad(option, value, "must be more than 0") : 0;
 }
 
+/* A whole number from min to max, of what the message names ("processes"). */
+static int count(const char *option, const char *value, long min, long max,
+		 const char *of_what, int *out)
+{
+	long n;
+	if (parse_count(value, min, max, &n) < 0) {
+		char why[96];
+		snprintf(why, sizeof why, "expected a number of %s from %ld to %ld", of_what,
+			 min, max);
+		return bad(option, value, why);
+	}
+	*out = (int)n;
+	return 0;
+}
+
 static int option_value(struct options *opt, int key, const char *value)
 {
 	switch (key) {
@@ -124,31 +139,15 @@ static int option_value(struct options *opt, int key, const char *value)
 		return parse_signal(value, &opt->core.stop_signal) < 0
 			       ? bad("--stop-signal", value, "unknown signal")
 			       : 0;
-	case 'N': {
-		long n;
-		if (parse_count(value, 1, CORE_GENERATIONS_MAX - 2, &n) < 0)
-			return bad("--max-draining", value, "expected 1 to 62");
-		opt->core.max_draining = (int)n;
-		return 0;
-	}
-	case 'W': {
-		_Static_assert(CORE_WORKERS_MAX == 16, "--workers's message says 16");
-		long n;
-		if (parse_count(value, 1, CORE_WORKERS_MAX, &n) < 0)
-			return bad("--workers", value, "expected a number of processes from 1 "
-				   "to 16");
-		opt->core.workers = (int)n;
-		return 0;
-	}
-	case 'X': {
-		_Static_assert(FDSTORE_MAX == 256, "--fdstore-max's message says 256");
-		long n;
-		if (parse_count(value, 0, FDSTORE_MAX, &n) < 0)
-			return bad("--fdstore-max", value, "expected a number of descriptors "
-				   "from 0 to 256");
-		opt->fdstore_max = (int)n;
-		return 0;
-	}
+	case 'N':
+		return count("--max-draining", value, 1, CORE_GENERATIONS_MAX - 2,
+			     "draining generations", &opt->core.max_draining);
+	case 'W':
+		return count("--workers", value, 1, CORE_WORKERS_MAX, "processes",
+			     &opt->core.workers);
+	case 'X':
+		return count("--fdstore-max", value, 0, FDSTORE_MAX, "descriptors",
+			     &opt->fdstore_max);
 	case 'R':
 		if (strcmp(value, "always") == 0)
 			opt->core.restart = RESTART_ALWAYS;
