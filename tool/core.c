@@ -539,8 +539,8 @@ static void crashed(struct core *c, struct generation *g, int status)
  * would cut it when asked to stop), then drains. */
 static void finish(struct core *c, struct generation *g, int status)
 {
-	if (!c->hooks.quiet || c->config.finish_timeout_ms <= 0 ||
-	    c->hooks.quiet(c->hooks.ctx, g) < 0) {
+	if (!c->hooks.apart || c->config.finish_timeout_ms <= 0 ||
+	    !c->hooks.apart(c->hooks.ctx, g)) {
 		drain(c, g, status);
 		return;
 	}

@@ -112,8 +112,11 @@ struct core_hooks {
 	pid_t (*successor)(void *ctx, const struct generation *g, pid_t *group);
 	/* Optional: generation number serves now (new clients go to it). */
 	void (*serving)(void *ctx, unsigned number);
-	/* Optional: whether replaced g has answered everything it took: 1, 0
-	 * (not yet: it finishes), -1 (cannot tell: it drains at once). */
+	/* Optional, both or neither: whether replaced g had sockets of its
+	 * own, apart from the serving generation's (then it finishes, else it
+	 * drains at once); and, asked while it finishes, whether it has
+	 * answered everything it took: 1, 0 (not yet), -1 (cannot tell). */
+	int (*apart)(void *ctx, const struct generation *g);
 	int (*quiet)(void *ctx, const struct generation *g);
 };
 

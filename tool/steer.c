@@ -30,7 +30,6 @@ int steer_open(struct steer *s, struct core *core, struct handoff *listeners)
 	size_t count;
 	const struct handoff_listener *ls = ho_listeners(listeners, &count);
 	s->core = core;
-	s->listeners = listeners;
 	s->l = calloc(count + 1, sizeof *s->l);
 	s->ports = calloc(count + 1, sizeof *s->ports);
 	if (!s->l || !s->ports) {
@@ -223,24 +222,26 @@ void steer_serving(struct steer *s, unsigned number)
 	}
 }
 
+int steer_apart(const struct steer *s, unsigned number)
+{
+	int k = slot_of(s, number);
+	for (size_t i = 0; k >= 0 && k != s->steered && i < s->count; i++)
+		if (!s->l[i].shared && s->l[i].fd[k] >= 0)
+			return 1;
+	return 0;
+}
+
 int steer_quiet(const struct steer *s, const struct generation *g)
 {
-	int k = slot_of(s, g->number), own = 0;
-	if (k < 0 || k == s->steered)
+	if (!steer_apart(s, g->number))
 		return -1;
+	int k = slot_of(s, g->number);
 	for (size_t i = 0; i < s->count; i++) {
 		const struct steer_listener *l = &s->l[i];
-		if (l->shared || l->fd[k] < 0)
-			continue;
-		int queued = quiet_queue_length(l->fd[k]);
-		if (queued < 0)
-			return -1;
-		if (queued > 0)
-			return 0;
-		own = 1;
+		int queued = l->shared || l->fd[k] < 0 ? 0 : quiet_queue_length(l->fd[k]);
+		if (queued != 0)
+			return queued < 0 ? -1 : 0;
 	}
-	if (!own)
-		return -1;
 	int busy = quiet_group_busy(g->group, s->ports, s->port_count);
 	return busy < 0 ? -1 : !busy;
 }

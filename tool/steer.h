@@ -48,7 +48,6 @@ struct steer_listener {
 
 struct steer {
 	struct core *core;
-	struct handoff *listeners;
 	struct steer_listener *l; /* one per held listener */
 	size_t count;
 	uint16_t *ports;          /* the held TCP ports, for quiet.h */
@@ -72,9 +71,12 @@ int steer_owns(const struct steer *s, size_t i, uint64_t dev, uint64_t ino);
 int steer_alone(const struct steer *s, unsigned number, size_t i);
 /* Generation number serves now: new clients go to its slot. */
 void steer_serving(struct steer *s, unsigned number);
+/* Whether generation number has sockets of its own apart from those new
+ * clients go to: then it can finish what it took while they do. */
+int steer_apart(const struct steer *s, unsigned number);
 /* A replaced generation (g): 1 if it has answered everything it took, 0
- * if not yet, -1 if that cannot be told (it shares its sockets with the
- * serving one, or has none of its own). */
+ * if not yet, -1 if that cannot be told (it is not apart, or its sockets
+ * cannot be read). */
 int steer_quiet(const struct steer *s, const struct generation *g);
 void steer_close(struct steer *s);
 

@@ -153,6 +153,12 @@ static void hook_serving(void *ctx, unsigned number)
 		steer_serving(&s->adopt.steer, number);
 }
 
+static int hook_apart(void *ctx, const struct generation *g)
+{
+	struct supervisor *s = ctx;
+	return adopt_enabled(&s->adopt) && steer_apart(&s->adopt.steer, g->number);
+}
+
 static int hook_quiet(void *ctx, const struct generation *g)
 {
 	struct supervisor *s = ctx;
@@ -627,7 +633,7 @@ int supervisor_run(const struct options *opt)
 		.ctx = s, .launch = hook_launch, .start_done = hook_start_done,
 		.status_changed = hook_status_changed, .stopping = hook_stopping,
 		.log = hook_log, .explain = hook_explain, .successor = hook_successor,
-		.serving = hook_serving, .quiet = hook_quiet,
+		.serving = hook_serving, .apart = hook_apart, .quiet = hook_quiet,
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);
