@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/kcmp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,10 @@ static void hung_up(struct watch *w, uint32_t events)
 	(void)events;
 	struct fdstore_entry *e = CONTAINER_OF(w, struct fdstore_entry, watch);
 	struct fdstore *s = e->owner;
-	if (e->watch.fd < 0)
+	/* An event of this batch may be for the descriptor that had the entry
+	 * before: only a hang-up the descriptor reports now counts. */
+	struct pollfd now = { .fd = e->watch.fd };
+	if (e->watch.fd < 0 || poll(&now, 1, 0) != 1 || !(now.revents & (POLLHUP | POLLERR)))
 		return;
 	say("stored descriptor \"%s\" hung up: removed from the store (FDPOLL=0 keeps "
 	    "one that does)", e->name);
@@ -129,13 +133,15 @@ void fdstore_message(struct fdstore *s, const struct fdstore_request *r, int *fd
 		return;
 	}
 	int stored = 0, twice = 0, i = 0;
-	for (; i < count && (s->count < s->max || stored_already(s, fds[i])); i++) {
+	for (; i < count; i++) {
 		if (stored_already(s, fds[i])) {
 			close(fds[i]);
 			twice++;
-		} else {
+		} else if (s->count < s->max) {
 			add(s, fds[i], name, r->poll);
 			stored++;
+		} else {
+			break; /* this one and the rest: refused below */
 		}
 	}
 	if ((stored || twice) && log_allowed(&s->said, 20, 10000))
@@ -148,14 +154,9 @@ void fdstore_message(struct fdstore *s, const struct fdstore_request *r, int *fd
 	}
 }
 
-int fdstore_fd(const struct fdstore *s, int i)
+const struct fdstore_entry *fdstore_at(const struct fdstore *s, int i)
 {
-	return s->entries[i].watch.fd;
-}
-
-const char *fdstore_name(const struct fdstore *s, int i)
-{
-	return s->entries[i].name;
+	return i >= 0 && i < s->max && s->entries[i].watch.fd >= 0 ? &s->entries[i] : NULL;
 }
 
 int fdstore_restore(struct fdstore *s, int fd, const char *name, int poll)

@@ -65,10 +65,9 @@ int fdstore_open(struct fdstore *s, int max, int epoll_fd);
  * every one of fds is stored or closed, never left open. */
 void fdstore_message(struct fdstore *s, const struct fdstore_request *r, int *fds,
 		     int count, const char *who);
-/* Entry i's descriptor (-1: a free entry) and name, for LISTEN_FDS
- * (0 <= i < s->max). */
-int fdstore_fd(const struct fdstore *s, int i);
-const char *fdstore_name(const struct fdstore *s, int i);
+/* Entry i (0 <= i < s->max), or NULL if it is free: the order of
+ * LISTEN_FDS. */
+const struct fdstore_entry *fdstore_at(const struct fdstore *s, int i);
 /* Across `reload --self`: the new image adopts descriptor fd under name. */
 int fdstore_restore(struct fdstore *s, int fd, const char *name, int poll);
 void fdstore_close(struct fdstore *s);

@@ -203,10 +203,11 @@ static struct handoff_listener *passed_descriptors(const struct launch *l,
 		return NULL;
 	memcpy(all, held, n * sizeof *all);
 	for (int i = 0; l->store && i < l->store->max; i++) {
-		if (fdstore_fd(l->store, i) < 0)
+		const struct fdstore_entry *e = fdstore_at(l->store, i);
+		if (!e)
 			continue;
-		all[n].fd = fdstore_fd(l->store, i);
-		snprintf(all[n].name, sizeof all[n].name, "%s", fdstore_name(l->store, i));
+		all[n].fd = e->watch.fd;
+		snprintf(all[n].name, sizeof all[n].name, "%s", e->name);
 		n++;
 	}
 	*count = n;

@@ -83,12 +83,12 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 	steer_save(&s->adopt.steer, st);
 	st->stored_count = 0;
 	for (int i = 0; i < s->store.max; i++) {
+		const struct fdstore_entry *e = fdstore_at(&s->store, i);
 		struct self_stored *out = &st->stored[st->stored_count];
-		if (fdstore_fd(&s->store, i) < 0)
+		if (!e)
 			continue;
-		out->fd = fdstore_fd(&s->store, i);
-		out->poll = s->store.entries[i].poll;
-		snprintf(out->name, sizeof out->name, "%s", fdstore_name(&s->store, i));
+		*out = (struct self_stored){ .fd = e->watch.fd, .poll = e->poll };
+		snprintf(out->name, sizeof out->name, "%s", e->name);
 		st->stored_count++;
 	}
 	st->generation_count = c->count;
@@ -236,14 +236,14 @@ int selfupgrade_restore(struct supervisor *s, const struct self_state *st,
 		return r;
 	}
 	restore_core(&s->core, st);
-	/* Past a smaller --fdstore-max (the new image's options are the same,
-	 * but be sure), or not takeable: closed, and said. */
+	/* The whole store or no takeover: a descriptor closed here would be
+	 * missing from the state given back to the previous binary. */
 	for (int i = 0; i < st->stored_count; i++)
-		if (fdstore_restore(&s->store, st->stored[i].fd, st->stored[i].name,
-				    st->stored[i].poll) < 0) {
-			say("self-upgrade: stored descriptor \"%s\" dropped: the store is full",
-			    st->stored[i].name);
-			close(st->stored[i].fd);
+		if ((r = fdstore_restore(&s->store, st->stored[i].fd, st->stored[i].name,
+					 st->stored[i].poll)) < 0) {
+			snprintf(why, size, "%d stored descriptors, more than --fdstore-max %d",
+				 st->stored_count, s->store.max);
+			return r;
 		}
 	for (int i = 0; i < st->listener_count; i++)
 		for (int k = 1; k < STEER_SLOTS; k++)

@@ -96,6 +96,11 @@ static int in_order(const struct core *c, int order[CORE_RECORDS_MAX])
 	return n;
 }
 
+static int named(const struct fdstore_entry *e, const char *name)
+{
+	return e && strcmp(e->name, name) == 0;
+}
+
 /* Each name in the store once, in the order first stored: calls each(name,
  * how many descriptors have it, index among names). */
 static void store_names(const struct fdstore *s, struct out *o,
@@ -103,14 +108,14 @@ static void store_names(const struct fdstore *s, struct out *o,
 {
 	int index = 0;
 	for (int i = 0; s && i < s->max; i++) {
-		const char *name = fdstore_name(s, i);
-		int first = fdstore_fd(s, i) >= 0, count = 0;
+		const struct fdstore_entry *e = fdstore_at(s, i);
+		int first = e != NULL, count = 0;
 		for (int j = 0; first && j < i; j++)
-			first = fdstore_fd(s, j) < 0 || strcmp(fdstore_name(s, j), name) != 0;
+			first = !named(fdstore_at(s, j), e->name);
 		for (int j = i; first && j < s->max; j++)
-			count += fdstore_fd(s, j) >= 0 && strcmp(fdstore_name(s, j), name) == 0;
+			count += named(fdstore_at(s, j), e->name);
 		if (first)
-			each(o, name, count, index++);
+			each(o, e->name, count, index++);
 	}
 }
 
