@@ -8,7 +8,8 @@
  * group's processes are found from our children down (/proc/PID/task/TID/
  * children), so the cost is the generation's size, not the host's.
  * Bounded: the table by its rows, the processes and their depth by
- * constants. */
+ * constants; past a bound, or where the kernel does not list children,
+ * nothing can be told and the generation drains at once. */
 #include "quiet.h"
 #include "internal.h"
 #include "proc.h"
@@ -28,7 +29,7 @@
 #include <unistd.h>
 
 enum { TCP_ROWS_MAX = 4 << 20, FDS_MAX = 1 << 20, PROCESSES_MAX = 4096,
-       TREE_DEPTH_MAX = 32 };
+       TREE_DEPTH_MAX = 32, CHILDREN_MAX = 256, OUR_CHILDREN_MAX = 1024 };
 
 
 int quiet_queue_length(int fd)
@@ -97,90 +98,78 @@ static int gather_sockets(pid_t pid, struct inodes *s)
 	return r;
 }
 
-/* The children of pid's every thread, into *out (up to max): their count,
- * or -1 when the kernel does not list them (CONFIG_PROC_CHILDREN). */
+/* The children of pid's every thread, into out: their count (0 for a
+ * process gone meanwhile), -E2BIG past max, -ENOTSUP where the kernel
+ * does not list them (CONFIG_PROC_CHILDREN, asked once). */
 static int children_of(pid_t pid, pid_t *out, int max)
 {
+	static int listed = -1;
+	if (listed < 0)
+		listed = access("/proc/thread-self/children", R_OK) == 0;
+	if (!listed)
+		return -ENOTSUP;
 	char path[48];
 	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
-		return 0; /* gone meanwhile */
+		return 0;
 	struct dirent *e;
-	int n = 0, listed = 0;
-	while ((e = readdir(d)) && n < max) {
+	int n = 0;
+	while (n >= 0 && (e = readdir(d))) {
 		char what[64];
-		static char list[16384];
+		static char list[16384]; /* parsed before the next read */
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(what, sizeof what, "task/%.20s/children", e->d_name);
-		if (proc_read(pid, what, list, sizeof list) < 0)
-			continue;
-		listed = 1;
-		for (char *p = list, *end; n < max; p = end) {
+		ssize_t length = proc_read(pid, what, list, sizeof list);
+		if (length >= (ssize_t)sizeof list - 1)
+			n = -E2BIG; /* cut short: some children unseen */
+		for (char *p = list, *end; n >= 0 && length > 0; p = end) {
 			long child = strtol(p, &end, 10);
 			if (end == p)
 				break;
-			out[n++] = (pid_t)child;
+			if (n == max)
+				n = -E2BIG;
+			else
+				out[n++] = (pid_t)child;
 		}
 	}
 	closedir(d);
-	return listed || n ? n : -1;
+	return n;
 }
 
 /* Under pid (one of ours, or below), the processes of group: their sockets
- * into s. What it costs is the size of the tree, not of the host. */
+ * into s. What it costs is the size of the tree, not of the host. Where a
+ * part of the tree cannot be seen, nothing can be told (-errno): the
+ * generation then drains at once. */
 static int gather_tree(pid_t pid, pid_t group, struct inodes *s, int *budget,
 		       int depth)
 {
 	struct proc_stat st;
-	pid_t children[256];
+	pid_t children[CHILDREN_MAX];
 	if (--*budget < 0 || depth > TREE_DEPTH_MAX)
-		return -E2BIG; /* then we cannot tell: the generation drains */
+		return -E2BIG;
 	if (proc_stat(pid, &st) < 0)
-		return 0;
+		return 0; /* gone meanwhile */
 	int r = st.group == group ? gather_sockets(pid, s) : 0;
-	int n = children_of(pid, children, 256);
-	for (int i = 0; r == 0 && i < n; i++)
+	int n = r < 0 ? r : children_of(pid, children, CHILDREN_MAX);
+	for (int i = 0; i < n && r == 0; i++)
 		r = gather_tree(children[i], group, s, budget, depth + 1);
-	return r;
-}
-
-/* Every process whose group is group, from /proc as a whole: where the
- * kernel does not list children. */
-static int gather_group_slowly(pid_t group, struct inodes *s)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -errno;
-	struct dirent *e;
-	int r = 0;
-	while (r == 0 && (e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		struct proc_stat st;
-		if (*end || pid <= 0 || proc_stat((pid_t)pid, &st) < 0 || st.group != group)
-			continue;
-		r = gather_sockets((pid_t)pid, s);
-	}
-	closedir(d);
-	return r;
+	return n < 0 ? n : r;
 }
 
 /* The group's processes are our children (a generation, or what was
  * reparented to us) and what runs under them. */
 static int gather_group(pid_t group, struct inodes *s)
 {
-	pid_t ours[1024];
-	int budget = PROCESSES_MAX, n = children_of(getpid(), ours, 1024), r = 0;
-	if (n < 0)
-		return gather_group_slowly(group, s);
+	pid_t ours[OUR_CHILDREN_MAX];
+	int budget = PROCESSES_MAX, n = children_of(getpid(), ours, OUR_CHILDREN_MAX), r = 0;
 	for (int i = 0; r == 0 && i < n; i++) {
 		struct proc_stat st;
 		if (proc_stat(ours[i], &st) == 0 && st.group == group)
 			r = gather_tree(ours[i], group, s, &budget, 0);
 	}
-	return r;
+	return n < 0 ? n : r;
 }
 
 static int port_held(unsigned port, const uint16_t *ports, size_t count)
