@@ -238,7 +238,7 @@ static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req
 	struct adopt *a = g->owner;
 	int socket_fd = copy_descriptor(g->watch.fd, req->id, req->pid,
 					(int)req->data.args[0]);
-	struct stat theirs, ours;
+	struct stat theirs;
 	int type;
 	socklen_t n = sizeof type;
 	if (socket_fd < 0)
@@ -248,11 +248,9 @@ static int on_listen(struct adopt_generation *g, const struct seccomp_notif *req
 	int r = getsockopt(socket_fd, SOL_SOCKET, SO_TYPE, &type, &n) < 0
 			? -1 : fstat(socket_fd, &theirs);
 	close(socket_fd);
+	/* Ours: the held listener, or a generation's own socket of its group. */
 	for (size_t i = 0; r == 0 && i < a->held_count; i++) {
-		int fd = handoff_listener_fd(a->listeners, i);
-		if ((fd >= 0 && fstat(fd, &ours) == 0 && ours.st_ino == theirs.st_ino &&
-		     ours.st_dev == theirs.st_dev) ||
-		    steer_owns(&a->steer, i, theirs.st_dev, theirs.st_ino)) {
+		if (steer_owns(&a->steer, i, theirs.st_dev, theirs.st_ino)) {
 			*listened = (int)i;
 			return 1; /* listening already, with our backlog */
 		}

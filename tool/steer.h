@@ -64,7 +64,8 @@ int steer_open(struct steer *s, struct core *core, struct handoff *listeners);
 /* The socket that generation number gets when it binds listener i: its
  * slot's (made now if need be), or the held listener. */
 int steer_socket(struct steer *s, unsigned number, size_t i);
-/* Whether fd is one of listener i's sockets (compared by inode). */
+/* Whether the socket of inode dev:ino is one of listener i's: the held
+ * listener itself, or a slot's. */
 int steer_owns(const struct steer *s, size_t i, uint64_t dev, uint64_t ino);
 /* Whether generation number's socket for listener i is its own, shared
  * with no other generation. */
