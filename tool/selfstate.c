@@ -576,9 +576,15 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 			return refuse(why, size, "%s: bad name", what);
 		if (named_once(&seen, s->listeners[i].fd, what, why, size) < 0)
 			return -EINVAL;
-		for (int k = 1; k < STEER_SLOTS; k++)
-			if (named_once(&seen, s->listeners[i].slot_fd[k], what, why, size) < 0)
+		for (int k = 1; k < STEER_SLOTS; k++) {
+			const struct self_listener *l = &s->listeners[i];
+			if (named_once(&seen, l->slot_fd[k], what, why, size) < 0)
 				return -EINVAL;
+			if (l->slot_fd[k] >= 0 && (l->slot_place[k] <= 0 ||
+						   l->slot_place[k] >= l->members))
+				return refuse(why, size, "%s: slot %d at place %d of %d", what, k,
+					      l->slot_place[k], l->members);
+		}
 	}
 	if (s->steered < 0 || s->steered >= STEER_SLOTS)
 		return refuse(why, size, "steered=%d", s->steered);

@@ -249,10 +249,8 @@ int selfupgrade_restore(struct supervisor *s, const struct self_state *st,
 		for (int k = 1; k < STEER_SLOTS; k++)
 			if (st->listeners[i].slot_fd[k] >= 0)
 				ho_set_cloexec(st->listeners[i].slot_fd[k], 1);
-	if (adopt_enabled(&s->adopt) && (r = steer_restore(&s->adopt.steer, st)) < 0) {
-		snprintf(why, size, "the listeners' slots: %s", strerror(-r));
-		return r;
-	}
+	if (adopt_enabled(&s->adopt))
+		steer_restore(&s->adopt.steer, st);
 	for (int i = 0; i < st->generation_count; i++) {
 		const struct self_generation *g = &st->gens[i];
 		if (g->filter_fd >= 0)

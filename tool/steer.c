@@ -274,10 +274,8 @@ void steer_save(const struct steer *s, struct self_state *st)
 	}
 }
 
-int steer_restore(struct steer *s, const struct self_state *st)
+void steer_restore(struct steer *s, const struct self_state *st)
 {
-	if (st->steered < 0 || st->steered >= STEER_SLOTS)
-		return -EINVAL;
 	s->steered = st->steered;
 	for (int k = 0; k < STEER_SLOTS; k++)
 		s->owner[k] = st->slot_owner[k];
@@ -287,13 +285,8 @@ int steer_restore(struct steer *s, const struct self_state *st)
 		l->members = in->members > 0 ? in->members : 1;
 		l->shared |= in->shared;
 		for (int k = 1; k < STEER_SLOTS; k++) {
-			if (in->slot_fd[k] < 0)
-				continue;
-			if (in->slot_place[k] <= 0 || in->slot_place[k] >= l->members)
-				return -EINVAL;
 			l->fd[k] = in->slot_fd[k];
 			l->place[k] = in->slot_place[k];
 		}
 	}
-	return 0;
 }

@@ -83,9 +83,10 @@ void steer_close(struct steer *s);
 
 /* Across `reload --self` (selfstate.h): the slots' descriptors, places
  * and owners, and back in the new image (whose listeners are open again;
- * the descriptors were checked by selfexec.c). */
+ * the state was validated by selfstate.c, its descriptors checked by
+ * selfexec.c). */
 struct self_state;
 void steer_save(const struct steer *s, struct self_state *st);
-int steer_restore(struct steer *s, const struct self_state *st);
+void steer_restore(struct steer *s, const struct self_state *st);
 
 #endif
