@@ -1,7 +1,7 @@
 /* notify.c — notify_parse(), the datagrams the supervisor's generations
  * (and whatever they run) send to $NOTIFY_SOCKET. Checked against the
- * contract in tool/notify_in.h: READY=1, FDSTORE=1, FDSTOREREMOVE=1 and
- * FDPOLL=0 only as whole lines, the last STATUS= and FDNAME= lines win,
+ * contract in tool/notify_in.h: READY=1, HANDOFF_CONNECTIONS=1, FDSTORE=1,
+ * FDSTOREREMOVE=1 and FDPOLL=0 only as whole lines, the last STATUS= and FDNAME= lines win,
  * and point inside the message. */
 #include "check.h"
 #include "notify_in.h"
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0x5a, sizeof f);
 	notify_parse(message, size, &f);
 
-	int ready = 0, store = 0, remove = 0, poll = 1;
+	int ready = 0, connections = 0, store = 0, remove = 0, poll = 1;
 	const char *status = NULL, *name = NULL;
 	size_t status_length = 0, name_length = 0;
 	for (size_t start = 0; start < size;) {
@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			name = message + start + 7;
 			name_length = n - 7;
 		}
+		connections |= n == 21 && memcmp(message + start, "HANDOFF_CONNECTIONS=1", 21) == 0;
 		store |= n == 9 && memcmp(message + start, "FDSTORE=1", 9) == 0;
 		remove |= n == 15 && memcmp(message + start, "FDSTOREREMOVE=1", 15) == 0;
 		if (n == 8 && memcmp(message + start, "FDPOLL=0", 8) == 0)
@@ -42,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start = end + 1;
 	}
 	CHECK(f.ready == ready);
+	CHECK(f.connections == connections);
 	CHECK(f.status == status);
 	CHECK(f.store.store == store && f.store.remove == remove && f.store.poll == poll);
 	CHECK(f.store.name == name);

@@ -34,7 +34,9 @@
  *
  * Environment read by handoff_new() (and removed from the environment):
  *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket-activation protocol
- *   HANDOFF_FD                                set by a handoff parent
+ *   HANDOFF_FD                                set by a handoff parent, or
+ *                                             the supervisor's channel
+ *   HANDOFF_SUPERVISOR                        1 under `handoff run`
  *   HANDOFF_GENERATION                        set by a handoff parent or
  *                                             supervisor (with LISTEN_PID)
  * Environment read but kept (so successors see it too):
@@ -303,7 +305,8 @@ int handoff_add(struct handoff *h, const char *name, int fd);
 
 /* Declares this generation ready: closes inherited sockets nobody claimed,
  * writes the pid file (temp file + rename, locked), tells the parent (which
- * then drains), and sends "READY=1\nMAINPID=<pid>" to $NOTIFY_SOCKET if set.
+ * then drains), and sends "READY=1\nMAINPID=<pid>" to $NOTIFY_SOCKET if set
+ * (under `handoff run` with HANDOFF_CONNECTIONS, plus HANDOFF_CONNECTIONS=1).
  * Returns 0, -EALREADY if called twice, or the pid file's errno (nothing
  * is reported to the parent then, so it keeps serving). */
 HANDOFF_EXPORT
@@ -312,8 +315,9 @@ int handoff_ready(struct handoff *h);
 /* Under `handoff run` (which sets HANDOFF_SUPERVISOR=1 for its generations)
  * the supervisor owns the listeners and starts every generation, so this
  * asks it to reload instead (HANDOFF_RELOAD=1 on $NOTIFY_SOCKET) and
- * returns 0; the supervisor's stop signal arrives (STOP) once the new
- * generation serves. -ENOTCONN without $NOTIFY_SOCKET.
+ * returns 0; once the new generation serves, DRAIN arrives if both move
+ * live connections, else the supervisor's stop signal (STOP).
+ * -ENOTCONN without $NOTIFY_SOCKET.
  *
  * Otherwise: starts the next generation: fork, then exec of the resolved path with the
  * original argv (or what handoff_set_exec set) and the listeners at fds
@@ -460,8 +464,12 @@ int handoff_listener_inherited(const struct handoff *h, size_t index);
  * that does not fit comes back to the old generation (-EMFILE). A successor
  * that does not set HANDOFF_CONNECTIONS (an older libhandoff, a program that
  * only reads LISTEN_FDS) is never asked: handoff_can_pass() returns 0.
- * Under `handoff run` generations do not pass connections to each other
- * (handoff_can_pass() returns 0).
+ * Under `handoff run` the same happens between the generation replaced
+ * and the one serving in its place, when both set HANDOFF_CONNECTIONS: the
+ * supervisor introduces them, the first gets DRAIN (the stop signal that
+ * the supervisor sends next is that same request, not reported again), and
+ * everything above holds; otherwise the replaced generation gets STOP, and
+ * handoff_can_pass() returns 0 (docs/connections.md).
  * TLS: with kernel TLS (kTLS) the keys stay in the socket and move with it;
  * the record sequence numbers and secrets a TLS library keeps must travel in
  * the state. Nothing here does that for you. */

@@ -216,7 +216,7 @@ static int read_message(struct handoff *h, struct ho_taking *t)
 
 int ho_take_open(struct handoff *h)
 {
-	if (!(h->config.flags & HANDOFF_CONNECTIONS) || h->supervised || h->parent_fd < 0)
+	if (!(h->config.flags & HANDOFF_CONNECTIONS) || h->parent_fd < 0 || h->taking)
 		return 0;
 	/* At start-up, not at the first message: a failure then is handoff_new's
 	 * -ENOMEM, not a message left unread on a channel that polls readable. */

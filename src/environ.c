@@ -119,8 +119,8 @@ static int is_channel(int fd)
 	       type == SOCK_SEQPACKET && domain == AF_UNIX;
 }
 
-/* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD only from
- * a handoff parent, and must lie past the listeners. */
+/* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD from a
+ * handoff parent or the supervisor, and must lie past the listeners. */
 static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 			 char *warning, size_t size)
 {
@@ -146,13 +146,17 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 	}
 	if (raw->handoff_generation)
 		in->generation = (unsigned)generation;
-	if (raw->handoff_fd)
-		in->parent_fd = (int)fd;
 	if (raw->handoff_supervisor && strcmp(raw->handoff_supervisor, "1") == 0)
 		in->supervised = 1;
 	else if (raw->handoff_supervisor)
 		warn(warning, size, "HANDOFF_SUPERVISOR", raw->handoff_supervisor,
 		     "not 1");
+	/* Under the supervisor the channel is to it (supervised.c), not to a
+	 * previous generation. */
+	if (raw->handoff_fd && in->supervised)
+		in->supervisor_fd = (int)fd;
+	else if (raw->handoff_fd)
+		in->parent_fd = (int)fd;
 }
 
 /* Fills *in from the environment and removes the variables from it.
@@ -160,7 +164,7 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
  * Returns 0 or -ENOMEM. */
 int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 {
-	*in = (struct ho_inherited){ .parent_fd = -1, .generation = 1 };
+	*in = (struct ho_inherited){ .parent_fd = -1, .supervisor_fd = -1, .generation = 1 };
 	int oom = 0;
 	struct raw_environ raw = {
 		.listen_pid = take("LISTEN_PID", &oom),

@@ -11,7 +11,7 @@
 
 static void reset_descriptors(struct handoff *h)
 {
-	h->epoll_fd = h->parent_fd = h->child_fd = h->child_pidfd = -1;
+	h->epoll_fd = h->parent_fd = h->child_fd = h->child_pidfd = h->supervisor_fd = -1;
 	h->timer_fd = h->signal_fd = h->pidfile_fd = -1;
 }
 
@@ -77,6 +77,7 @@ static int take_inheritance(struct handoff *h)
 	h->inherited_names = in.names;
 	h->generation = in.generation;
 	h->parent_fd = in.parent_fd;
+	h->supervisor_fd = in.supervisor_fd;
 	h->supervised = in.supervised;
 	if (in.count && !(h->inherited = calloc(in.count, sizeof *h->inherited)))
 		return -ENOMEM;
@@ -167,6 +168,8 @@ static int start(struct handoff *h, const struct handoff_config *config,
 		r = setup_events(h);
 	if (r == 0 && h->parent_fd >= 0)
 		r = ho_watch(h, h->parent_fd);
+	if (r == 0 && h->supervisor_fd >= 0)
+		r = ho_watch(h, h->supervisor_fd);
 	if (r == 0)
 		r = ho_take_open(h);
 	if (r == 0)
@@ -425,8 +428,12 @@ int handoff_ready(struct handoff *h)
 	h->state = HANDOFF_STATE_SERVING;
 	/* The service manager hears it from us before the parent hands the
 	 * main pid over and starts to drain. */
-	char msg[64];
-	snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld", (long)getpid());
+	char msg[96];
+	/* HANDOFF_CONNECTIONS=1: the supervisor may introduce our
+	 * predecessor and, later, our successor (supervised.c). */
+	snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld%s", (long)getpid(),
+		 h->supervisor_fd >= 0 && (h->config.flags & HANDOFF_CONNECTIONS)
+			 ? "\nHANDOFF_CONNECTIONS=1" : "");
 	ho_notify(h, msg);
 	if (h->parent_fd >= 0)
 		tell_parent_ready(h);
@@ -487,6 +494,7 @@ void handoff_free(struct handoff *h)
 	ho_take_free(h); /* what was not taken goes back to the predecessor */
 	ho_pass_free(h); /* the descriptors passed are the application's */
 	ho_close(&h->parent_fd);
+	ho_close(&h->supervisor_fd);
 	/* After a handover the successor's end reads EOF when this process is
 	 * gone, not before: it must not upgrade while we still drain. So the
 	 * kernel closes this one at exit (it is close-on-exec). */

@@ -26,6 +26,9 @@ struct handoff {
 	/* descriptors, -1 when closed */
 	int epoll_fd;
 	int parent_fd;      /* channel to the previous generation */
+	int supervisor_fd;  /* under `handoff run`: its channel (supervised.c) */
+	int introduced;     /* it introduced our successor: its stop signal
+			       that follows is the drain already reported */
 	int child_fd;       /* channel to the successor */
 	int child_pidfd;
 	int timer_fd;
@@ -59,6 +62,7 @@ struct ho_inherited {
 	size_t count;        /* fds [3, 3 + count) */
 	char *names;         /* LISTEN_FDNAMES copy, ':'-separated, or NULL */
 	int parent_fd;       /* HANDOFF_FD, or -1 */
+	int supervisor_fd;   /* HANDOFF_FD with HANDOFF_SUPERVISOR=1, or -1 */
 	unsigned generation; /* HANDOFF_GENERATION, or 1 */
 	int supervised;      /* HANDOFF_SUPERVISOR=1: `handoff run` started us */
 };
@@ -103,6 +107,10 @@ int ho_take_open(struct handoff *h);
  * event, 0 if nothing to hand out, -1 at EOF (it is gone). */
 int ho_take_check(struct handoff *h, struct handoff_event *ev);
 void ho_take_free(struct handoff *h);
+
+/* supervised.c: what the supervisor said on its channel; 1 with a DRAIN
+ * event when it introduced our successor. */
+int ho_supervisor_check(struct handoff *h, struct handoff_event *ev);
 
 /* notify.c */
 int ho_notify_send(const char *state, int fd_to_pass);

@@ -1,25 +1,119 @@
 #!/usr/bin/env python3
-"""pyserver.py: an HTTP server without libhandoff that still upgrades with
-zero downtime under `handoff run`. What a server in any language must do:
-take the listeners from LISTEN_FDS (fds 3, 4, ...) and never bind; leave
-their O_NONBLOCK alone (it is shared with the generation draining beside it);
-send READY=1 to $NOTIFY_SOCKET (and, as the successor of a libhandoff program,
-"ready" on HANDOFF_FD); on SIGTERM close() the listeners (never
-shutdown(): it resets the queue the next generation reads), finish what is
-in flight, exit 0. GET / and GET /sleep?ms=N answer "generation=N pid=P";
-anything else gets 404. One request per connection. Standard library only.
+"""pyserver.py: an HTTP/1.1 server without libhandoff that still upgrades with
+zero downtime under `handoff run`, and hands its live keep-alive connections
+to the next generation. Standard library only. What a server in any language
+must do (docs/connections.md has the whole protocol):
+
+- take the listeners from LISTEN_FDS (fds 3, 4, ...) and never bind; leave
+  their O_NONBLOCK alone (it is shared with the generation draining beside
+  it); send READY=1 to $NOTIFY_SOCKET, with HANDOFF_CONNECTIONS=1 when it
+  takes live connections;
+- under the supervisor (HANDOFF_SUPERVISOR=1), read the channel HANDOFF_FD
+  names: "handoff 1 predecessor ..." brings the channel the previous
+  generation passes its connections on (receive them with
+  socket.recv_fds, answer TAKEN); "handoff 1 successor ..." brings the
+  channel to pass ours on, just before SIGTERM;
+- as the successor of a libhandoff program that upgraded itself (HANDOFF_FD
+  without HANDOFF_SUPERVISOR), say "ready" on HANDOFF_FD;
+- on SIGTERM close() the listeners (never shutdown(): it resets the queue
+  the next generation reads), pass idle connections to the successor if
+  there is one, finish the rest (their last response says "Connection:
+  close"), exit 0.
+
+GET / and GET /sleep?ms=N answer "generation=N pid=P"; anything else gets
+404. --no-pass: take and pass no connections (the classic drain).
 """
-import os, selectors, signal, socket, sys, threading, time
+import heapq, os, selectors, signal, socket, struct, sys, time
 from urllib.parse import parse_qs, urlsplit
 
 PID = os.getpid()
 GENERATION = os.environ.get("HANDOFF_GENERATION", "1")
-DRAIN_LIMIT = 10.0  # seconds in-flight requests get after SIGTERM
+DRAIN_LIMIT = 10.0  # seconds the connections get after SIGTERM
+LINGER_LIMIT = 1.0  # seconds to read a closing client's last bytes
+HEAD_LIMIT = 16384  # bytes of a request head
 
 
 def log(message):
     print(f"pyserver[{PID}] gen {GENERATION}: {message}", file=sys.stderr, flush=True)
 
+
+# ------------------------------------------------------------ the wire format
+
+# Every integer little-endian (src/conn_wire.h). A message: the header, then
+# `count` records of u32 record_length (itself included) and fields of
+# u16 tag, u16 flags, u32 length, value. The descriptors travel beside it
+# (SCM_RIGHTS), one per record of a CONNECTIONS message, in record order.
+HEADER = struct.Struct("<4sHHII")  # "HOCN", version, type, header_length, count
+FIELD = struct.Struct("<HHI")
+CONNECTIONS, TAKEN, REFUSED = 1, 2, 3
+ID, PENDING, STATE, ERROR = 1, 2, 3, 4
+CRITICAL = 0x0001
+MESSAGE_MAX = 131072
+RECORDS_MAX = 252
+BATCH = 64  # connections per message we send
+PENDING_MAX, STATE_MAX = 32768, 65536
+
+
+def wire_message(kind, records):
+    """records: a list of lists of (tag, bytes)."""
+    body = []
+    for fields in records:
+        record = b"".join(FIELD.pack(tag, 0, len(value)) + value for tag, value in fields)
+        body.append(struct.pack("<I", 4 + len(record)) + record)
+    return HEADER.pack(b"HOCN", 1, kind, HEADER.size, len(records)) + b"".join(body)
+
+
+def wire_answer(kind, ids, error=0):
+    records = [[(ID, struct.pack("<Q", i))] + ([(ERROR, struct.pack("<I", error))] if error else [])
+               for i in ids]
+    return wire_message(kind, records)
+
+
+def wire_parse(data):
+    """(type, [record dicts]) or ValueError. Fields we do not know are skipped,
+    unless marked critical: then the record says so ("critical": True)."""
+    if len(data) < HEADER.size:
+        raise ValueError("short message")
+    magic, version, kind, header_length, count = HEADER.unpack_from(data)
+    if magic != b"HOCN" or version < 1 or kind not in (CONNECTIONS, TAKEN, REFUSED):
+        raise ValueError("not a connection message")
+    if not HEADER.size <= header_length <= len(data) or count > RECORDS_MAX:
+        raise ValueError("bad header")
+    records, at = [], header_length
+    for _ in range(count):
+        if len(data) - at < 4:
+            raise ValueError("short record")
+        (length,) = struct.unpack_from("<I", data, at)
+        if not 4 <= length <= len(data) - at:
+            raise ValueError("bad record length")
+        record, field_at, end = {}, at + 4, at + length
+        while field_at < end:
+            if end - field_at < FIELD.size:
+                raise ValueError("short field")
+            tag, flags, size = FIELD.unpack_from(data, field_at)
+            value = data[field_at + FIELD.size:field_at + FIELD.size + size]
+            if len(value) != size or field_at + FIELD.size + size > end:
+                raise ValueError("bad field length")
+            if tag in record:
+                raise ValueError("repeated field")
+            if tag in (ID, PENDING, STATE, ERROR):
+                record[tag] = value
+            elif flags & CRITICAL:
+                record["critical"] = True
+            field_at += FIELD.size + size
+        if ID not in record or len(record[ID]) != 8:
+            raise ValueError("record without an id")
+        if len(record.get(PENDING, b"")) > PENDING_MAX or len(record.get(STATE, b"")) > STATE_MAX:
+            raise ValueError("field past its limit")
+        record[ID] = struct.unpack("<Q", record[ID])[0]
+        records.append(record)
+        at = end
+    if at != len(data):
+        raise ValueError("bytes after the last record")
+    return kind, records
+
+
+# -------------------------------------------------------- the supervisor's words
 
 def adopt_listeners():
     """Returns the listening sockets passed at fds 3, 4, ... (sd_listen_fds)."""
@@ -60,118 +154,448 @@ def notify(state):
         s.sendto(state.encode(), address)
 
 
-def tell_handoff_parent():
-    """A libhandoff program that upgraded itself to us waits for this line
-    on the channel it passed (HANDOFF_FD, docs/design.md): version 1 of its
-    protocol, without "connections=", so it ends its connections itself
-    (the classic drain). The channel stays open: its end is our end."""
+def take_channel():
+    """HANDOFF_FD: (channel, supervised) or (None, False)."""
     fd = os.environ.pop("HANDOFF_FD", "")
+    supervised = os.environ.pop("HANDOFF_SUPERVISOR", "") == "1"
     if not fd.isdigit():
-        return None
+        return None, False
     channel = socket.socket(fileno=int(fd))
     channel.set_inheritable(False)
-    channel.send(f"handoff 1 ready pid={PID} generation={GENERATION}\n".encode())
-    return channel
+    if supervised:
+        channel.setblocking(False)  # read when select() says, or to check
+    return channel, supervised
 
 
-def respond(request):
-    """Maps a request head to (status line, body)."""
+def introduction(channel):
+    """One message of the supervisor's: (role, pid, descriptor) or None; the
+    descriptor of a message we cannot use is closed."""
     try:
-        method, target, _version = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        data, fds, flags, _ = socket.recv_fds(channel, 256, 1, socket.MSG_CMSG_CLOEXEC)
+    except BlockingIOError:
+        return None
+    if not data:
+        raise EOFError
+    words = data.decode("latin-1").split()
+    fields = dict(w.split("=", 1) for w in words[3:] if "=" in w)
+    if (len(fds) != 1 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(words) < 3
+            or words[0] != "handoff" or not fields.get("pid", "").isdigit()):
+        for fd in fds:
+            os.close(fd)
+        return None
+    return words[2], int(fields["pid"]), fds[0]
+
+
+# ---------------------------------------------------------------- the server
+
+def respond(head):
+    """Maps a request head to (status line, body, delay in s, keep alive)."""
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        method, target, version = lines[0].split(" ")
     except ValueError:
-        return "400 Bad Request", "bad request\n"
+        return "400 Bad Request", "bad request\n", 0, False
+    headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    connection = headers.get("connection", "").lower()
+    keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
     url = urlsplit(target)
+    delay = 0
     if method == "GET" and url.path == "/sleep":
         ms = parse_qs(url.query).get("ms", [""])[0]
         if not ms.isdigit():
-            return "404 Not Found", "not found\n"
-        time.sleep(min(int(ms), 60000) / 1000)
+            return "404 Not Found", "not found\n", 0, keep
+        delay = min(int(ms), 60000) / 1000
     elif method != "GET" or url.path != "/":
-        return "404 Not Found", "not found\n"
-    return "200 OK", f"generation={GENERATION} pid={PID}\n"
+        return "404 Not Found", "not found\n", 0, keep
+    return "200 OK", f"generation={GENERATION} pid={PID}\n", delay, keep
 
 
-def serve(conn, counter):
-    """Answers one request, then closes without ever causing a reset."""
-    with conn:
+class Conn:
+    """One client: bytes in, bytes out, and whether a request is under way."""
+
+    def __init__(self, sock, pending=b""):
+        self.sock = sock
+        self.inbuf = bytearray(pending)
+        self.out = bytearray()
+        self.waiting = None     # (status, body, keep): a /sleep's answer to come
+        self.closing = False    # the last response is out: FIN sent, reading to EOF
+        self.linger_until = 0.0
+        self.watched = 0        # selector events registered, 0: not registered
+        self.stays = False      # the successor refused it: served to the end here
+
+    def idle(self):
+        """Between two requests, with nothing half-read or half-written."""
+        return (not self.waiting and not self.out and not self.closing
+                and b"\r\n\r\n" not in self.inbuf)
+
+
+class Server:
+    def __init__(self, listeners, channel, supervised, passing):
+        self.selector = selectors.DefaultSelector()
+        self.listeners = listeners
+        self.supervisor = channel if supervised else None
+        self.passing = passing
+        self.conns = {}          # fd -> Conn
+        self.timers = []         # (when, serial, conn) for /sleep
+        self.serial = 0
+        self.draining = False
+        self.deadline = None
+        self.successor = None    # the channel our connections go on
+        self.in_flight = {}      # id -> Conn, passed, not yet answered
+        self.batches = []        # ids of each message sent, oldest first
+        self.next_id = 1
+        self.predecessor = None  # the channel connections come in on
+        self.served = self.moved_out = self.moved_in = 0
+        self.stop_signalled = False
+        wake_r, wake_w = socket.socketpair()  # a signal writes a byte: select() wakes
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno())
+        self.wake = wake_r, wake_w
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: setattr(self, "stop_signalled", True))
+        self.selector.register(wake_r, selectors.EVENT_READ, "wake")
+        for sock in listeners:
+            self.selector.register(sock, selectors.EVENT_READ, "listener")
+        if self.supervisor:
+            self.selector.register(self.supervisor, selectors.EVENT_READ, "supervisor")
+
+    # -- connections
+
+    def watch(self, c):
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+        if c.watched == events:
+            return
+        if c.watched:
+            self.selector.modify(c.sock, events, c)
+        else:
+            self.selector.register(c.sock, events, c)
+        c.watched = events
+
+    def unwatch(self, c):
+        if c.watched:
+            self.selector.unregister(c.sock)
+            c.watched = 0
+
+    def add(self, sock, pending=b""):
+        sock.setblocking(False)  # this connection's own file: not shared
+        c = Conn(sock, pending)
+        self.conns[sock.fileno()] = c
+        self.watch(c)
+        self.work(c)
+
+    def close(self, c):
+        self.unwatch(c)
+        self.conns.pop(c.sock.fileno(), None)
+        c.sock.close()
+        c.closing, c.inbuf, c.out, c.waiting = True, bytearray(), bytearray(), None
+
+    def answer(self, c, status, body, keep):
+        if self.draining and (not self.successor or c.stays):
+            keep = False  # the classic drain: this is its last response
+        c.out += (f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                  f"Content-Length: {len(body)}\r\n"
+                  f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n{body}").encode()
+        self.served += 1
+        if not keep:
+            c.closing = True
+        self.flush(c)
+
+    def flush(self, c):
         try:
-            conn.settimeout(10)  # this connection's own descriptor, not shared
-            request = b""
-            while b"\r\n\r\n" not in request and len(request) < 16384:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
-            status, body = respond(request)
-            conn.sendall((f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-                          f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-                          f"\r\n{body}").encode())
-            counter.append(1)
-            # Lingering close: our FIN follows the whole response, then we read
-            # until the client's EOF so no unread byte turns close() into RST.
-            conn.shutdown(socket.SHUT_WR)
-            conn.settimeout(1)
-            while conn.recv(4096):
-                pass
-        except OSError:
+            while c.out:
+                c.out = c.out[c.sock.send(c.out):]
+        except BlockingIOError:
             pass
+        except OSError:
+            self.close(c)
+            return
+        if not c.out and c.closing and c.linger_until == 0.0:
+            # Lingering close: our FIN follows the whole response, then we
+            # read until the client's EOF so no unread byte turns close() into RST.
+            c.sock.shutdown(socket.SHUT_WR)
+            c.linger_until = time.monotonic() + LINGER_LIMIT
+        self.watch(c)
+
+    def work(self, c):
+        """Answers what the bytes in hand ask, then passes the connection on
+        if we drain and it is idle."""
+        while not c.waiting and not c.closing and b"\r\n\r\n" in c.inbuf:
+            head, _, rest = bytes(c.inbuf).partition(b"\r\n\r\n")
+            c.inbuf = bytearray(rest)
+            status, body, delay, keep = respond(head)
+            if delay:
+                c.waiting = (status, body, keep)
+                self.serial += 1
+                heapq.heappush(self.timers, (time.monotonic() + delay, self.serial, c))
+                break
+            self.answer(c, status, body, keep)
+        if not c.closing and b"\r\n\r\n" not in c.inbuf and len(c.inbuf) > HEAD_LIMIT:
+            self.answer(c, "431 Request Header Fields Too Large", "too large\n", False)
+        if self.successor and not c.stays and c.idle() and c.sock.fileno() in self.conns:
+            self.pass_on([c])
+
+    def readable(self, c):
+        if c.closing:
+            try:
+                if not c.sock.recv(4096):
+                    self.close(c)
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.close(c)
+            return
+        try:
+            data = c.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close(c)
+            return
+        c.inbuf += data
+        self.work(c)
+
+    # -- moving connections out
+
+    def pass_on(self, conns):
+        """Sends idle connections to the successor: socket, unread bytes. They
+        stay open here until it answers."""
+        for at in range(0, len(conns), BATCH):
+            batch = conns[at:at + BATCH]
+            ids = list(range(self.next_id, self.next_id + len(batch)))
+            self.next_id += len(batch)
+            message = wire_message(CONNECTIONS, [
+                [(ID, struct.pack("<Q", i)), (PENDING, bytes(c.inbuf))] for i, c in zip(ids, batch)])
+            try:
+                socket.send_fds(self.successor, [message], [c.sock.fileno() for c in batch])
+            except OSError as e:
+                log(f"cannot pass connections ({e.strerror}): ending them myself")
+                self.successor_gone()
+                return
+            for i, c in zip(ids, batch):
+                self.unwatch(c)  # epoll reports a descriptor while any copy is open
+                self.in_flight[i] = c
+            self.batches.append(ids)
+
+    def decided(self, i, taken):
+        c = self.in_flight.pop(i, None)
+        if not c:
+            return
+        if taken:
+            self.moved_out += 1
+            self.conns.pop(c.sock.fileno(), None)
+            c.sock.close()
+        else:  # ours again: served to the end here
+            c.stays = True
+            self.watch(c)
+            self.work(c)
+
+    def successor_answered(self):
+        try:
+            data = self.successor.recv(MESSAGE_MAX)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.successor_gone()
+            return
+        try:
+            kind, records = wire_parse(data)
+        except ValueError as e:
+            log(f"successor's answer ignored: {e}")
+            return
+        if kind == REFUSED and not records and self.batches:
+            records = [{ID: i} for i in self.batches[0]]  # a whole message refused
+        for r in records:
+            self.decided(r[ID], kind == TAKEN)
+        self.batches = [[i for i in b if i in self.in_flight] for b in self.batches]
+        self.batches = [b for b in self.batches if b]
+
+    def successor_gone(self):
+        if self.successor:
+            self.selector.unregister(self.successor)
+            self.successor.close()
+            self.successor = None
+        for i in list(self.in_flight):
+            self.decided(i, False)
+
+    # -- taking connections in
+
+    def predecessor_sent(self):
+        try:
+            data, fds, flags, _ = socket.recv_fds(self.predecessor, MESSAGE_MAX, RECORDS_MAX,
+                                                  socket.MSG_CMSG_CLOEXEC)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds, flags = b"", [], 0
+        if not data:
+            self.selector.unregister(self.predecessor)
+            self.predecessor.close()
+            self.predecessor = None
+            return
+        try:
+            kind, records = wire_parse(data)
+            if kind != CONNECTIONS or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ValueError("not connections, or cut short")
+            if len(fds) != len(records):
+                raise ValueError(f"{len(fds)} descriptors for {len(records)} connections")
+        except ValueError as e:
+            log(f"refused a message from the previous generation: {e}")
+            for fd in fds:
+                os.close(fd)
+            self.predecessor.send(wire_message(REFUSED, []))  # the whole message
+            return
+        taken, refused = [], []
+        for r, fd in zip(records, fds):
+            if r.get("critical"):
+                os.close(fd)
+                refused.append(r[ID])
+                continue
+            self.add(socket.socket(fileno=fd), r.get(PENDING, b""))
+            taken.append(r[ID])
+        self.moved_in += len(taken)
+        if taken:
+            self.predecessor.send(wire_answer(TAKEN, taken))
+        if refused:
+            self.predecessor.send(wire_answer(REFUSED, refused, 95))  # EOPNOTSUPP
+
+    # -- the supervisor
+
+    def introduced(self):
+        try:
+            said = introduction(self.supervisor)
+        except (EOFError, OSError):
+            self.selector.unregister(self.supervisor)
+            self.supervisor = None
+            return
+        if not said:
+            return
+        role, pid, fd = said
+        channel = socket.socket(fileno=fd)
+        if role == "predecessor" and self.passing and not self.predecessor:
+            self.predecessor = channel
+            self.selector.register(channel, selectors.EVENT_READ, "predecessor")
+            log(f"taking connections from pid {pid}")
+        elif role == "successor" and self.passing and not self.successor and not self.draining:
+            self.successor = channel
+            self.selector.register(channel, selectors.EVENT_READ, "successor")
+            log(f"passing our connections to pid {pid}")
+            self.drain()
+        else:
+            channel.close()
+
+    # -- the loop
+
+    def drain(self):
+        if self.draining:
+            return
+        self.draining = True
+        self.deadline = time.monotonic() + DRAIN_LIMIT
+        # Stop accepting at once: close() our copies. The accept queue lives
+        # on in the next generation; shutdown() here would reset it for everyone.
+        for sock in self.listeners:
+            self.selector.unregister(sock)
+            sock.close()
+        self.listeners = []
+        # With a successor, idle connections go now and busy ones once
+        # answered (work()); without, each one's next response is its last.
+        if self.successor:
+            self.pass_on([c for c in self.conns.values() if c.idle()])
+
+    def accept(self, sock):
+        # Readable means a connection was queued, but the generation sharing
+        # this queue may have taken it first: then accept() on an O_NONBLOCK
+        # listener says EAGAIN.
+        for _ in range(64):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, ConnectionAbortedError):
+                return
+            self.add(conn)
+
+    def run(self):
+        while True:
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, c = heapq.heappop(self.timers)
+                if c.waiting and c.sock.fileno() in self.conns:
+                    status, body, keep = c.waiting
+                    c.waiting = None
+                    self.answer(c, status, body, keep)
+                    self.work(c)
+            for c in [c for c in self.conns.values() if c.linger_until and c.linger_until <= now]:
+                self.close(c)
+            if self.draining and not self.conns and not self.in_flight:
+                return
+            if self.draining and now >= self.deadline:
+                log(f"{len(self.conns)} connections cut at the {DRAIN_LIMIT:g} s limit")
+                return
+            wakes = [t[0] for t in self.timers[:1]] + [c.linger_until for c in self.conns.values()
+                                                      if c.linger_until]
+            if self.draining:
+                wakes.append(self.deadline)
+            timeout = max(0.0, min(wakes) - now) if wakes else None
+            events = self.selector.select(timeout)
+            # The supervisor's word first: a successor is introduced before the
+            # stop signal, so the drain is one that passes connections.
+            if self.supervisor and any(k.data == "supervisor" for k, _ in events):
+                self.introduced()
+            for key, mask in events:
+                if key.data == "wake":
+                    self.wake[0].recv(64)
+                elif key.data == "listener":
+                    if not self.draining:
+                        self.accept(key.fileobj)
+                elif key.data == "successor":
+                    if self.successor:
+                        self.successor_answered()
+                elif key.data == "predecessor":
+                    if self.predecessor:
+                        self.predecessor_sent()
+                elif isinstance(key.data, Conn):
+                    c = key.data
+                    if c.sock.fileno() not in self.conns or not c.watched:
+                        continue
+                    if mask & selectors.EVENT_WRITE:
+                        self.flush(c)
+                    if mask & selectors.EVENT_READ and c.sock.fileno() in self.conns:
+                        self.readable(c)
+            if self.stop_signalled and not self.draining:
+                # The supervisor introduces a successor before it sends
+                # SIGTERM: a signal that overtook our select() finds the
+                # introduction waiting.
+                for _ in range(4):
+                    if self.supervisor and not self.draining:
+                        self.introduced()
+                self.drain()
 
 
 def main():
-    stopping = threading.Event()
-    wake_r, wake_w = socket.socketpair()  # a signal writes a byte: select() wakes
-    wake_w.setblocking(False)
-    signal.set_wakeup_fd(wake_w.fileno())
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-
+    passing = "--no-pass" not in sys.argv[1:]
     listeners = adopt_listeners()
     if not listeners:
         sys.exit(f"pyserver[{PID}]: no listening sockets passed (LISTEN_FDS, LISTEN_PID):"
                  " run me under 'handoff run' or systemd socket activation; I never bind")
-    selector = selectors.DefaultSelector()
-    for obj in (wake_r, *listeners):
-        selector.register(obj, selectors.EVENT_READ)
+    channel, supervised = take_channel()
+    server = Server(listeners, channel, supervised, passing and supervised)
     try:
-        notify("READY=1")
-        channel = tell_handoff_parent()  # open while we live: its end is ours
+        notify("READY=1" + ("\nHANDOFF_CONNECTIONS=1" if server.passing else ""))
+        if channel and not supervised:
+            # A libhandoff program that upgraded itself to us waits for this
+            # line: version 1 of its protocol, without "connections=", so it
+            # ends its connections itself. The channel stays open: its end is ours.
+            channel.send(f"handoff 1 ready pid={PID} generation={GENERATION}\n".encode())
     except OSError as e:
         sys.exit(f"pyserver[{PID}]: cannot say ready: {e.strerror}")
     fds = ", ".join(str(s.fileno()) for s in listeners)
     log(f"ready on fd{'s' if len(listeners) > 1 else ''} {fds}")
-
-    threads, counter = [], []
-    while not stopping.is_set():
-        for key, _ in selector.select():
-            if key.fileobj is wake_r:
-                wake_r.recv(64)
-                continue
-            if stopping.is_set():
-                break
-            # Readable means a connection was queued, but the generation
-            # sharing this queue may have taken it first: then accept() on an
-            # O_NONBLOCK listener says EAGAIN. (A blocking one would wait for
-            # the next connection instead: nothing lost, but a stop waits too.)
-            try:
-                conn, _ = key.fileobj.accept()
-            except (BlockingIOError, ConnectionAbortedError):
-                continue
-            thread = threading.Thread(target=serve, args=(conn, counter))
-            thread.start()
-            threads = [t for t in threads if t.is_alive()] + [thread]
-
-    # Stop accepting at once: close() our copies. The accept queue lives on
-    # in the next generation; shutdown() here would reset it for everyone.
-    for sock in listeners:
-        selector.unregister(sock)
-        sock.close()
-    deadline = time.monotonic() + DRAIN_LIMIT
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    left = sum(t.is_alive() for t in threads)
-    log(f"exiting: served {len(counter)} requests"
-        + (f", {left} cut at the {DRAIN_LIMIT:g} s limit" if left else ""))
-    os._exit(0)  # do not wait for threads past the limit
+    server.run()
+    log(f"exiting: served {server.served} requests; connections passed on "
+        f"{server.moved_out}, taken over {server.moved_in}")
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -27,30 +27,46 @@
 
 /* ------------------------------------------------------ under load */
 
-/* 30 reloads with traffic running: none may fail, each generation drains
- * by itself, the supervisor's pid stays. */
-static void thirty_reloads_under_load(struct sup *s, char *const load_args[],
-				      const char *label)
+/* `reloads` reloads with traffic running: none may fail, each generation
+ * drains by itself, the supervisor's pid stays. With moving (the load's
+ * kept-alive and slow clients, 0: none), every generation passes its live
+ * connections to the next (handover.h): the server ends none of them, and
+ * each client keeps its one connection throughout. */
+static void reloads_under_load(struct sup *s, unsigned reloads, long moving,
+			       char *const load_args[], const char *label)
 {
 	struct load l;
 	struct load_result r;
+	unsigned last = reloads + 1;
 	load_start(&l, s->port, load_args);
 	long start = now_ms();
-	for (unsigned n = 2; n <= 31; n++)
+	for (unsigned n = 2; n <= last; n++)
 		reload_ok(s, n, (int)n - 1);
 	long took = now_ms() - start;
 	load_stop(&l, &r);
 	load_print(label, &r);
-	printf("  30 reloads (each drained) in %ld ms\n", took);
+	int passed = count_in_file(s->log, "passes its connections to");
+	printf("  %u reloads (each drained) in %ld ms; %d handovers; connections ended by "
+	       "the server: %ld of %ld opened\n", reloads, took, passed, r.server_closes,
+	       r.kept_connects);
 	check_no_failures(&r);
-	ASSERT(r.generations >= 30);
-	ASSERT_EQ(r.gen_max, 31);
+	ASSERT(r.generations >= (long)reloads);
+	ASSERT_EQ(r.gen_max, (long)last);
+	if (moving) {
+		if (passed != (int)reloads || r.server_closes != 0)
+			FAIL("%d handovers in %u reloads, %ld connections ended by the "
+			     "server; log:\n%s", passed, reloads, r.server_closes,
+			     file_text(s->log));
+		ASSERT_EQ(count_in_file(s->log, "cannot pass its connections"), 0);
+		/* Each client kept its one connection through every reload. */
+		ASSERT_EQ(r.kept_connects, moving);
+	}
 	ASSERT_EQ(read_pid(s->pidfile), s->pid);
 	ASSERT_EQ(kill(s->pid, 0), 0);
 	ASSERT_EQ(count_in_file(s->log, "still draining at the deadline"), 0);
 	struct gen g = only_generation(s);
-	ASSERT_EQ(g.number, 31);
-	ASSERT(answers(s->port, g.pid, 31));
+	ASSERT_EQ(g.number, last);
+	ASSERT(answers(s->port, g.pid, last));
 	sup_stop(s);
 }
 
@@ -60,8 +76,10 @@ void test_supervisor_reloads_httpd_under_load(void)
 	struct sup s;
 	sup_init(&s);
 	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
-	thirty_reloads_under_load(&s, (char *[]){ "--keepalive", "8", "--fresh", "2", NULL },
-				  "30 supervisor reloads of httpd");
+	reloads_under_load(&s, 50, 16 + 4,
+			   (char *[]){ "--keepalive", "16", "--fresh", "2", "--slow", "4",
+				       "--slow-ms", "50", NULL },
+			   "50 supervisor reloads of httpd, connections moving");
 }
 
 void test_supervisor_reloads_python_under_load(void)
@@ -76,9 +94,11 @@ void test_supervisor_reloads_python_under_load(void)
 	sup_start(&s, NULL, (char *[]){ (char *)python(), server, NULL }, NULL);
 	struct gen g = only_generation(&s);
 	ASSERT(answers(s.port, g.pid, 1));
-	/* pyserver answers one request per connection. */
-	thirty_reloads_under_load(&s, (char *[]){ "--keepalive", "0", "--fresh", "4", NULL },
-				  "30 supervisor reloads of pyserver.py");
+	/* Its live connections move with Python's socket.send_fds/recv_fds. */
+	reloads_under_load(&s, 30, 8 + 2,
+			   (char *[]){ "--keepalive", "8", "--fresh", "2", "--slow", "2",
+				       "--slow-ms", "50", NULL },
+			   "30 supervisor reloads of pyserver.py, connections moving");
 }
 
 /* ------------------------------------------------------ failed reloads */

@@ -429,12 +429,14 @@ static void promote(struct core *c, struct generation *g, int status)
 	}
 	if (c->hooks.serving)
 		c->hooks.serving(c->hooks.ctx, g->number); /* before the others finish */
-	for (int i = 0; i < c->count; i++)
-		if (c->gens[i].number != g->number)
-			fire(c, &c->gens[i], EV_REPLACED, 0);
+	/* Serving first: a replaced worker that drains at once meets its
+	 * successor in that state (hooks.draining). */
 	for (int i = 0; i < c->count; i++)
 		if (c->gens[i].number == g->number)
 			c->gens[i].state = GEN_SERVING;
+	for (int i = 0; i < c->count; i++)
+		if (c->gens[i].number != g->number)
+			fire(c, &c->gens[i], EV_REPLACED, 0);
 	if (c->respawn_number != g->number)
 		cancel_respawn(c); /* the generation they were for is draining */
 	c->ever_served = 1;
@@ -553,6 +555,20 @@ static void finish(struct core *c, struct generation *g, int status)
 	    (long long)c->config.finish_timeout_ms);
 }
 
+/* Who serves in a draining worker's place: the serving generation's
+ * worker of the same index; nobody at a stop. */
+static const struct generation *successor_of(const struct core *c,
+					     const struct generation *g)
+{
+	for (int i = 0; i < c->count && !c->stopping; i++) {
+		const struct generation *s = &c->gens[i];
+		if (s->state == GEN_SERVING && s->number != g->number &&
+		    s->worker == g->worker)
+			return s;
+	}
+	return NULL;
+}
+
 static void drain(struct core *c, struct generation *g, int status)
 {
 	(void)status;
@@ -566,6 +582,8 @@ static void drain(struct core *c, struct generation *g, int status)
 						     : "still holds connections at the finish deadline,",
 		    ms);
 	}
+	if (c->hooks.draining)
+		c->hooks.draining(c->hooks.ctx, g, successor_of(c, g));
 	g->state = GEN_DRAINING;
 	g->signalled = 1;
 	g->deadline_us = now_of(c) + c->config.drain_timeout_ms * 1000;

@@ -74,6 +74,9 @@ struct generation {
 	int ready;                 /* READY=1 while its siblings may not have */
 	int abandoned;             /* a sibling failed to start: killed, it
 				      ends without a word */
+	int connections;           /* its READY=1 said HANDOFF_CONNECTIONS=1:
+				      it takes live connections, and passes
+				      its own when it drains (handover.h) */
 };
 
 struct core_config {
@@ -118,6 +121,11 @@ struct core_hooks {
 	 * answered everything it took: 1, 0 (not yet), -1 (cannot tell). */
 	int (*apart)(void *ctx, const struct generation *g);
 	int (*quiet)(void *ctx, const struct generation *g);
+	/* Optional: g is asked to drain, its stop signal follows at once;
+	 * successor is the worker that serves in its place (the same index
+	 * of the serving generation), NULL at a stop or when none serves. */
+	void (*draining)(void *ctx, const struct generation *g,
+			 const struct generation *successor);
 };
 
 struct core {

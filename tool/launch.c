@@ -155,20 +155,27 @@ static void describe_failure(char *why, size_t size, const struct launch *l,
 /* The spawn, with the filter's descriptor coming back over a socketpair
  * when the generation's binds are adopted. */
 static pid_t spawn_generation(const struct launch *l, struct ho_spawn *sp,
-			      int *filter_fd)
+			      int channel, int *filter_fd)
 {
 	int pair[2];
 	*filter_fd = -1;
-	if (!l->adopt)
-		return ho_spawn(sp);
+	if (!l->adopt) {
+		pid_t pid = ho_spawn(sp);
+		ho_close(&channel);
+		return pid;
+	}
 	sp->failed_step = "create a socketpair";
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0)
-		return -errno;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		int e = errno;
+		ho_close(&channel);
+		return -e;
+	}
 	sp->child_setup = adopt_filter_install;
 	sp->child_setup_arg = &pair[1];
 	sp->child_setup_step = "install the seccomp filter that adopts its binds";
 	pid_t pid = ho_spawn(sp);
 	close(pair[1]);
+	ho_close(&channel); /* before the filter's descriptor moves down */
 	if (pid > 0 && (*filter_fd = adopt_filter_receive(pair[0])) < 0) {
 		/* It runs, but its binds would wait for an answer for ever. */
 		kill(-pid, SIGKILL);
@@ -215,7 +222,7 @@ static struct handoff_listener *passed_descriptors(const struct launch *l,
 }
 
 pid_t launch_generation(const struct launch *l, unsigned number, int worker,
-			int *filter_fd, char *why, size_t size)
+			int channel, int *filter_fd, char *why, size_t size)
 {
 	const struct options *opt = l->opt;
 	size_t count;
@@ -226,27 +233,33 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 	int *fds = NULL;
 	if (!ls) {
 		snprintf(why, size, "cannot start %s: out of memory", opt->command[0]);
+		ho_close(&channel);
 		return -ENOMEM;
 	}
 	struct ho_child_env env;
 	pid_t pid = generation_vars(l, worker, &vars, why, size);
 	if (pid < 0) {
 		free(ls);
+		ho_close(&channel);
 		return pid;
 	}
 	if (!(path = ho_resolve_program(opt->command[0]))) {
 		pid = -errno;
 		snprintf(why, size, "cannot start %s: %s", opt->command[0], strerror(errno));
 	} else if (!(fds = calloc(count + 1, sizeof *fds)) ||
-		   ho_child_env_build(&env, ls, count, -1, number, vars) < 0) {
+		   ho_child_env_build(&env, ls, count,
+				      channel >= 0 ? HO_LISTEN_FDS_START + (int)count : -1,
+				      number, vars) < 0) {
 		pid = -ENOMEM;
 		snprintf(why, size, "cannot start %s: out of memory", path);
 	} else {
 		for (size_t i = 0; i < count; i++)
 			fds[i] = ls[i].fd;
+		if (channel >= 0)
+			fds[count] = channel;
 		struct ho_spawn sp = {
 			.path = path, .argv = opt->command, .envp = env.envp,
-			.fds = fds, .fd_count = count, .env = &env,
+			.fds = fds, .fd_count = count + (channel >= 0), .env = &env,
 			.new_process_group = 1, .drop_privileges = l->drop_privileges,
 			.uid = l->uid, .gid = l->gid, .groups = l->groups,
 			.group_count = (size_t)l->group_count, .directory = opt->directory,
@@ -255,7 +268,8 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 			 * else would ever stop them, and they hold the ports. */
 			.parent_death_signal = opt->core.stop_signal,
 		};
-		pid = spawn_generation(l, &sp, filter_fd);
+		pid = spawn_generation(l, &sp, channel, filter_fd);
+		channel = -1;
 		if (pid < 0)
 			describe_failure(why, size, l, path, sp.failed_step, (int)-pid);
 		ho_child_env_free(&env);
@@ -264,5 +278,6 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 	free(ls);
 	free(path);
 	envfile_free(vars);
+	ho_close(&channel);
 	return pid;
 }

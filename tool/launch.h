@@ -34,9 +34,12 @@ int launch_resolve_user(struct launch *l, char *why, size_t size);
 void launch_free(struct launch *l);
 
 /* Starts worker `worker` of generation `number` (HANDOFF_WORKER); its
- * pid, or -errno with the reason in why. With l->adopt, *filter_fd is its
- * filter's notification descriptor (the caller's to close), else -1. */
+ * pid, or -errno with the reason in why. channel (-1: none) goes after
+ * the descriptors of LISTEN_FDS, named by HANDOFF_FD (handover.h); it is
+ * closed here, started or not. With
+ * l->adopt, *filter_fd is its filter's notification descriptor (the
+ * caller's to close), else -1. */
 pid_t launch_generation(const struct launch *l, unsigned number, int worker,
-			int *filter_fd, char *why, size_t size);
+			int channel, int *filter_fd, char *why, size_t size);
 
 #endif

@@ -90,6 +90,8 @@ void notify_parse(const char *message, size_t length, struct notify_fields *out)
 			out->ready = 1;
 		} else if (n == 16 && memcmp(line, "HANDOFF_RELOAD=1", 16) == 0) {
 			out->reload = 1;
+		} else if (n == 21 && memcmp(line, "HANDOFF_CONNECTIONS=1", 21) == 0) {
+			out->connections = 1;
 		} else if (n >= 7 && memcmp(line, "STATUS=", 7) == 0) {
 			out->status = line + 7;
 			out->status_length = n - 7;
@@ -222,6 +224,10 @@ static void heard(struct notify_in *n, struct core *c, pid_t sender,
 		clean_text(text, sizeof text, f.status, f.status_length);
 		core_set_status(c, g, text);
 	}
+	/* Said before it serves, so that it is known when its predecessor
+	 * drains (handover.h). */
+	if (f.connections && g->state == GEN_STARTING)
+		g->connections = 1;
 	if (f.ready && g->state == GEN_STARTING)
 		core_ready(c, g);
 	if (f.reload && g->state == GEN_SERVING) {

@@ -59,6 +59,8 @@ struct notify_fields {
 	int ready;                   /* READY=1 */
 	int reload;                  /* HANDOFF_RELOAD=1: a libhandoff server
 					was sent SIGHUP and asks us */
+	int connections;             /* HANDOFF_CONNECTIONS=1: it takes live
+					connections (handover.h) */
 	const char *status;          /* STATUS=, or NULL */
 	size_t status_length;
 	int barrier;                 /* BARRIER=1: its descriptor is closed */

@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-#define NAMED_MAX (MAX_LISTENERS * STEER_SLOTS + FDSTORE_MAX + CORE_RECORDS_MAX + 16)
+#define NAMED_MAX (MAX_LISTENERS * STEER_SLOTS + FDSTORE_MAX + 2 * CORE_RECORDS_MAX + 16)
 
 /* Every descriptor the state names. */
 static int named_fds(const struct self_state *s, int *out)
@@ -34,9 +34,12 @@ static int named_fds(const struct self_state *s, int *out)
 			if (s->listeners[i].slot_fd[k] >= 0)
 				out[n++] = s->listeners[i].slot_fd[k];
 	}
-	for (int i = 0; i < s->generation_count; i++)
+	for (int i = 0; i < s->generation_count; i++) {
 		if (s->gens[i].filter_fd >= 0)
 			out[n++] = s->gens[i].filter_fd;
+		if (s->gens[i].channel_fd >= 0)
+			out[n++] = s->gens[i].channel_fd;
+	}
 	for (int i = 0; i < s->stored_count; i++)
 		out[n++] = s->stored[i].fd;
 	return n;
@@ -214,8 +217,11 @@ int selfexec_check_fds(const struct self_state *s, char *why, size_t size)
 			r = check_fd(s->listeners[i].slot_fd[k], S_IFSOCK, "listener slot", why,
 				     size);
 	}
-	for (int i = 0; i < s->generation_count && !r; i++)
+	for (int i = 0; i < s->generation_count && !r; i++) {
 		r = check_fd(s->gens[i].filter_fd, 0, "adoption filter", why, size);
+		r = r ? r : check_fd(s->gens[i].channel_fd, S_IFSOCK, "generation channel", why,
+				     size);
+	}
 	for (int i = 0; i < s->stored_count && !r; i++)
 		r = check_fd(s->stored[i].fd, 0, "stored descriptor", why, size);
 	return r;

@@ -104,7 +104,9 @@ static const struct field generation_fields[] = {
 	F(struct self_generation, "signalled", K_BOOL, g.signalled),
 	F(struct self_generation, "exited", K_BOOL, g.exited),
 	F(struct self_generation, "status", K_STR, g.status),
+	F(struct self_generation, "connections", K_BOOL, g.connections),
 	F(struct self_generation, "filter_fd", K_FD, filter_fd),
+	F(struct self_generation, "channel_fd", K_FD, channel_fd),
 	F(struct self_generation, "listened", K_STR, listened),
 	F(struct self_generation, "adopted", K_UINT, adopted),
 	F(struct self_generation, "own_binds", K_UINT, own_binds),
@@ -143,7 +145,7 @@ static void generation_defaults(struct self_generation *g)
 	memset(g, 0, sizeof *g);
 	g->g.state = GEN_SERVING;
 	g->g.cause = CAUSE_RELOAD;
-	g->filter_fd = -1;
+	g->filter_fd = g->channel_fd = -1;
 }
 
 static void stored_defaults(struct self_stored *s)
@@ -606,7 +608,8 @@ int self_state_validate(const struct self_state *s, char *why, size_t size)
 			return refuse(why, size, "%s: worker=%d", what, g->g.worker);
 		if (strspn(g->listened, "01") != strlen(g->listened))
 			return refuse(why, size, "%s: listened is not 0s and 1s", what);
-		if (named_once(&seen, g->filter_fd, what, why, size) < 0)
+		if (named_once(&seen, g->filter_fd, what, why, size) < 0 ||
+		    named_once(&seen, g->channel_fd, what, why, size) < 0)
 			return -EINVAL;
 		/* Workers share a number, not an index: a binary older than
 		 * --workers refuses a generation of several, which it would

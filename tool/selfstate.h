@@ -67,6 +67,8 @@ struct self_stored {
 struct self_generation {
 	struct generation g;             /* as the core had it */
 	int filter_fd;                   /* its adoption filter; -1: none */
+	int channel_fd;                  /* our end of its channel (handover.h);
+					    -1: none */
 	char listened[MAX_LISTENERS + 1];/* '1' per held listener it listened on */
 	unsigned adopted, own_binds;
 	char own_bind[96];

@@ -95,6 +95,8 @@ static void save(struct supervisor *s, struct self_state *st, int client_fd,
 	for (int i = 0; i < c->count; i++) {
 		memset(&st->gens[i], 0, sizeof st->gens[i]);
 		st->gens[i].g = c->gens[i];
+		st->gens[i].channel_fd = handover_channel_fd(&s->handover, c->gens[i].number,
+							     c->gens[i].worker);
 		adopt_save(&s->adopt, &st->gens[i]);
 	}
 }
@@ -260,6 +262,13 @@ int selfupgrade_restore(struct supervisor *s, const struct self_state *st,
 		if ((r = adopt_restore(&s->adopt, g)) < 0)
 			say("self-upgrade: generation %u's adoption filter: %s",
 			    g->g.number, strerror(-r));
+		/* Without it the generation still serves; it only cannot be
+		 * introduced to a successor (its connections end the classic way). */
+		if (g->channel_fd >= 0 &&
+		    (r = handover_restore(&s->handover, g->g.number, g->g.worker,
+					  g->channel_fd)) < 0)
+			say("self-upgrade: generation %u's channel: %s", g->g.number,
+			    strerror(-r));
 	}
 	return 0;
 }

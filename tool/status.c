@@ -153,6 +153,8 @@ static void text(const struct status_view *v, struct out *o)
 		    g->exited ? " (main process exited)" : "", seconds_since(g->started_us));
 		if (g->state != GEN_SERVING)
 			put(o, ", deadline in %.1f s", seconds_until(g->deadline_us));
+		if (g->connections)
+			put(o, ", moves live connections");
 		put(o, "%s%s\n", g->status[0] ? ", status: " : "", g->status);
 	}
 	put(o, "draining: %d of at most %d\n", core_count_leaving(c),
@@ -216,7 +218,7 @@ static void json(const struct status_view *v, struct out *o)
 		    seconds_since(g->started_us));
 		if (g->state != GEN_SERVING)
 			put(o, "\"deadline_in_s\":%.3f,", seconds_until(g->deadline_us));
-		put(o, "\"status\":");
+		put(o, "\"connections\":%s,\"status\":", g->connections ? "true" : "false");
 		put_json_string(o, g->status);
 		put(o, "}");
 	}

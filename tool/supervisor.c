@@ -43,10 +43,18 @@ static pid_t hook_launch(void *ctx, unsigned number, int worker, enum gen_cause 
 			 char *why, size_t size)
 {
 	struct supervisor *s = ctx;
-	int filter_fd;
+	int filter_fd, channel;
 	if (cause == CAUSE_RELOAD && worker == 0)
 		systemd_reloading(); /* before the fork: READY=1 can only follow */
-	pid_t pid = launch_generation(&s->launch, number, worker, &filter_fd, why, size);
+	pid_t pid = handover_open(&s->handover, number, worker, &channel);
+	if (pid < 0) {
+		snprintf(why, size, "cannot start %s: its channel (live connections): %s",
+			 s->opt->command[0], strerror((int)-pid));
+		return pid;
+	}
+	pid = launch_generation(&s->launch, number, worker, channel, &filter_fd, why, size);
+	if (pid < 0)
+		handover_prune(&s->handover, &s->core); /* it has no record */
 	int r = pid > 0 && filter_fd >= 0 ? adopt_watch(&s->adopt, number, worker, filter_fd)
 					  : 0;
 	if (r < 0) {
@@ -153,6 +161,23 @@ static void hook_serving(void *ctx, unsigned number)
 		steer_serving(&s->adopt.steer, number);
 }
 
+/* Live connections go from g to the worker serving in its place, if both
+ * take them (handover.h); if they cannot, g ends its own. */
+static void hook_draining(void *ctx, const struct generation *g,
+			  const struct generation *successor)
+{
+	struct supervisor *s = ctx;
+	char why[160], name[48], other[48];
+	int r = handover_introduce(&s->handover, g, successor, why, sizeof why);
+	core_name(&s->core, g, name, sizeof name);
+	if (r > 0)
+		say("%s (pid %d) passes its connections to %s (pid %d)", name, (int)g->pid,
+		    core_name(&s->core, successor, other, sizeof other), (int)successor->pid);
+	else if (r < 0)
+		say("%s (pid %d) cannot pass its connections: %s; it ends them itself", name,
+		    (int)g->pid, why);
+}
+
 static int hook_apart(void *ctx, const struct generation *g)
 {
 	struct supervisor *s = ctx;
@@ -183,6 +208,7 @@ static void reap(struct supervisor *s)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		if (!probe_exited(&s->probe, &s->core, pid, status))
 			core_exited(&s->core, pid, status);
+	handover_prune(&s->handover, &s->core);
 }
 
 /* notify_in: a message from a process reparented to us: the exit that
@@ -607,6 +633,7 @@ static void finish(struct supervisor *s)
 	output_close(&s->output);
 	adopt_close(&s->adopt);
 	fdstore_close(&s->store);
+	handover_close(&s->handover);
 	control_server_close(&s->control);
 	notify_in_close(&s->notify);
 	handoff_free(s->listeners);
@@ -634,12 +661,14 @@ int supervisor_run(const struct options *opt)
 		.status_changed = hook_status_changed, .stopping = hook_stopping,
 		.log = hook_log, .explain = hook_explain, .successor = hook_successor,
 		.serving = hook_serving, .apart = hook_apart, .quiet = hook_quiet,
+		.draining = hook_draining,
 	};
 	core_init(&s->core, &opt->core, &hooks);
 	control_server_init(&s->control);
 	output_init(&s->output);
 	adopt_init(&s->adopt);
 	fdstore_init(&s->store);
+	handover_init(&s->handover);
 	if (opt->check_state_fd >= 0)
 		return selfexec_check_main(opt->check_state_fd);
 	resolve_self(s);

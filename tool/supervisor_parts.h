@@ -7,6 +7,7 @@
 #include "control_server.h"
 #include "core.h"
 #include "fdstore.h"
+#include "handover.h"
 #include "launch.h"
 #include "notify_in.h"
 #include "options.h"
@@ -30,6 +31,7 @@ struct supervisor {
 	struct output output;              /* with --log: the generations' */
 	struct adopt adopt;                /* the servers' own binds */
 	struct fdstore store;              /* what the generations keep with us */
+	struct handover handover;          /* their channels: live connections */
 	struct probe probe;                /* --ready=exec: */
 	struct status_view view;
 	struct watch signal_watch, notify_watch;

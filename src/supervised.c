@@ -1,0 +1,154 @@
+/* supervised.c — a generation under `handoff run`, and the channel the
+ * supervisor gave it (HANDOFF_FD with HANDOFF_SUPERVISOR=1).
+ *
+ * Generations there are not parent and child: the supervisor starts each.
+ * To move live connections it introduces a draining generation to the one
+ * serving in its place (tool/handover.h), with a message on each one's
+ * channel: text, and one descriptor attached, the end of a new channel
+ * between the two:
+ *
+ *   "handoff 1 predecessor pid=P generation=N\n"  to the successor: P will
+ *        pass its connections there. It is our parent channel from now
+ *        on, as if P had started us (conn_take.c).
+ *   "handoff 1 successor pid=P generation=N\n"    to the old generation,
+ *        just before its stop signal: P takes our connections there. We
+ *        have handed over, as if P were the successor we started
+ *        (conn_pass.c), and drain.
+ *
+ * Only the supervisor writes on its channel. A message we cannot use (no
+ * HANDOFF_CONNECTIONS, not the moment, not one of these) is dropped with
+ * its descriptor: the other side then reads EOF and carries on alone. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { MESSAGE_MAX = 128, MESSAGES_PER_CALL = 4 };
+
+/* The value of " key=" among the words of msg, as a number; 0 if absent
+ * or not one. */
+static unsigned long field(const char *msg, const char *key)
+{
+	char pattern[24];
+	unsigned long value;
+	snprintf(pattern, sizeof pattern, " %s=", key);
+	const char *at = strstr(msg, pattern);
+	if (!at)
+		return 0;
+	at += strlen(pattern);
+	size_t digits = strcspn(at, " \n");
+	return ho_parse_uint_n(at, digits, INT32_MAX, &value) == 0 ? value : 0;
+}
+
+/* "handoff <version> <role> ...": its role, or NULL. Any version >= 1 may
+ * introduce: the fields we read keep their meaning. */
+static const char *role_of(const char *msg, size_t *length)
+{
+	static const char prefix[] = "handoff ";
+	unsigned long version;
+	if (strncmp(msg, prefix, sizeof prefix - 1) != 0)
+		return NULL;
+	const char *number = msg + sizeof prefix - 1;
+	size_t digits = strcspn(number, " \n");
+	if (number[digits] != ' ' ||
+	    ho_parse_uint_n(number, digits, UINT32_MAX, &version) < 0 || version < 1)
+		return NULL;
+	const char *role = number + digits + 1;
+	*length = strcspn(role, " \n");
+	return role;
+}
+
+static int is_role(const char *role, size_t length, const char *name)
+{
+	return length == strlen(name) && memcmp(role, name, length) == 0;
+}
+
+/* Our predecessor's channel: connections come in there. */
+static int met_predecessor(struct handoff *h, int fd, pid_t pid)
+{
+	if (h->parent_fd >= 0 || !(h->config.flags & HANDOFF_CONNECTIONS) ||
+	    (h->state != HANDOFF_STATE_STARTING && h->state != HANDOFF_STATE_SERVING))
+		return -EPROTO;
+	h->parent_fd = fd;
+	int r = ho_take_open(h);
+	if (r == 0)
+		r = ho_watch(h, fd);
+	if (r < 0) {
+		h->parent_fd = -1; /* the caller closes it */
+		ho_take_free(h);   /* nothing taken yet: nothing to answer */
+		return r;
+	}
+	h->parent_pid = pid;
+	return 0;
+}
+
+/* Our successor's channel: we have handed over, and drain. */
+static int met_successor(struct handoff *h, int fd, pid_t pid, struct handoff_event *ev)
+{
+	if (h->child_fd >= 0 || !(h->config.flags & HANDOFF_CONNECTIONS) ||
+	    h->state != HANDOFF_STATE_SERVING)
+		return -EPROTO;
+	int r = ho_watch(h, fd);
+	if (r < 0)
+		return r;
+	h->child_fd = fd;
+	h->successor_pid = pid;
+	h->successor_listening = 1;
+	h->state = HANDOFF_STATE_HANDED_OVER;
+	h->introduced = 1;
+	*ev = (struct handoff_event){ .type = HANDOFF_EVENT_DRAIN, .pid = pid };
+	return 1;
+}
+
+/* One message: 1 with an event, 0 without, -1 when nothing more to read. */
+static int read_one(struct handoff *h, struct handoff_event *ev)
+{
+	char msg[MESSAGE_MAX + 1];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = msg, .iov_len = MESSAGE_MAX };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			    .msg_controllen = sizeof control.buf };
+	ssize_t n = ho_recvmsg(h->supervisor_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -EAGAIN)
+		return -1;
+	if (n <= 0) { /* the supervisor is gone: nobody will introduce us */
+		ho_unwatch(h, h->supervisor_fd);
+		ho_close(&h->supervisor_fd);
+		return -1;
+	}
+	msg[n] = '\0';
+	int fd = -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	size_t length = 0;
+	const char *role = role_of(msg, &length);
+	pid_t pid = (pid_t)field(msg, "pid");
+	int r = -EPROTO;
+	if (fd < 0 || !role || pid <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		r = -EPROTO;
+	else if (is_role(role, length, "predecessor"))
+		r = met_predecessor(h, fd, pid);
+	else if (is_role(role, length, "successor"))
+		r = met_successor(h, fd, pid, ev);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r > 0;
+}
+
+int ho_supervisor_check(struct handoff *h, struct handoff_event *ev)
+{
+	for (int i = 0; i < MESSAGES_PER_CALL && h->supervisor_fd >= 0; i++) {
+		int r = read_one(h, ev);
+		if (r != 0)
+			return r > 0;
+	}
+	return 0;
+}

@@ -1,0 +1,184 @@
+/* test-handover.c — live connections moving between generations under
+ * `handoff run` (tool/handover.h): the supervisor introduces a draining
+ * generation to its successor, and the two speak the library's protocol
+ * to each other. The server is the `mover` helper (tests/mover.c): each
+ * connection's line count is its state, so an answer says which
+ * generation served it and that nothing was lost on the way. The same
+ * rules as in library mode: a connection the successor has not taken stays
+ * with the old generation, whatever the successor does. */
+#include "supervisor-kit.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { CONNS = 3 };
+
+struct moved {
+	struct sup s;
+	char mode[256];
+	int fds[CONNS];
+};
+
+/* The mover under the supervisor, its first generation having answered a
+ * line on each of CONNS connections. */
+static void moved_start(struct moved *m)
+{
+	locate();
+	sup_init(&m->s);
+	snprintf(m->mode, sizeof m->mode, "%s", work_path("mode"));
+	write_file(m->mode, "move", 0644);
+	char spec[400];
+	snprintf(spec, sizeof spec, "%s,%s", m->s.address, m->mode);
+	sup_start(&m->s, NULL, (char *[]){ self_exe, "--helper", "mover", spec, NULL }, NULL);
+	for (int i = 0; i < CONNS; i++)
+		m->fds[i] = connect_port(m->s.port);
+}
+
+/* A line on each connection: answered by generation gen (process pid) as
+ * the count-th line of that connection. */
+static void ping_all(const struct moved *m, unsigned gen, unsigned long count, pid_t pid)
+{
+	for (int i = 0; i < CONNS; i++) {
+		char got[128], want[128];
+		send_text(m->fds[i], "ping\n");
+		if (read_line(m->fds[i], got, sizeof got, 10000) == 0)
+			FAIL("connection %d: closed by the server; log:\n%s", i,
+			     file_text(m->s.log));
+		snprintf(want, sizeof want, "pong gen=%u count=%lu pid=%d\n", gen, count,
+			 (int)pid);
+		if (strcmp(got, want) != 0)
+			FAIL("connection %d: expected \"%.*s\", got \"%s\"; log:\n%s", i,
+			     (int)strlen(want) - 1, want, got, file_text(m->s.log));
+	}
+}
+
+static void close_all(struct moved *m)
+{
+	for (int i = 0; i < CONNS; i++)
+		close(m->fds[i]);
+}
+
+/* Reload to a generation in `mode`; returns it once it serves. */
+static struct gen reload_to(const struct moved *m, const char *mode, unsigned number)
+{
+	write_file(m->mode, mode, 0644);
+	if (control(&m->s, "reload") != 0)
+		FAIL("reload to %s: %s%s\nlog:\n%s", mode, said.out, said.err,
+		     file_text(m->s.log));
+	return wait_serving(&m->s, number);
+}
+
+/* Connections move at every reload, a line cut in two included, across a
+ * `reload --self` of the supervisor too (it carries each generation's
+ * channel); to a successor that does not take them (no
+ * HANDOFF_CONNECTIONS) nothing is passed, and the old one serves its own
+ * to the end. */
+void test_supervisor_moves_connections(void)
+{
+	struct moved m;
+	moved_start(&m);
+	struct gen g = only_generation(&m.s);
+	ping_all(&m, 1, 1, g.pid);
+	if (handoff((char *[]){ "status", "--json", "--pidfile", m.s.pidfile, NULL }) != 0 ||
+	    !strstr(said.out, "\"connections\":true"))
+		FAIL("status does not say the generation moves live connections:\n%s",
+		     said.out);
+	for (unsigned n = 2; n <= 6; n++) {
+		if (n == 4 && handoff((char *[]){ "reload", "--self", "--pidfile",
+						  m.s.pidfile, NULL }) != 0)
+			FAIL("reload --self: %s%s", said.out, said.err);
+		send_text(m.fds[0], "pi"); /* the rest after the reload */
+		pid_t old = g.pid;
+		g = reload_to(&m, "move", n);
+		int status;
+		if (!wait_gone(old, 10000, &status))
+			FAIL("generation %u did not exit after passing its connections:\n%s",
+			     n - 1, file_text(m.s.log));
+		send_text(m.fds[0], "ng\n");
+		char got[128], want[128];
+		if (read_line(m.fds[0], got, sizeof got, 10000) == 0)
+			FAIL("the half line was lost; log:\n%s", file_text(m.s.log));
+		snprintf(want, sizeof want, "pong gen=%u count=%u pid=%d\n", n, n, (int)g.pid);
+		if (strcmp(got, want) != 0)
+			FAIL("expected \"%.*s\", got \"%s\"; log:\n%s", (int)strlen(want) - 1,
+			     want, got, file_text(m.s.log));
+		for (int i = 1; i < CONNS; i++) {
+			send_text(m.fds[i], "ping\n");
+			ASSERT(read_line(m.fds[i], got, sizeof got, 10000) > 0);
+			snprintf(want, sizeof want, "pong gen=%u count=%u pid=%d\n", n, n,
+				 (int)g.pid);
+			if (strcmp(got, want) != 0)
+				FAIL("connection %d: expected \"%s\", got \"%s\"", i, want, got);
+		}
+	}
+	ASSERT_EQ(count_in_file(m.s.log, "passes its connections to"), 5);
+
+	/* A successor that takes none: nothing is introduced, and the old
+	 * generation gets its stop signal alone (HANDOFF_EVENT_STOP, on which
+	 * the mover ends its connections). */
+	pid_t old = g.pid;
+	struct gen classic = reload_to(&m, "classic", 7);
+	ASSERT_EQ(count_in_file(m.s.log, "passes its connections to"), 5);
+	ASSERT_EQ(handoff((char *[]){ "status", "--pidfile", m.s.pidfile, NULL }), 0);
+	const char *line = strstr(said.out, "generation 7 pid");
+	if (!line || memmem(line, strcspn(line, "\n"), "moves live", 10))
+		FAIL("status says the classic generation moves connections:\n%s", said.out);
+	int fresh = connect_port(m.s.port), status;
+	char got[128], want[128];
+	send_text(fresh, "ping\n");
+	ASSERT(read_line(fresh, got, sizeof got, 10000) > 0);
+	snprintf(want, sizeof want, "pong gen=7 count=1 pid=%d\n", (int)classic.pid);
+	if (strcmp(got, want) != 0)
+		FAIL("a new client: expected \"%s\", got \"%s\"", want, got);
+	close(fresh);
+	close_all(&m);
+	if (!wait_gone(old, 10000, &status))
+		FAIL("generation 6 did not stop:\n%s", file_text(m.s.log));
+	printf("  %d connections through 5 reloads and a reload --self, a half line "
+	       "carried each time; none to a successor that takes none\n", CONNS);
+	sup_stop(&m.s);
+}
+
+/* The successor dies (exit 3 at its first CONNECTIONS event), is
+ * SIGKILLed while they wait, or refuses each one: every connection comes
+ * back to the old generation, which serves it to the end. */
+void test_supervisor_handover_failures(void)
+{
+	static const struct {
+		const char *mode, *back;
+	} cases[] = {
+		{ "die", "connection stays here: " },
+		{ "stall", "connection stays here: Broken pipe" },
+		{ "refuse", "connection stays here: Cannot allocate memory" },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		struct moved m;
+		moved_start(&m);
+		struct gen first = only_generation(&m.s);
+		ping_all(&m, 1, 1, first.pid);
+		write_file(m.mode, cases[k].mode, 0644);
+		if (control(&m.s, "reload") != 0)
+			FAIL("reload to %s: %s%s", cases[k].mode, said.out, said.err);
+		if (strcmp(cases[k].mode, "stall") == 0) {
+			expect_in_file(m.s.log, "gen 2: stalling with connections on the way");
+			const char *text = file_text(m.s.log), *at;
+			if (!(at = strstr(text, "ready generation=2 pid=")))
+				FAIL("no pid for generation 2:\n%s", text);
+			kill((pid_t)atoi(at + strlen("ready generation=2 pid=")), SIGKILL);
+		}
+		if (!wait_file_contains(m.s.log, cases[k].back, CONNS, 10000))
+			FAIL("%s: the connections did not come back:\n%s", cases[k].mode,
+			     file_text(m.s.log));
+		ping_all(&m, 1, 2, first.pid);
+		close_all(&m);
+		int status;
+		if (!wait_gone(first.pid, 10000, &status))
+			FAIL("%s: generation 1 did not finish once its clients left:\n%s",
+			     cases[k].mode, file_text(m.s.log));
+		printf("  %s: %d connections back to generation 1, served to the end\n",
+		       cases[k].mode, CONNS);
+		sup_stop(&m.s);
+	}
+}
