@@ -34,9 +34,9 @@
  *
  * Environment read by handoff_new() (and removed from the environment):
  *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket-activation protocol
- *   HANDOFF_FD                                set by a handoff parent, or
- *                                             the supervisor's channel
- *   HANDOFF_SUPERVISOR                        1 under `handoff run`
+ *   HANDOFF_FD                                set by a handoff parent
+ *   HANDOFF_SUPERVISOR, HANDOFF_CHANNEL_FD    set under `handoff run`: 1,
+ *                                             and the supervisor's channel
  *   HANDOFF_GENERATION                        set by a handoff parent or
  *                                             supervisor (with LISTEN_PID)
  * Environment read but kept (so successors see it too):
@@ -250,8 +250,8 @@ struct handoff_event {
 /* Creates this process's handoff state in *h: copies argv and resolves
  * argv[0] through PATH (so an
  * upgrade execs the file now at that path, not /proc/self/exe), reads and
- * removes LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, HANDOFF_FD and
- * HANDOFF_GENERATION, checks each inherited descriptor is a socket, installs
+ * removes LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, HANDOFF_FD,
+ * HANDOFF_GENERATION, HANDOFF_SUPERVISOR and HANDOFF_CHANNEL_FD, checks each inherited descriptor is a socket, installs
  * the signal handlers if asked. LISTEN_PID naming another process means "no
  * inherited sockets", as systemd specifies; malformed values are ignored the
  * same way (the fds are left alone), and handoff_warning() says why.

@@ -73,20 +73,25 @@ static int is_socket(int fd)
 }
 
 /* Refuses a message that cannot be taken as a whole: each record we can
- * read, with error; then "REFUSED" naming none, which gives the sender back
- * whatever else that message carried (ids we could not read). */
+ * read, with error; then, only if some could not be read, "REFUSED" naming
+ * none, which gives the sender back whatever else that message carried.
+ * Never after every record was named: the sender would apply it to its
+ * next message in flight, and keep connections we go on to take. */
 static void refuse_all(struct handoff *h, struct ho_taking *t, size_t length, int error)
 {
 	struct ho_wire_reader r;
 	struct ho_wire_record rec;
 	struct ho_wire_writer w;
+	int e = -EPROTO, named_all = 1;
 	if (ho_wire_open(&r, t->message, length) == 0 && r.type == HO_WIRE_CONNECTIONS) {
 		ho_wire_begin(&w, t->answer, sizeof t->answer, HO_WIRE_REFUSED);
-		while (ho_wire_next(&r, &rec) == 1)
-			ho_wire_add(&w, rec.id, NULL, 0, NULL, 0, error);
+		while ((e = ho_wire_next(&r, &rec)) == 1)
+			named_all &= ho_wire_add(&w, rec.id, NULL, 0, NULL, 0, error) == 0;
 		if (w.count)
 			send_answer(h, t->answer, ho_wire_finish(&w));
 	}
+	if (e == 0 && named_all)
+		return;
 	ho_wire_begin(&w, t->answer, sizeof t->answer, HO_WIRE_REFUSED);
 	send_answer(h, t->answer, ho_wire_finish(&w));
 }

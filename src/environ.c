@@ -19,6 +19,7 @@
 struct raw_environ {
 	char *listen_pid, *listen_fds, *listen_fdnames;
 	char *handoff_fd, *handoff_generation, *handoff_supervisor;
+	char *handoff_channel_fd;
 };
 
 static char *take(const char *name, int *oom)
@@ -39,6 +40,7 @@ static void raw_free(struct raw_environ *raw)
 	free(raw->handoff_fd);
 	free(raw->handoff_generation);
 	free(raw->handoff_supervisor);
+	free(raw->handoff_channel_fd);
 }
 
 /* Counts the ':'-separated entries of names and checks each. */
@@ -106,21 +108,13 @@ static int take_listen_fds(struct ho_inherited *in, struct raw_environ *raw,
 	return 1;
 }
 
-/* The channel to a handoff parent is its end of a Unix SOCK_SEQPACKET
- * pair. Anything else at that number (a stray HANDOFF_FD left in the
- * environment, naming a file, /dev/null or nothing) did not come from one:
- * it is ignored like any other malformed inherited value, never adopted. */
-static int is_channel(int fd)
-{
-	int type = 0, domain = 0;
-	socklen_t type_len = sizeof type, domain_len = sizeof domain;
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
-	       getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) == 0 &&
-	       type == SOCK_SEQPACKET && domain == AF_UNIX;
-}
-
-/* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD from a
- * handoff parent or the supervisor, and must lie past the listeners. */
+/* HANDOFF_GENERATION may come from a supervisor too; HANDOFF_FD only from
+ * a handoff parent, HANDOFF_CHANNEL_FD only from the supervisor; both
+ * must lie past the listeners. Each channel is one end of a Unix
+ * SOCK_SEQPACKET pair (ho_is_channel): anything else at that number (a
+ * stray variable left in the environment, naming a file, /dev/null or
+ * nothing) did not come from one, and is ignored like any other malformed
+ * inherited value, never adopted. */
 static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 			 char *warning, size_t size)
 {
@@ -139,7 +133,7 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 		warn(warning, size, "HANDOFF_FD", raw->handoff_fd, "bad descriptor");
 		return;
 	}
-	if (raw->handoff_fd && !is_channel((int)fd)) {
+	if (raw->handoff_fd && !ho_is_channel((int)fd)) {
 		warn(warning, size, "HANDOFF_FD", raw->handoff_fd,
 		     "not a handoff channel");
 		return;
@@ -151,12 +145,21 @@ static void take_handoff(struct ho_inherited *in, struct raw_environ *raw,
 	else if (raw->handoff_supervisor)
 		warn(warning, size, "HANDOFF_SUPERVISOR", raw->handoff_supervisor,
 		     "not 1");
-	/* Under the supervisor the channel is to it (supervised.c), not to a
-	 * previous generation. */
-	if (raw->handoff_fd && in->supervised)
-		in->supervisor_fd = (int)fd;
-	else if (raw->handoff_fd)
+	if (raw->handoff_fd)
 		in->parent_fd = (int)fd;
+	/* The supervisor's channel (supervised.c): a variable of its own, which
+	 * a libhandoff older than it leaves alone rather than take it for a
+	 * parent's channel. */
+	unsigned long channel;
+	if (!in->supervised || !raw->handoff_channel_fd)
+		return;
+	if (ho_parse_uint(raw->handoff_channel_fd, INT32_MAX, &channel) < 0 ||
+	    channel < HO_LISTEN_FDS_START + in->count || (int)channel == in->parent_fd ||
+	    ho_set_cloexec((int)channel, 1) < 0 || !ho_is_channel((int)channel))
+		warn(warning, size, "HANDOFF_CHANNEL_FD", raw->handoff_channel_fd,
+		     "not a channel from the supervisor");
+	else
+		in->supervisor_fd = (int)channel;
 }
 
 /* Fills *in from the environment and removes the variables from it.
@@ -173,6 +176,7 @@ int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 		.handoff_fd = take("HANDOFF_FD", &oom),
 		.handoff_generation = take("HANDOFF_GENERATION", &oom),
 		.handoff_supervisor = take("HANDOFF_SUPERVISOR", &oom),
+		.handoff_channel_fd = take("HANDOFF_CHANNEL_FD", &oom),
 	};
 	/* HANDOFF_FD is only believed together with a LISTEN_PID naming us. */
 	if (!oom && (raw.listen_pid || raw.listen_fds) &&

@@ -27,8 +27,9 @@ struct handoff {
 	int epoll_fd;
 	int parent_fd;      /* channel to the previous generation */
 	int supervisor_fd;  /* under `handoff run`: its channel (supervised.c) */
-	int introduced;     /* it introduced our successor: its stop signal
-			       that follows is the drain already reported */
+	int introduced;     /* it introduced our successor: the one stop
+			       signal that follows is the drain already
+			       reported */
 	int child_fd;       /* channel to the successor */
 	int child_pidfd;
 	int timer_fd;
@@ -62,7 +63,7 @@ struct ho_inherited {
 	size_t count;        /* fds [3, 3 + count) */
 	char *names;         /* LISTEN_FDNAMES copy, ':'-separated, or NULL */
 	int parent_fd;       /* HANDOFF_FD, or -1 */
-	int supervisor_fd;   /* HANDOFF_FD with HANDOFF_SUPERVISOR=1, or -1 */
+	int supervisor_fd;   /* HANDOFF_CHANNEL_FD with HANDOFF_SUPERVISOR=1, or -1 */
 	unsigned generation; /* HANDOFF_GENERATION, or 1 */
 	int supervised;      /* HANDOFF_SUPERVISOR=1: `handoff run` started us */
 };

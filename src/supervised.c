@@ -1,5 +1,5 @@
 /* supervised.c — a generation under `handoff run`, and the channel the
- * supervisor gave it (HANDOFF_FD with HANDOFF_SUPERVISOR=1).
+ * supervisor gave it (HANDOFF_CHANNEL_FD, with HANDOFF_SUPERVISOR=1).
  *
  * Generations there are not parent and child: the supervisor starts each.
  * To move live connections it introduces a draining generation to the one
@@ -16,8 +16,10 @@
  *        (conn_pass.c), and drain.
  *
  * Only the supervisor writes on its channel. A message we cannot use (no
- * HANDOFF_CONNECTIONS, not the moment, not one of these) is dropped with
- * its descriptor: the other side then reads EOF and carries on alone. */
+ * HANDOFF_CONNECTIONS, not the moment: a predecessor before we serve, a
+ * successor while our own predecessor may still pass us connections; not
+ * one of these) is dropped with its descriptor: the other side then reads
+ * EOF and carries on alone, the old generation draining the classic way. */
 #include "internal.h"
 
 #include <errno.h>
@@ -70,7 +72,7 @@ static int is_role(const char *role, size_t length, const char *name)
 static int met_predecessor(struct handoff *h, int fd, pid_t pid)
 {
 	if (h->parent_fd >= 0 || !(h->config.flags & HANDOFF_CONNECTIONS) ||
-	    (h->state != HANDOFF_STATE_STARTING && h->state != HANDOFF_STATE_SERVING))
+	    h->state != HANDOFF_STATE_SERVING)
 		return -EPROTO;
 	h->parent_fd = fd;
 	int r = ho_take_open(h);
@@ -88,8 +90,11 @@ static int met_predecessor(struct handoff *h, int fd, pid_t pid)
 /* Our successor's channel: we have handed over, and drain. */
 static int met_successor(struct handoff *h, int fd, pid_t pid, struct handoff_event *ev)
 {
-	if (h->child_fd >= 0 || !(h->config.flags & HANDOFF_CONNECTIONS) ||
-	    h->state != HANDOFF_STATE_SERVING)
+	/* Not while our own predecessor may still pass us connections: as
+	 * in an upgrade of our own (upgrade_refusal), a generation takes, or
+	 * passes on, not both; refused, it drains the classic way. */
+	if (h->child_fd >= 0 || h->parent_fd >= 0 ||
+	    !(h->config.flags & HANDOFF_CONNECTIONS) || h->state != HANDOFF_STATE_SERVING)
 		return -EPROTO;
 	int r = ho_watch(h, fd);
 	if (r < 0)

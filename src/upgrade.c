@@ -349,17 +349,21 @@ static void answer_refused_reload(struct handoff *h, const struct handoff_event 
 static int check_signal(struct handoff *h, struct handoff_event *ev)
 {
 	unsigned char sig;
-	int budget = 64;
-	do {
+	for (;;) {
 		if (h->signal_fd < 0 || ho_read(h->signal_fd, &sig, 1) != 1)
 			return 0;
+		int stop = sig != SIGHUP && sig != SIGUSR2;
 		/* The supervisor introduces our successor, then sends its stop
 		 * signal: one request, reported once, as DRAIN (supervised.c).
 		 * The signal may overtake the introduction in our loop. */
-		if (sig != SIGHUP && sig != SIGUSR2 && h->supervisor_fd >= 0 &&
-		    ho_supervisor_check(h, ev))
+		if (stop && h->supervisor_fd >= 0 && ho_supervisor_check(h, ev)) {
+			h->introduced = 0; /* this signal was the one */
 			return 1;
-	} while (sig != SIGHUP && sig != SIGUSR2 && h->introduced && --budget > 0);
+		}
+		if (!stop || !h->introduced)
+			break;
+		h->introduced = 0; /* the one that follows: absorbed, once */
+	}
 	*ev = (struct handoff_event){ .signal = sig };
 	if (sig == SIGHUP) {
 		int r = handoff_upgrade(h);

@@ -96,10 +96,11 @@ int helper_inherit(const char *spec)
 	const char *warning = handoff_warning(h);
 	say("generation=%u inherited=%zu warning=%s", handoff_generation(h),
 	    h->inherited_count, warning ? warning : "none");
-	say("env LISTEN_FDS=%s LISTEN_PID=%s LISTEN_FDNAMES=%s",
+	say("env LISTEN_FDS=%s LISTEN_PID=%s LISTEN_FDNAMES=%s HANDOFF_CHANNEL_FD=%s",
 	    getenv("LISTEN_FDS") ? "set" : "unset",
 	    getenv("LISTEN_PID") ? "set" : "unset",
-	    getenv("LISTEN_FDNAMES") ? "set" : "unset");
+	    getenv("LISTEN_FDNAMES") ? "set" : "unset",
+	    getenv("HANDOFF_CHANNEL_FD") ? "set" : "unset");
 	claim_listeners(h, spec);
 	r = handoff_ready(h);
 	warning = handoff_warning(h);

@@ -8,8 +8,8 @@ must do (docs/connections.md has the whole protocol):
   their O_NONBLOCK alone (it is shared with the generation draining beside
   it); send READY=1 to $NOTIFY_SOCKET, with HANDOFF_CONNECTIONS=1 when it
   takes live connections;
-- under the supervisor (HANDOFF_SUPERVISOR=1), read the channel HANDOFF_FD
-  names: "handoff 1 predecessor ..." brings the channel the previous
+- under the supervisor (HANDOFF_SUPERVISOR=1), read the channel
+  HANDOFF_CHANNEL_FD names: "handoff 1 predecessor ..." brings the channel the previous
   generation passes its connections on (receive them with
   socket.recv_fds, answer TAKEN); "handoff 1 successor ..." brings the
   channel to pass ours on, just before SIGTERM;
@@ -50,7 +50,8 @@ ID, PENDING, STATE, ERROR = 1, 2, 3, 4
 CRITICAL = 0x0001
 MESSAGE_MAX = 131072
 RECORDS_MAX = 252
-BATCH = 64  # connections per message we send
+BATCH = 64  # connections per message we send, at most
+BATCH_BYTES = MESSAGE_MAX // 2  # and their pending bytes, at most
 PENDING_MAX, STATE_MAX = 32768, 65536
 
 
@@ -154,17 +155,14 @@ def notify(state):
         s.sendto(state.encode(), address)
 
 
-def take_channel():
-    """HANDOFF_FD: (channel, supervised) or (None, False)."""
-    fd = os.environ.pop("HANDOFF_FD", "")
-    supervised = os.environ.pop("HANDOFF_SUPERVISOR", "") == "1"
+def take_channel(name):
+    """The channel at the fd variable `name` names, or None."""
+    fd = os.environ.pop(name, "")
     if not fd.isdigit():
-        return None, False
+        return None
     channel = socket.socket(fileno=int(fd))
     channel.set_inheritable(False)
-    if supervised:
-        channel.setblocking(False)  # read when select() says, or to check
-    return channel, supervised
+    return channel
 
 
 def introduction(channel):
@@ -230,10 +228,10 @@ class Conn:
 
 
 class Server:
-    def __init__(self, listeners, channel, supervised, passing):
+    def __init__(self, listeners, supervisor, passing):
         self.selector = selectors.DefaultSelector()
         self.listeners = listeners
-        self.supervisor = channel if supervised else None
+        self.supervisor = supervisor
         self.passing = passing
         self.conns = {}          # fd -> Conn
         self.timers = []         # (when, serial, conn) for /sleep
@@ -241,10 +239,12 @@ class Server:
         self.draining = False
         self.deadline = None
         self.successor = None    # the channel our connections go on
+        self.to_pass = []        # idle connections waiting for room on it
         self.in_flight = {}      # id -> Conn, passed, not yet answered
         self.batches = []        # ids of each message sent, oldest first
         self.next_id = 1
         self.predecessor = None  # the channel connections come in on
+        self.answers = []        # answers waiting for room on it
         self.served = self.moved_out = self.moved_in = 0
         self.stop_signalled = False
         wake_r, wake_w = socket.socketpair()  # a signal writes a byte: select() wakes
@@ -257,6 +257,7 @@ class Server:
         for sock in listeners:
             self.selector.register(sock, selectors.EVENT_READ, "listener")
         if self.supervisor:
+            self.supervisor.setblocking(False)  # read when select() says, or to check
             self.selector.register(self.supervisor, selectors.EVENT_READ, "supervisor")
 
     # -- connections
@@ -315,6 +316,9 @@ class Server:
             c.sock.shutdown(socket.SHUT_WR)
             c.linger_until = time.monotonic() + LINGER_LIMIT
         self.watch(c)
+        if (not c.out and self.successor and not c.stays and c.idle()
+                and c.sock.fileno() in self.conns):
+            self.pass_on([c])  # draining: idle now that its answer is out
 
     def work(self, c):
         """Answers what the bytes in hand ask, then passes the connection on
@@ -331,7 +335,8 @@ class Server:
             self.answer(c, status, body, keep)
         if not c.closing and b"\r\n\r\n" not in c.inbuf and len(c.inbuf) > HEAD_LIMIT:
             self.answer(c, "431 Request Header Fields Too Large", "too large\n", False)
-        if self.successor and not c.stays and c.idle() and c.sock.fileno() in self.conns:
+        if (self.successor and not c.stays and c.idle() and c.watched
+                and c.sock.fileno() in self.conns):
             self.pass_on([c])
 
     def readable(self, c):
@@ -360,23 +365,40 @@ class Server:
 
     def pass_on(self, conns):
         """Sends idle connections to the successor: socket, unread bytes. They
-        stay open here until it answers."""
-        for at in range(0, len(conns), BATCH):
-            batch = conns[at:at + BATCH]
+        stay open here, unwatched, until it answers."""
+        for c in conns:
+            self.unwatch(c)  # epoll reports a descriptor while any copy is open
+        self.to_pass += conns
+        self.send_passes()
+
+    def send_passes(self):
+        while self.to_pass and self.successor:
+            batch, size = [], 0
+            for c in self.to_pass[:BATCH]:
+                if batch and size + len(c.inbuf) > BATCH_BYTES:
+                    break
+                batch.append(c)
+                size += len(c.inbuf)
             ids = list(range(self.next_id, self.next_id + len(batch)))
-            self.next_id += len(batch)
             message = wire_message(CONNECTIONS, [
                 [(ID, struct.pack("<Q", i)), (PENDING, bytes(c.inbuf))] for i, c in zip(ids, batch)])
             try:
                 socket.send_fds(self.successor, [message], [c.sock.fileno() for c in batch])
+            except BlockingIOError:  # no room: when the channel says so
+                self.selector.modify(self.successor, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                                     "successor")
+                return
             except OSError as e:
                 log(f"cannot pass connections ({e.strerror}): ending them myself")
                 self.successor_gone()
                 return
+            self.next_id += len(batch)
+            del self.to_pass[:len(batch)]
             for i, c in zip(ids, batch):
-                self.unwatch(c)  # epoll reports a descriptor while any copy is open
                 self.in_flight[i] = c
             self.batches.append(ids)
+        if self.successor:
+            self.selector.modify(self.successor, selectors.EVENT_READ, "successor")
 
     def decided(self, i, taken):
         c = self.in_flight.pop(i, None)
@@ -418,6 +440,10 @@ class Server:
             self.selector.unregister(self.successor)
             self.successor.close()
             self.successor = None
+        waiting, self.to_pass = self.to_pass, []
+        for c in waiting:  # never sent: ours, served to the end here
+            c.stays = True
+            self.watch(c)
         for i in list(self.in_flight):
             self.decided(i, False)
 
@@ -432,9 +458,7 @@ class Server:
         except OSError:
             data, fds, flags = b"", [], 0
         if not data:
-            self.selector.unregister(self.predecessor)
-            self.predecessor.close()
-            self.predecessor = None
+            self.predecessor_gone()
             return
         try:
             kind, records = wire_parse(data)
@@ -446,21 +470,62 @@ class Server:
             log(f"refused a message from the previous generation: {e}")
             for fd in fds:
                 os.close(fd)
-            self.predecessor.send(wire_message(REFUSED, []))  # the whole message
+            # Each record we can name, then (only if some could not be
+            # named) one naming none: the whole message back.
+            try:
+                named = [r[ID] for r in wire_parse(data)[1]]
+            except ValueError:
+                named = []
+            if named:
+                self.answer_predecessor(wire_answer(REFUSED, named, 71))  # EPROTO
+            if not named or len(fds) != len(named):
+                self.answer_predecessor(wire_message(REFUSED, []))
             return
         taken, refused = [], []
         for r, fd in zip(records, fds):
-            if r.get("critical"):
+            try:
+                sock = socket.socket(fileno=fd)
+                error = 95 if r.get("critical") else 0  # EOPNOTSUPP
+            except OSError:
                 os.close(fd)
-                refused.append(r[ID])
+                sock, error = None, 88  # ENOTSOCK
+            if error:
+                if sock:
+                    sock.close()
+                refused.append((r[ID], error))
                 continue
-            self.add(socket.socket(fileno=fd), r.get(PENDING, b""))
+            self.add(sock, r.get(PENDING, b""))
             taken.append(r[ID])
         self.moved_in += len(taken)
         if taken:
-            self.predecessor.send(wire_answer(TAKEN, taken))
-        if refused:
-            self.predecessor.send(wire_answer(REFUSED, refused, 95))  # EOPNOTSUPP
+            self.answer_predecessor(wire_answer(TAKEN, taken))
+        for i, error in refused:
+            self.answer_predecessor(wire_answer(REFUSED, [i], error))
+
+    def answer_predecessor(self, message):
+        self.answers.append(message)
+        self.send_answers()
+
+    def send_answers(self):
+        while self.answers and self.predecessor:
+            try:
+                self.predecessor.send(self.answers[0])
+            except BlockingIOError:  # no room: when the channel says so
+                self.selector.modify(self.predecessor,
+                                     selectors.EVENT_READ | selectors.EVENT_WRITE, "predecessor")
+                return
+            except OSError:  # it is gone: what it passed is ours already
+                self.predecessor_gone()
+                return
+            self.answers.pop(0)
+        if self.predecessor:
+            self.selector.modify(self.predecessor, selectors.EVENT_READ, "predecessor")
+
+    def predecessor_gone(self):
+        self.selector.unregister(self.predecessor)
+        self.predecessor.close()
+        self.predecessor = None
+        self.answers = []
 
     # -- the supervisor
 
@@ -469,12 +534,14 @@ class Server:
             said = introduction(self.supervisor)
         except (EOFError, OSError):
             self.selector.unregister(self.supervisor)
+            self.supervisor.close()
             self.supervisor = None
             return
         if not said:
             return
         role, pid, fd = said
         channel = socket.socket(fileno=fd)
+        channel.setblocking(False)  # our own end: sends queue instead of waiting
         if role == "predecessor" and self.passing and not self.predecessor:
             self.predecessor = channel
             self.selector.register(channel, selectors.EVENT_READ, "predecessor")
@@ -528,7 +595,7 @@ class Server:
                     self.work(c)
             for c in [c for c in self.conns.values() if c.linger_until and c.linger_until <= now]:
                 self.close(c)
-            if self.draining and not self.conns and not self.in_flight:
+            if self.draining and not self.conns and not self.in_flight and not self.to_pass:
                 return
             if self.draining and now >= self.deadline:
                 log(f"{len(self.conns)} connections cut at the {DRAIN_LIMIT:g} s limit")
@@ -550,11 +617,15 @@ class Server:
                     if not self.draining:
                         self.accept(key.fileobj)
                 elif key.data == "successor":
-                    if self.successor:
+                    if self.successor and mask & selectors.EVENT_READ:
                         self.successor_answered()
+                    if self.successor and mask & selectors.EVENT_WRITE:
+                        self.send_passes()
                 elif key.data == "predecessor":
-                    if self.predecessor:
+                    if self.predecessor and mask & selectors.EVENT_READ:
                         self.predecessor_sent()
+                    if self.predecessor and mask & selectors.EVENT_WRITE:
+                        self.send_answers()
                 elif isinstance(key.data, Conn):
                     c = key.data
                     if c.sock.fileno() not in self.conns or not c.watched:
@@ -579,11 +650,13 @@ def main():
     if not listeners:
         sys.exit(f"pyserver[{PID}]: no listening sockets passed (LISTEN_FDS, LISTEN_PID):"
                  " run me under 'handoff run' or systemd socket activation; I never bind")
-    channel, supervised = take_channel()
-    server = Server(listeners, channel, supervised, passing and supervised)
+    supervised = os.environ.pop("HANDOFF_SUPERVISOR", "") == "1"
+    channel = take_channel("HANDOFF_FD")  # a libhandoff parent's
+    supervisor = take_channel("HANDOFF_CHANNEL_FD") if supervised else None
+    server = Server(listeners, supervisor, passing and supervisor is not None)
     try:
         notify("READY=1" + ("\nHANDOFF_CONNECTIONS=1" if server.passing else ""))
-        if channel and not supervised:
+        if channel:
             # A libhandoff program that upgraded itself to us waits for this
             # line: version 1 of its protocol, without "connections=", so it
             # ends its connections itself. The channel stays open: its end is ours.

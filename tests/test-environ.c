@@ -161,7 +161,27 @@ void test_environ_bad_input(void)
 		expect(out, "ready 0,");
 		free(out);
 	}
-	close(devnull);
+	/* HANDOFF_CHANNEL_FD, the supervisor's channel: only with
+	 * HANDOFF_SUPERVISOR=1 (and then a stray one is ignored with a
+	 * warning); removed from the environment either way, so that no
+	 * child of the server mistakes it for its own. */
+	const char *cases[][2] = {
+		{ "HANDOFF_SUPERVISOR=1", "warning=ignored HANDOFF_CHANNEL_FD=4: not a channel "
+					  "from the supervisor" },
+		{ "HANDOFF_SUPERVISOR=0", "warning=ignored HANDOFF_SUPERVISOR=0: not 1" },
+	};
+	for (int i = 0; i < 2; i++) {
+		int pair[] = { sock, devnull = open("/dev/null", O_RDWR | O_CLOEXEC) };
+		out = inherit(spec, pair, 2, 1,
+			      (char *[]){ "LISTEN_FDS=1", "HANDOFF_CHANNEL_FD=4",
+					  (char *)cases[i][0], NULL });
+		expect(out, cases[i][1]);
+		expect(out, "HANDOFF_CHANNEL_FD=unset");
+		expect(out, "-> fd=3 inherited=1 ");
+		expect(out, "ready 0,");
+		free(out);
+		close(devnull);
+	}
 	close(sock);
 	close(file);
 }

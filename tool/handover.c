@@ -135,12 +135,10 @@ int handover_channel_fd(const struct handover *h, unsigned number, int worker)
 
 int handover_restore(struct handover *h, unsigned number, int worker, int fd)
 {
+	/* On failure fd stays open: the state given back to the previous
+	 * binary, if the takeover fails later, still names it. */
 	int r = ho_set_cloexec(fd, 1);
-	if (r == 0)
-		r = add(h, number, worker, fd);
-	if (r < 0)
-		close(fd);
-	return r;
+	return r < 0 ? r : add(h, number, worker, fd);
 }
 
 void handover_close(struct handover *h)

@@ -2,18 +2,18 @@
  * that serves in its place, under `handoff run` (docs/connections.md).
  *
  * Each worker of a generation gets at start a channel of its own to us:
- * one end of a SOCK_SEQPACKET pair, at the descriptor HANDOFF_FD names
- * (with HANDOFF_SUPERVISOR=1). Only we write there; what a worker writes
- * is never read (it fills that worker's own send buffer, nothing of
- * ours), so a server that says "ready" there as to a libhandoff parent
- * works on. A worker that takes
+ * one end of a SOCK_SEQPACKET pair, at the descriptor HANDOFF_CHANNEL_FD
+ * names (with HANDOFF_SUPERVISOR=1: a variable of its own, so that a
+ * libhandoff older than it does not take it for a parent's HANDOFF_FD).
+ * Only we write there; what a worker writes there is never read (it fills
+ * that worker's own send buffer, nothing of ours). A worker that takes
  * live connections says HANDOFF_CONNECTIONS=1 with its READY=1. When such
  * a worker is asked to drain and the worker serving in its place said so
- * too, we introduce them: a new pair, one end to the successor
- * ("handoff 1 predecessor ..."), then the other to the old one ("handoff 1
- * successor ..."), before its stop signal. From then on the two speak the
- * library's protocol to each other (conn_wire.h), exactly as a libhandoff
- * program and the successor it started do.
+ * too, we introduce them: a new pair, one end to the successor ("handoff 1
+ * predecessor ..."), then the other to the old one ("handoff 1 successor
+ * ..."), before its stop signal. From then on the two speak the library's
+ * protocol to each other (conn_wire.h), exactly as a libhandoff program and
+ * the successor it started do.
  *
  * The connections never pass through us: the supervisor stays out of the
  * data path, and neither its crash nor its `reload --self` can lose one
@@ -41,7 +41,7 @@ struct handover {
 void handover_init(struct handover *h);
 
 /* A channel for worker `worker` of generation `number`, about to start:
- * *child_end is the end it gets at HANDOFF_FD (ours to close once it is
+ * *child_end is the end it gets at HANDOFF_CHANNEL_FD (ours to close once it is
  * started). Replaces that worker's previous channel, if any. Returns 0 or
  * -errno. */
 int handover_open(struct handover *h, unsigned number, int worker, int *child_end);

@@ -96,8 +96,8 @@ __attribute__((format(printf, 3, 4))) static int append_var(char **v, size_t *n,
 
 /* The --env-file's variables (read now), NOTIFY_SOCKET naming us, not
  * whatever manager we answer to, and which worker it is. */
-static int generation_vars(const struct launch *l, int worker, char ***vars, char *why,
-			   size_t size)
+static int generation_vars(const struct launch *l, int worker, int channel_at,
+			   char ***vars, char *why, size_t size)
 {
 	char **v = NULL;
 	size_t n = 0;
@@ -113,15 +113,17 @@ static int generation_vars(const struct launch *l, int worker, char ***vars, cha
 		n++;
 	/* Room for ours; the list stays NULL-terminated, so that
 	 * envfile_free() frees whatever was added if one fails. */
-	char **grown = realloc(v, (n + 5) * sizeof *v);
+	char **grown = realloc(v, (n + 6) * sizeof *v);
 	if (grown)
 		v = grown;
 	/* HANDOFF_SUPERVISOR=1: a libhandoff server asks us to reload when
 	 * sent SIGHUP, instead of starting a successor of its own.
 	 * HANDOFF_WORKER and HANDOFF_WORKERS: with --workers, which share of
-	 * the work is this process's (0 and 1 without). */
+	 * the work is this process's (0 and 1 without). HANDOFF_CHANNEL_FD:
+	 * our channel to it (handover.h). */
 	if (!grown || append_var(v, &n, "NOTIFY_SOCKET=%s", l->notify_socket) < 0 ||
 	    append_var(v, &n, "HANDOFF_SUPERVISOR=1") < 0 ||
+	    (channel_at >= 0 && append_var(v, &n, "HANDOFF_CHANNEL_FD=%d", channel_at) < 0) ||
 	    append_var(v, &n, "HANDOFF_WORKER=%d", worker) < 0 ||
 	    append_var(v, &n, "HANDOFF_WORKERS=%d", l->opt->core.workers) < 0) {
 		envfile_free(v);
@@ -237,7 +239,8 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 		return -ENOMEM;
 	}
 	struct ho_child_env env;
-	pid_t pid = generation_vars(l, worker, &vars, why, size);
+	int channel_at = channel >= 0 ? HO_LISTEN_FDS_START + (int)count : -1;
+	pid_t pid = generation_vars(l, worker, channel_at, &vars, why, size);
 	if (pid < 0) {
 		free(ls);
 		ho_close(&channel);
@@ -247,9 +250,7 @@ pid_t launch_generation(const struct launch *l, unsigned number, int worker,
 		pid = -errno;
 		snprintf(why, size, "cannot start %s: %s", opt->command[0], strerror(errno));
 	} else if (!(fds = calloc(count + 1, sizeof *fds)) ||
-		   ho_child_env_build(&env, ls, count,
-				      channel >= 0 ? HO_LISTEN_FDS_START + (int)count : -1,
-				      number, vars) < 0) {
+		   ho_child_env_build(&env, ls, count, -1, number, vars) < 0) {
 		pid = -ENOMEM;
 		snprintf(why, size, "cannot start %s: out of memory", path);
 	} else {

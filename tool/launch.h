@@ -35,7 +35,7 @@ void launch_free(struct launch *l);
 
 /* Starts worker `worker` of generation `number` (HANDOFF_WORKER); its
  * pid, or -errno with the reason in why. channel (-1: none) goes after
- * the descriptors of LISTEN_FDS, named by HANDOFF_FD (handover.h); it is
+ * the descriptors of LISTEN_FDS, named by HANDOFF_CHANNEL_FD (handover.h); it is
  * closed here, started or not. With
  * l->adopt, *filter_fd is its filter's notification descriptor (the
  * caller's to close), else -1. */

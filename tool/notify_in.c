@@ -224,9 +224,9 @@ static void heard(struct notify_in *n, struct core *c, pid_t sender,
 		clean_text(text, sizeof text, f.status, f.status_length);
 		core_set_status(c, g, text);
 	}
-	/* Said before it serves, so that it is known when its predecessor
-	 * drains (handover.h). */
-	if (f.connections && g->state == GEN_STARTING)
+	/* Said with READY=1, so known when its predecessor drains
+	 * (handover.h); a worker started again alone is serving already. */
+	if (f.connections && (g->state == GEN_STARTING || g->state == GEN_SERVING))
 		g->connections = 1;
 	if (f.ready && g->state == GEN_STARTING)
 		core_ready(c, g);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,8 +192,18 @@ static int has_kind(int fd, mode_t kind)
 	return fstat(fd, &st) == 0 && (kind == 0 || (st.st_mode & S_IFMT) == kind);
 }
 
+/* A generation's channel (handover.h): a Unix SOCK_SEQPACKET socket. */
+#define S_IFCHANNEL ((mode_t)-1)
+
 static int check_fd(int fd, mode_t kind, const char *what, char *why, size_t size)
 {
+	if (kind == S_IFCHANNEL && fd >= 0 && !ho_is_channel(fd)) {
+		snprintf(why, size, "%s: descriptor %d is %s", what, fd,
+			 fcntl(fd, F_GETFD) < 0 ? "not open" : "not a channel");
+		return -EBADF;
+	}
+	if (kind == S_IFCHANNEL)
+		return 0;
 	if (fd < 0 || has_kind(fd, kind))
 		return 0;
 	snprintf(why, size, "%s: descriptor %d is %s", what, fd,
@@ -219,8 +230,8 @@ int selfexec_check_fds(const struct self_state *s, char *why, size_t size)
 	}
 	for (int i = 0; i < s->generation_count && !r; i++) {
 		r = check_fd(s->gens[i].filter_fd, 0, "adoption filter", why, size);
-		r = r ? r : check_fd(s->gens[i].channel_fd, S_IFSOCK, "generation channel", why,
-				     size);
+		r = r ? r : check_fd(s->gens[i].channel_fd, S_IFCHANNEL, "generation channel",
+				     why, size);
 	}
 	for (int i = 0; i < s->stored_count && !r; i++)
 		r = check_fd(s->stored[i].fd, 0, "stored descriptor", why, size);

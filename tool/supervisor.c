@@ -46,6 +46,9 @@ static pid_t hook_launch(void *ctx, unsigned number, int worker, enum gen_cause 
 	int filter_fd, channel;
 	if (cause == CAUSE_RELOAD && worker == 0)
 		systemd_reloading(); /* before the fork: READY=1 can only follow */
+	/* Workers launched before this one in the same start are recorded
+	 * already: only channels of records gone go. */
+	handover_prune(&s->handover, &s->core);
 	pid_t pid = handover_open(&s->handover, number, worker, &channel);
 	if (pid < 0) {
 		snprintf(why, size, "cannot start %s: its channel (live connections): %s",

@@ -20,6 +20,9 @@
 
 /* util.c: descriptors, numbers, the clock */
 int ho_set_cloexec(int fd, int on);
+/* 1 if fd is a Unix SOCK_SEQPACKET socket: what every channel between a
+ * generation and its parent, successor or supervisor is. */
+int ho_is_channel(int fd);
 int ho_move_above_stdio(int fd);
 void ho_close(int *fd);
 int ho_parse_uint(const char *text, unsigned long max, unsigned long *out);

@@ -15,7 +15,7 @@ extern char **environ;
 
 static const char *const protocol_variables[] = {
 	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"HANDOFF_FD", "HANDOFF_GENERATION", "HANDOFF_SUPERVISOR",
+	"HANDOFF_FD", "HANDOFF_GENERATION", "HANDOFF_SUPERVISOR", "HANDOFF_CHANNEL_FD",
 };
 enum { VARIABLE_COUNT = sizeof protocol_variables / sizeof protocol_variables[0] };
 

@@ -5,8 +5,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+int ho_is_channel(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t type_length = sizeof type, domain_length = sizeof domain;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 &&
+	       getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_length) == 0 &&
+	       type == SOCK_SEQPACKET && domain == AF_UNIX;
+}
 
 int ho_set_cloexec(int fd, int on)
 {
