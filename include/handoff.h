@@ -466,10 +466,10 @@ int handoff_listener_inherited(const struct handoff *h, size_t index);
  * only reads LISTEN_FDS) is never asked: handoff_can_pass() returns 0.
  * Under `handoff run` the same happens between the generation replaced
  * and the one serving in its place, when both set HANDOFF_CONNECTIONS: the
- * supervisor introduces them, the first gets DRAIN (the stop signal that
- * the supervisor sends next is that same request, not reported again), and
- * everything above holds; otherwise the replaced generation gets STOP, and
- * handoff_can_pass() returns 0 (docs/connections.md).
+ * supervisor introduces them, which is its request to drain: the first
+ * gets DRAIN (and no stop signal), and everything above holds; otherwise
+ * the replaced generation gets STOP, and handoff_can_pass() returns 0
+ * (docs/connections.md).
  * TLS: with kernel TLS (kTLS) the keys stay in the socket and move with it;
  * the record sequence numbers and secrets a TLS library keeps must travel in
  * the state. Nothing here does that for you. */

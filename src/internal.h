@@ -27,9 +27,6 @@ struct handoff {
 	int epoll_fd;
 	int parent_fd;      /* channel to the previous generation */
 	int supervisor_fd;  /* under `handoff run`: its channel (supervised.c) */
-	int introduced;     /* it introduced our successor: the one stop
-			       signal that follows is the drain already
-			       reported */
 	int child_fd;       /* channel to the successor */
 	int child_pidfd;
 	int timer_fd;

@@ -10,10 +10,10 @@
  *   "handoff 1 predecessor pid=P generation=N\n"  to the successor: P will
  *        pass its connections there. It is our parent channel from now
  *        on, as if P had started us (conn_take.c).
- *   "handoff 1 successor pid=P generation=N\n"    to the old generation,
- *        just before its stop signal: P takes our connections there. We
- *        have handed over, as if P were the successor we started
- *        (conn_pass.c), and drain.
+ *   "handoff 1 successor pid=P generation=N\n"    to the old generation:
+ *        P takes our connections there. We have handed over, as if P were
+ *        the successor we started (conn_pass.c), and drain: this is the
+ *        supervisor's request to, and no stop signal follows.
  *
  * Only the supervisor writes on its channel. A message we cannot use (no
  * HANDOFF_CONNECTIONS, not the moment: a predecessor before we serve, a
@@ -103,7 +103,6 @@ static int met_successor(struct handoff *h, int fd, pid_t pid, struct handoff_ev
 	h->successor_pid = pid;
 	h->successor_listening = 1;
 	h->state = HANDOFF_STATE_HANDED_OVER;
-	h->introduced = 1;
 	*ev = (struct handoff_event){ .type = HANDOFF_EVENT_DRAIN, .pid = pid };
 	return 1;
 }

@@ -349,21 +349,8 @@ static void answer_refused_reload(struct handoff *h, const struct handoff_event 
 static int check_signal(struct handoff *h, struct handoff_event *ev)
 {
 	unsigned char sig;
-	for (;;) {
-		if (h->signal_fd < 0 || ho_read(h->signal_fd, &sig, 1) != 1)
-			return 0;
-		int stop = sig != SIGHUP && sig != SIGUSR2;
-		/* The supervisor introduces our successor, then sends its stop
-		 * signal: one request, reported once, as DRAIN (supervised.c).
-		 * The signal may overtake the introduction in our loop. */
-		if (stop && h->supervisor_fd >= 0 && ho_supervisor_check(h, ev)) {
-			h->introduced = 0; /* this signal was the one */
-			return 1;
-		}
-		if (!stop || !h->introduced)
-			break;
-		h->introduced = 0; /* the one that follows: absorbed, once */
-	}
+	if (h->signal_fd < 0 || ho_read(h->signal_fd, &sig, 1) != 1)
+		return 0;
 	*ev = (struct handoff_event){ .signal = sig };
 	if (sig == SIGHUP) {
 		int r = handoff_upgrade(h);
@@ -386,8 +373,6 @@ int handoff_next(struct handoff *h, struct handoff_event *ev)
 	memset(ev, 0, sizeof *ev);
 	if (h->state == HANDOFF_STATE_UPGRADING && check_child(h, ev))
 		return 1;
-	/* Before the signals: its successor is introduced before the stop
-	 * signal is sent, so the drain is one that passes connections. */
 	if (h->supervisor_fd >= 0 && ho_supervisor_check(h, ev))
 		return 1;
 	if (h->parent_fd >= 0 && check_parent(h, ev))

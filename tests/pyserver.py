@@ -12,10 +12,10 @@ must do (docs/connections.md has the whole protocol):
   HANDOFF_CHANNEL_FD names: "handoff 1 predecessor ..." brings the channel the previous
   generation passes its connections on (receive them with
   socket.recv_fds, answer TAKEN); "handoff 1 successor ..." brings the
-  channel to pass ours on, just before SIGTERM;
+  channel to pass ours on, and is the request to drain (no SIGTERM follows);
 - as the successor of a libhandoff program that upgraded itself (HANDOFF_FD
   without HANDOFF_SUPERVISOR), say "ready" on HANDOFF_FD;
-- on SIGTERM close() the listeners (never shutdown(): it resets the queue
+- on that, or on SIGTERM, close() the listeners (never shutdown(): it resets the queue
   the next generation reads), pass idle connections to the successor if
   there is one, finish the rest (their last response says "Connection:
   close"), exit 0.
@@ -606,8 +606,6 @@ class Server:
                 wakes.append(self.deadline)
             timeout = max(0.0, min(wakes) - now) if wakes else None
             events = self.selector.select(timeout)
-            # The supervisor's word first: a successor is introduced before the
-            # stop signal, so the drain is one that passes connections.
             if self.supervisor and any(k.data == "supervisor" for k, _ in events):
                 self.introduced()
             for key, mask in events:
@@ -635,12 +633,6 @@ class Server:
                     if mask & selectors.EVENT_READ and c.sock.fileno() in self.conns:
                         self.readable(c)
             if self.stop_signalled and not self.draining:
-                # The supervisor introduces a successor before it sends
-                # SIGTERM: a signal that overtook our select() finds the
-                # introduction waiting.
-                for _ in range(4):
-                    if self.supervisor and not self.draining:
-                        self.introduced()
                 self.drain()
 
 

@@ -638,12 +638,16 @@ static void expect_fds(const char *who, pid_t pid, int (*count)(pid_t), int want
  *   - its pid is known: the test SIGKILLed that pid before the failure,
  *     and not long before (kill time <= failure time <= kill time + 10 s,
  *     times the timeout multiplier): a keep-alive connection stays with the
- *     process that accepted it, so that process held the request, and its
- *     death resets the connection at once; the bound keeps a pid reused
- *     later (pid_max is often 32768) from being taken for the killed one;
- *   - its pid is unknown: the test SIGKILLed a serving or draining
+ *     process that last answered on it until the next handover, so that
+ *     process held the request, and its death resets the connection at
+ *     once; the bound keeps a pid reused later (pid_max is often 32768)
+ *     from being taken for the killed one;
+ *   - whatever its pid, the test SIGKILLed a serving or draining
  *     generation while the request was in flight: start - W <= kill time
- *     <= failure time. W (100 ms, times the timeout multiplier) covers a
+ *     <= failure time. A known pid that was not killed counts too: in both
+ *     modes a keep-alive connection moves at each upgrade or reload to the
+ *     next generation (HANDOFF_CONNECTIONS), which may be killed before it
+ *     has answered on it. W (100 ms, times the timeout multiplier) covers a
  *     victim that was inside accept() when the signal came and takes a
  *     connection begun just after it (the kill time is also taken just
  *     before the signal). Starting generations accept nothing, so killing
@@ -666,7 +670,7 @@ static int explained(const char *kind, long start, long end, pid_t pid, int *by_
 			*by_pid = 1;
 			return 1;
 		}
-		if (pid <= 0 && k->holds_connections && k->t_us >= start - window) {
+		if (k->holds_connections && k->t_us >= start - window) {
 			*by_pid = 0;
 			return 1;
 		}

@@ -143,7 +143,8 @@ void test_supervisor_moves_connections(void)
 
 /* The successor dies (exit 3 at its first CONNECTIONS event), is
  * SIGKILLed while they wait, or refuses each one: every connection comes
- * back to the old generation, which serves it to the end. */
+ * back to the old generation, which serves it to the end (it drains on
+ * the introduction, and got no stop signal: the mover exits on one). */
 void test_supervisor_handover_failures(void)
 {
 	static const struct {
@@ -174,8 +175,9 @@ void test_supervisor_handover_failures(void)
 		ping_all(&m, 1, 2, first.pid);
 		int status;
 		if (strcmp(cases[k].mode, "refuse") == 0) {
-			/* The one stop signal that followed the introduction was
-			 * the drain; a later one is a stop (the mover's: at once). */
+			/* The introduction was its request to drain, and no stop
+			 * signal came with it: one now is a stop (the mover's: at
+			 * once), not taken for the drain. */
 			kill(first.pid, SIGTERM);
 			if (!wait_gone(first.pid, 10000, &status))
 				FAIL("generation 1 did not stop on a second SIGTERM:\n%s",

@@ -582,12 +582,14 @@ static void drain(struct core *c, struct generation *g, int status)
 						     : "still holds connections at the finish deadline,",
 		    ms);
 	}
-	if (c->hooks.draining)
-		c->hooks.draining(c->hooks.ctx, g, successor_of(c, g));
+	int asked = c->hooks.draining && c->hooks.draining(c->hooks.ctx, g, successor_of(c, g));
 	g->state = GEN_DRAINING;
 	g->signalled = 1;
 	g->deadline_us = now_of(c) + c->config.drain_timeout_ms * 1000;
-	kill(g->pid, c->config.stop_signal);
+	/* Introduced to its successor, it drains on that: a stop signal too
+	 * would race the introduction in its loop, or find it gone already. */
+	if (!asked)
+		kill(g->pid, c->config.stop_signal);
 	say(c, "%s (pid %d) draining, deadline in %lld ms", NAME(g), (int)g->pid,
 	    (long long)c->config.drain_timeout_ms);
 }

@@ -121,11 +121,13 @@ struct core_hooks {
 	 * answered everything it took: 1, 0 (not yet), -1 (cannot tell). */
 	int (*apart)(void *ctx, const struct generation *g);
 	int (*quiet)(void *ctx, const struct generation *g);
-	/* Optional: g is asked to drain, its stop signal follows at once;
-	 * successor is the worker that serves in its place (the same index
-	 * of the serving generation), NULL at a stop or when none serves. */
-	void (*draining)(void *ctx, const struct generation *g,
-			 const struct generation *successor);
+	/* Optional: g is to drain; successor is the worker that serves in
+	 * its place (the same index of the serving generation), NULL at a
+	 * stop or when none serves. 1 if g was asked another way (its
+	 * successor introduced, handover.h): no stop signal then; 0: it gets
+	 * its stop signal at once. */
+	int (*draining)(void *ctx, const struct generation *g,
+			const struct generation *successor);
 };
 
 struct core {

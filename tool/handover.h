@@ -11,7 +11,8 @@
  * a worker is asked to drain and the worker serving in its place said so
  * too, we introduce them: a new pair, one end to the successor ("handoff 1
  * predecessor ..."), then the other to the old one ("handoff 1 successor
- * ..."), before its stop signal. From then on the two speak the library's
+ * ..."), which is its request to drain: no stop signal follows (it would
+ * race the introduction in the server's loop). From then on the two speak the library's
  * protocol to each other (conn_wire.h), exactly as a libhandoff program and
  * the successor it started do.
  *

@@ -165,9 +165,10 @@ static void hook_serving(void *ctx, unsigned number)
 }
 
 /* Live connections go from g to the worker serving in its place, if both
- * take them (handover.h); if they cannot, g ends its own. */
-static void hook_draining(void *ctx, const struct generation *g,
-			  const struct generation *successor)
+ * take them (handover.h): the introduction asks it to drain. If they
+ * cannot, g ends its own, on its stop signal. */
+static int hook_draining(void *ctx, const struct generation *g,
+			 const struct generation *successor)
 {
 	struct supervisor *s = ctx;
 	char why[160], name[48], other[48];
@@ -179,6 +180,7 @@ static void hook_draining(void *ctx, const struct generation *g,
 	else if (r < 0)
 		say("%s (pid %d) cannot pass its connections: %s; it ends them itself", name,
 		    (int)g->pid, why);
+	return r > 0;
 }
 
 static int hook_apart(void *ctx, const struct generation *g)
