@@ -19,7 +19,8 @@
  * HANDOFF_CONNECTIONS, not the moment: a predecessor before we serve, a
  * successor while our own predecessor may still pass us connections; not
  * one of these) is dropped with its descriptor: the other side then reads
- * EOF and carries on alone, the old generation draining the classic way. */
+ * EOF and carries on alone. A successor we cannot pass to is still the
+ * request to drain: the classic way (HANDOFF_EVENT_STOP, signal 0). */
 #include "internal.h"
 
 #include <errno.h>
@@ -87,18 +88,24 @@ static int met_predecessor(struct handoff *h, int fd, pid_t pid)
 	return 0;
 }
 
-/* Our successor's channel: we have handed over, and drain. */
+/* Our successor's channel: we have handed over, and drain. The message is
+ * the supervisor's request to drain, so a successor we cannot pass to
+ * still ends in a drain: the classic one (STOP, as its stop signal would
+ * have said). */
 static int met_successor(struct handoff *h, int fd, pid_t pid, struct handoff_event *ev)
 {
+	if (h->child_fd >= 0 || h->state != HANDOFF_STATE_SERVING)
+		return -EPROTO; /* draining already */
 	/* Not while our own predecessor may still pass us connections: as
 	 * in an upgrade of our own (upgrade_refusal), a generation takes, or
-	 * passes on, not both; refused, it drains the classic way. */
-	if (h->child_fd >= 0 || h->parent_fd >= 0 ||
-	    !(h->config.flags & HANDOFF_CONNECTIONS) || h->state != HANDOFF_STATE_SERVING)
-		return -EPROTO;
-	int r = ho_watch(h, fd);
-	if (r < 0)
-		return r;
+	 * passes on, not both. */
+	int r = h->parent_fd >= 0 || !(h->config.flags & HANDOFF_CONNECTIONS) ? -EPROTO
+									      : ho_watch(h, fd);
+	if (r < 0) {
+		close(fd);
+		*ev = (struct handoff_event){ .type = HANDOFF_EVENT_STOP };
+		return 1;
+	}
 	h->child_fd = fd;
 	h->successor_pid = pid;
 	h->successor_listening = 1;

@@ -461,6 +461,11 @@ const char *handoff_event_describe(const struct handoff_event *ev, char *buf,
 		break;
 	case HANDOFF_EVENT_STOP:
 	case HANDOFF_EVENT_STOP_NOW:
+		if (ev->signal == 0) { /* supervised.c */
+			snprintf(buf, size, "stop requested by the supervisor: replaced by a "
+				 "successor this generation cannot pass connections to");
+			break;
+		}
 		snprintf(buf, size, "stop%s requested by signal %d (%s)",
 			 ev->type == HANDOFF_EVENT_STOP_NOW ? " now" : "",
 			 ev->signal, strsignal(ev->signal));

@@ -19,6 +19,7 @@
 	X(connections_many_with_large_states, 60) \
 	X(supervisor_moves_connections, 60) \
 	X(supervisor_handover_failures, 60) \
+	X(supervisor_handover_while_one_drains, 60) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \

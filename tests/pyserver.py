@@ -547,12 +547,16 @@ class Server:
             self.selector.register(channel, selectors.EVENT_READ, "predecessor")
             log(f"taking connections from pid {pid}")
         elif role == "successor" and self.passing and not self.successor and not self.draining:
+            # Connections our predecessor still passes us are passed on in
+            # turn (add(), then work()): taking and passing at once is safe here.
             self.successor = channel
             self.selector.register(channel, selectors.EVENT_READ, "successor")
             log(f"passing our connections to pid {pid}")
             self.drain()
         else:
             channel.close()
+            if role == "successor":
+                self.drain()  # still the request to drain: the classic way
 
     # -- the loop
 

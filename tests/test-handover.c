@@ -54,6 +54,15 @@ static void ping_all(const struct moved *m, unsigned gen, unsigned long count, p
 	}
 }
 
+/* The pid that logged "ready generation=N pid=P" (the mover's line). */
+static pid_t ready_pid(const struct moved *m, unsigned number)
+{
+	char line[64];
+	snprintf(line, sizeof line, "ready generation=%u pid=", number);
+	expect_in_file(m->s.log, line);
+	return (pid_t)atoi(strstr(file_text(m->s.log), line) + strlen(line));
+}
+
 static void close_all(struct moved *m)
 {
 	for (int i = 0; i < CONNS; i++)
@@ -164,10 +173,7 @@ void test_supervisor_handover_failures(void)
 			FAIL("reload to %s: %s%s", cases[k].mode, said.out, said.err);
 		if (strcmp(cases[k].mode, "stall") == 0) {
 			expect_in_file(m.s.log, "gen 2: stalling with connections on the way");
-			const char *text = file_text(m.s.log), *at;
-			if (!(at = strstr(text, "ready generation=2 pid=")))
-				FAIL("no pid for generation 2:\n%s", text);
-			kill((pid_t)atoi(at + strlen("ready generation=2 pid=")), SIGKILL);
+			kill(ready_pid(&m, 2), SIGKILL);
 		}
 		if (!wait_file_contains(m.s.log, cases[k].back, CONNS, 10000))
 			FAIL("%s: the connections did not come back:\n%s", cases[k].mode,
@@ -189,6 +195,64 @@ void test_supervisor_handover_failures(void)
 			     cases[k].mode, file_text(m.s.log));
 		printf("  %s: %d connections back to generation 1, served to the end\n",
 		       cases[k].mode, CONNS);
+		sup_stop(&m.s);
+	}
+}
+
+/* A reload while the generation before still drains with connections of
+ * its own (here: its successor refused them): the serving one still has
+ * its predecessor, who may pass it more, so it is not introduced to the
+ * next (a generation takes or passes on, not both) and drains the classic
+ * way on its stop signal, at once, not at the drain deadline. The same
+ * after a `reload --self`, which does not carry who was whose predecessor:
+ * the introduction is made, and the library refuses it for the same
+ * reason, which is still a request to drain (HANDOFF_EVENT_STOP). */
+void test_supervisor_handover_while_one_drains(void)
+{
+	for (int self_upgrade = 0; self_upgrade <= 1; self_upgrade++) {
+		struct moved m;
+		moved_start(&m);
+		struct gen first = only_generation(&m.s);
+		ping_all(&m, 1, 1, first.pid);
+		write_file(m.mode, "refuse", 0644);
+		if (control(&m.s, "reload") != 0)
+			FAIL("reload to refuse: %s%s", said.out, said.err);
+		if (!wait_file_contains(m.s.log, "connection stays here: Cannot allocate memory",
+					CONNS, 10000))
+			FAIL("the refused connections did not come back:\n%s",
+			     file_text(m.s.log));
+		pid_t second = ready_pid(&m, 2);
+		if (self_upgrade && handoff((char *[]){ "reload", "--self", "--pidfile",
+							m.s.pidfile, NULL }) != 0)
+			FAIL("reload --self: %s%s", said.out, said.err);
+		write_file(m.mode, "move", 0644);
+		if (control(&m.s, "reload") != 0)
+			FAIL("reload to move: %s%s", said.out, said.err);
+		int status;
+		if (!wait_gone(second, 10000, &status))
+			FAIL("generation 2 did not drain at once:\n%s", file_text(m.s.log));
+		int introduced = strstr(file_text(m.s.log),
+					"passes its connections to generation 3") != NULL;
+		if (introduced != self_upgrade)
+			FAIL("generation 2 %s introduced to generation 3:\n%s",
+			     introduced ? "was" : "was not", file_text(m.s.log));
+		ping_all(&m, 1, 2, first.pid); /* generation 1 serves its own on */
+		int fresh = connect_port(m.s.port);
+		char got[128], want[128];
+		send_text(fresh, "ping\n");
+		ASSERT(read_line(fresh, got, sizeof got, 10000) > 0);
+		snprintf(want, sizeof want, "pong gen=3 count=1 pid=%d\n", (int)ready_pid(&m, 3));
+		if (strcmp(got, want) != 0)
+			FAIL("a new client: expected \"%s\", got \"%s\"", want, got);
+		close(fresh);
+		close_all(&m);
+		if (!wait_gone(first.pid, 10000, &status))
+			FAIL("generation 1 did not finish once its clients left:\n%s",
+			     file_text(m.s.log));
+		printf("  %s: generation 2 drained at once (%s)\n",
+		       self_upgrade ? "after reload --self" : "plain",
+		       self_upgrade ? "introduced, and the library refused it"
+				    : "not introduced");
 		sup_stop(&m.s);
 	}
 }

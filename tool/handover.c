@@ -41,7 +41,7 @@ static int add(struct handover *h, unsigned number, int worker, int fd)
 		forget(h, ch);
 	if (h->count == CORE_RECORDS_MAX)
 		return -ENOSPC; /* the core has no more records than this */
-	h->channels[h->count++] = (struct handover_channel){ number, worker, fd };
+	h->channels[h->count++] = (struct handover_channel){ number, worker, fd, 0 };
 	return 0;
 }
 
@@ -60,17 +60,28 @@ int handover_open(struct handover *h, unsigned number, int worker, int *child_en
 	return 0;
 }
 
+static int has_generation(const struct core *c, unsigned number)
+{
+	for (int k = 0; k < c->count; k++)
+		if (c->gens[k].number == number)
+			return 1;
+	return 0;
+}
+
 void handover_prune(struct handover *h, const struct core *c)
 {
 	for (int i = 0; i < h->count;) {
-		const struct handover_channel *ch = &h->channels[i];
+		struct handover_channel *ch = &h->channels[i];
 		int alive = 0;
 		for (int k = 0; k < c->count && !alive; k++)
 			alive = c->gens[k].number == ch->number && c->gens[k].worker == ch->worker;
-		if (alive)
-			i++;
-		else
-			forget(h, &h->channels[i]);
+		if (!alive) {
+			forget(h, ch);
+			continue;
+		}
+		if (ch->predecessor && !has_generation(c, ch->predecessor))
+			ch->predecessor = 0;
+		i++;
 	}
 }
 
@@ -105,7 +116,7 @@ int handover_introduce(struct handover *h, const struct generation *old,
 		return 0;
 	struct handover_channel *from = find(h, old->number, old->worker);
 	struct handover_channel *to = find(h, successor->number, successor->worker);
-	if (!from || !to)
+	if (!from || !to || from->predecessor)
 		return 0;
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
@@ -124,7 +135,10 @@ int handover_introduce(struct handover *h, const struct generation *old,
 	/* Theirs now (or, on failure, nobody's: the successor reads EOF). */
 	close(pair[0]);
 	close(pair[1]);
-	return r < 0 ? r : 1;
+	if (r < 0)
+		return r;
+	to->predecessor = old->number;
+	return 1;
 }
 
 int handover_channel_fd(const struct handover *h, unsigned number, int worker)

@@ -31,6 +31,7 @@ struct handover_channel {
 	unsigned number;
 	int worker;
 	int fd;
+	unsigned predecessor;  /* introduced to it, and not reaped yet; 0: none */
 };
 
 struct handover {
@@ -47,13 +48,16 @@ void handover_init(struct handover *h);
  * -errno. */
 int handover_open(struct handover *h, unsigned number, int worker, int *child_end);
 
-/* Forgets the channels of workers the core no longer has. */
+/* Forgets the channels of workers the core no longer has, and the
+ * predecessors they had that it no longer has. */
 void handover_prune(struct handover *h, const struct core *c);
 
-/* old is asked to drain and successor serves in its place: if both take
- * live connections, introduces them. Returns 1 if it did, 0 if there was
- * nothing to do, or -errno with the reason in why (old then drains the
- * classic way, ending its connections itself). */
+/* old is to drain and successor serves in its place: if both take live
+ * connections, introduces them. Not while old's own predecessor lives: it
+ * may still be passing old connections, and a generation takes or passes
+ * on, not both. Returns 1 if it did, 0 if there was nothing to do, or
+ * -errno with the reason in why (old then drains the classic way, ending
+ * its connections itself). */
 int handover_introduce(struct handover *h, const struct generation *old,
 		       const struct generation *successor, char *why, size_t size);
 
