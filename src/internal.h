@@ -106,6 +106,13 @@ int ho_take_open(struct handoff *h);
 int ho_take_check(struct handoff *h, struct handoff_event *ev);
 void ho_take_free(struct handoff *h);
 
+/* line.c: "handoff <version> <verb> key=value ...\n", any version >= 1.
+ * ho_line_is: 1 if line says verb. ho_line_number: the number after
+ * " key=" (at most max): 0, -ENOENT if absent, -EINVAL if not a number. */
+int ho_line_is(const char *line, const char *verb);
+int ho_line_number(const char *line, const char *key, unsigned long max,
+		   unsigned long *value);
+
 /* supervised.c: what the supervisor said on its channel; 1 with a DRAIN
  * event when it introduced our successor. */
 int ho_supervisor_check(struct handoff *h, struct handoff_event *ev);

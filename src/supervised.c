@@ -24,50 +24,10 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 enum { MESSAGE_MAX = 128, MESSAGES_PER_CALL = 4 };
-
-/* The value of " key=" among the words of msg, as a number; 0 if absent
- * or not one. */
-static unsigned long field(const char *msg, const char *key)
-{
-	char pattern[24];
-	unsigned long value;
-	snprintf(pattern, sizeof pattern, " %s=", key);
-	const char *at = strstr(msg, pattern);
-	if (!at)
-		return 0;
-	at += strlen(pattern);
-	size_t digits = strcspn(at, " \n");
-	return ho_parse_uint_n(at, digits, INT32_MAX, &value) == 0 ? value : 0;
-}
-
-/* "handoff <version> <role> ...": its role, or NULL. Any version >= 1 may
- * introduce: the fields we read keep their meaning. */
-static const char *role_of(const char *msg, size_t *length)
-{
-	static const char prefix[] = "handoff ";
-	unsigned long version;
-	if (strncmp(msg, prefix, sizeof prefix - 1) != 0)
-		return NULL;
-	const char *number = msg + sizeof prefix - 1;
-	size_t digits = strcspn(number, " \n");
-	if (number[digits] != ' ' ||
-	    ho_parse_uint_n(number, digits, UINT32_MAX, &version) < 0 || version < 1)
-		return NULL;
-	const char *role = number + digits + 1;
-	*length = strcspn(role, " \n");
-	return role;
-}
-
-static int is_role(const char *role, size_t length, const char *name)
-{
-	return length == strlen(name) && memcmp(role, name, length) == 0;
-}
 
 /* Our predecessor's channel: connections come in there. */
 static int met_predecessor(struct handoff *h, int fd, pid_t pid)
@@ -118,37 +78,27 @@ static int met_successor(struct handoff *h, int fd, pid_t pid, struct handoff_ev
 static int read_one(struct handoff *h, struct handoff_event *ev)
 {
 	char msg[MESSAGE_MAX + 1];
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = msg, .iov_len = MESSAGE_MAX };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			    .msg_controllen = sizeof control.buf };
-	ssize_t n = ho_recvmsg(h->supervisor_fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int fd;
+	ssize_t n = ho_recv_with_fd(h->supervisor_fd, msg, MESSAGE_MAX, &fd,
+				    MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n == -EAGAIN)
 		return -1;
+	if (n == -EMSGSIZE)
+		return 0; /* not one of its messages: dropped */
 	if (n <= 0) { /* the supervisor is gone: nobody will introduce us */
 		ho_unwatch(h, h->supervisor_fd);
 		ho_close(&h->supervisor_fd);
 		return -1;
 	}
 	msg[n] = '\0';
-	int fd = -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	size_t length = 0;
-	const char *role = role_of(msg, &length);
-	pid_t pid = (pid_t)field(msg, "pid");
+	unsigned long pid = 0;
 	int r = -EPROTO;
-	if (fd < 0 || !role || pid <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+	if (fd < 0 || ho_line_number(msg, "pid", INT32_MAX, &pid) < 0 || pid < 1)
 		r = -EPROTO;
-	else if (is_role(role, length, "predecessor"))
-		r = met_predecessor(h, fd, pid);
-	else if (is_role(role, length, "successor"))
-		r = met_successor(h, fd, pid, ev);
+	else if (ho_line_is(msg, "predecessor"))
+		r = met_predecessor(h, fd, (pid_t)pid);
+	else if (ho_line_is(msg, "successor"))
+		r = met_successor(h, fd, (pid_t)pid, ev);
 	if (r < 0 && fd >= 0)
 		close(fd);
 	return r > 0;

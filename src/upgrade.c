@@ -222,36 +222,10 @@ static int handed_over(struct handoff *h, struct handoff_event *ev, int takes_co
 
 /* " connections=N" among the fields of a ready message, N >= 1: the
  * successor takes live connections (version N of conn_wire.h). */
-static int says_connections(const char *fields)
+static int says_connections(const char *msg)
 {
-	static const char key[] = " connections=";
-	const char *at = strstr(fields, key);
 	unsigned long version;
-	if (!at)
-		return 0;
-	at += sizeof key - 1;
-	size_t digits = strcspn(at, " \n");
-	return ho_parse_uint_n(at, digits, UINT32_MAX, &version) == 0 && version >= 1;
-}
-
-/* "handoff <version> ready ...": any version may say ready, so that a newer
- * successor can take over from us; other words are for newer parents. The
- * message comes from another program: the version is parsed with a checked
- * parser (sscanf's %u takes "-1" and is undefined on overflow). */
-static int is_ready_message(const char *msg)
-{
-	static const char prefix[] = "handoff ";
-	unsigned long version;
-	if (strncmp(msg, prefix, sizeof prefix - 1) != 0)
-		return 0;
-	const char *number = msg + sizeof prefix - 1;
-	size_t digits = strcspn(number, " \n");
-	if (number[digits] != ' ' ||
-	    ho_parse_uint_n(number, digits, UINT32_MAX, &version) < 0 || version < 1)
-		return 0;
-	const char *verb = number + digits + 1;
-	size_t length = strcspn(verb, " \n");
-	return length == 5 && memcmp(verb, "ready", 5) == 0;
+	return ho_line_number(msg, "connections", UINT32_MAX, &version) == 0 && version >= 1;
 }
 
 static int exited(struct handoff *h, int *status)
@@ -297,7 +271,7 @@ static int check_child(struct handoff *h, struct handoff_event *ev)
 	ssize_t n = ho_recv(h->child_fd, msg, sizeof msg - 1, MSG_DONTWAIT);
 	if (n > 0) {
 		msg[n] = '\0';
-		if (is_ready_message(msg))
+		if (ho_line_is(msg, "ready"))
 			return handed_over(h, ev, says_connections(msg));
 	}
 	if (exited(h, &status))

@@ -64,21 +64,8 @@ int adopt_filter_install(void *channel)
 	int fd = install_with_listener();
 	if (fd < 0)
 		return fd;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control;
 	char byte = 'F';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = control.buf,
-			      .msg_controllen = sizeof control.buf };
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-	ssize_t sent = ho_sendmsg(*(int *)channel, &msg, MSG_NOSIGNAL);
+	ssize_t sent = ho_send_with_fd(*(int *)channel, &byte, 1, fd, MSG_NOSIGNAL);
 	close(fd); /* the program must not answer its own binds */
 	return sent < 0 ? (int)sent : 0;
 }
@@ -92,26 +79,15 @@ int adopt_filter_install(void *channel)
 
 int adopt_filter_receive(int channel)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control;
 	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = control.buf,
-			      .msg_controllen = sizeof control.buf };
-	/* The child sent it before exec, and the spawn waited for the exec. */
-	ssize_t n = recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return errno == EAGAIN ? -EPROTO : -errno;
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	if (n != 1 || (msg.msg_flags & MSG_CTRUNC) || !cmsg ||
-	    cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-		return -EPROTO;
 	int fd;
-	memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+	/* The child sent it before exec, and the spawn waited for the exec. */
+	ssize_t n = ho_recv_with_fd(channel, &byte, 1, &fd, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n != 1 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return n < 0 && n != -EAGAIN && n != -EMSGSIZE ? (int)n : -EPROTO;
+	}
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
 		int e = errno;
 		close(fd);

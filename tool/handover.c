@@ -60,10 +60,11 @@ int handover_open(struct handover *h, unsigned number, int worker, int *child_en
 	return 0;
 }
 
-static int has_generation(const struct core *c, unsigned number)
+/* The core still has worker `worker` (-1: any) of generation `number`. */
+static int has_record(const struct core *c, unsigned number, int worker)
 {
 	for (int k = 0; k < c->count; k++)
-		if (c->gens[k].number == number)
+		if (c->gens[k].number == number && (worker < 0 || c->gens[k].worker == worker))
 			return 1;
 	return 0;
 }
@@ -72,14 +73,11 @@ void handover_prune(struct handover *h, const struct core *c)
 {
 	for (int i = 0; i < h->count;) {
 		struct handover_channel *ch = &h->channels[i];
-		int alive = 0;
-		for (int k = 0; k < c->count && !alive; k++)
-			alive = c->gens[k].number == ch->number && c->gens[k].worker == ch->worker;
-		if (!alive) {
-			forget(h, ch);
+		if (!has_record(c, ch->number, ch->worker)) {
+			forget(h, ch); /* the last one moves here: look again */
 			continue;
 		}
-		if (ch->predecessor && !has_generation(c, ch->predecessor))
+		if (ch->predecessor && !has_record(c, ch->predecessor, -1))
 			ch->predecessor = 0;
 		i++;
 	}
@@ -92,20 +90,8 @@ static int introduce(int channel, const char *role, const struct generation *oth
 	char text[96];
 	int n = snprintf(text, sizeof text, "handoff %d %s pid=%ld generation=%u\n",
 			 HANDOFF_PROTOCOL_VERSION, role, (long)other->pid, other->number);
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	memset(&control, 0, sizeof control);
-	struct iovec iov = { .iov_base = text, .iov_len = (size_t)n };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = control.buf, .msg_controllen = sizeof control.buf };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	ssize_t sent = ho_sendmsg(channel, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t sent = ho_send_with_fd(channel, text, (size_t)n, fd,
+				       MSG_DONTWAIT | MSG_NOSIGNAL);
 	return sent < 0 ? (int)sent : 0;
 }
 

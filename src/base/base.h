@@ -63,6 +63,14 @@ pid_t ho_waitpid(pid_t pid, int *status, int options);
 int ho_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout_ms);
 int ho_poll(struct pollfd *fds, unsigned long count, int timeout_ms);
 
+/* fd_pass.c: a message with one descriptor beside it (SCM_RIGHTS), on a
+ * connected Unix socket; async-signal-safe. ho_recv_with_fd: the message's
+ * length or -errno, *fd its descriptor or -1 (when there was none, or
+ * anything but one: closed); a message or descriptors cut short is
+ * -EMSGSIZE, with nothing left open. */
+ssize_t ho_send_with_fd(int sock, const void *buf, size_t size, int fd, int flags);
+ssize_t ho_recv_with_fd(int sock, void *buf, size_t size, int *fd, int flags);
+
 /* listen_env.c: the environment of a child generation */
 struct ho_child_env {
 	char **envp;          /* NULL-terminated, for execve */
