@@ -67,7 +67,8 @@ struct generation {
 	int64_t asked_us;          /* finishing: when quiet was last asked */
 	int quiet_seen;            /* finishing: quiet answers in a row */
 	int killed;                /* SIGKILL sent to its group */
-	int signalled;             /* the stop signal sent (drain asked) */
+	int signalled;             /* asked to drain: its stop signal sent, or
+				      its successor introduced (hooks.draining) */
 	int exited;                /* its main process is gone; the record waits
 				      for the rest of its group until the deadline */
 	char status[128];          /* its last STATUS= */

@@ -56,8 +56,6 @@ static pid_t hook_launch(void *ctx, unsigned number, int worker, enum gen_cause 
 		return pid;
 	}
 	pid = launch_generation(&s->launch, number, worker, channel, &filter_fd, why, size);
-	if (pid < 0)
-		handover_prune(&s->handover, &s->core); /* it has no record */
 	int r = pid > 0 && filter_fd >= 0 ? adopt_watch(&s->adopt, number, worker, filter_fd)
 					  : 0;
 	if (r < 0) {
@@ -66,8 +64,10 @@ static pid_t hook_launch(void *ctx, unsigned number, int worker, enum gen_cause 
 		kill(pid, SIGKILL);
 		ho_waitpid(pid, NULL, 0);
 		snprintf(why, size, "cannot watch its seccomp filter: %s", strerror(-r));
-		return r;
+		pid = r;
 	}
+	if (pid < 0) /* no record will name it: its channel goes now */
+		handover_prune(&s->handover, &s->core);
 	return pid;
 }
 
