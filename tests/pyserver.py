@@ -23,7 +23,7 @@ must do (docs/connections.md has the whole protocol):
 GET / and GET /sleep?ms=N answer "generation=N pid=P"; anything else gets
 404. --no-pass: take and pass no connections (the classic drain).
 """
-import heapq, os, selectors, signal, socket, struct, sys, time
+import errno, heapq, os, selectors, signal, socket, struct, sys, time
 from urllib.parse import parse_qs, urlsplit
 
 PID = os.getpid()
@@ -462,33 +462,33 @@ class Server:
             return
         try:
             kind, records = wire_parse(data)
-            if kind != CONNECTIONS or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                raise ValueError("not connections, or cut short")
-            if len(fds) != len(records):
-                raise ValueError(f"{len(fds)} descriptors for {len(records)} connections")
+            why = ("not connections" if kind != CONNECTIONS
+                   else "cut short" if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)
+                   else f"{len(fds)} descriptors for {len(records)} connections"
+                   if len(fds) != len(records) else None)
         except ValueError as e:
-            log(f"refused a message from the previous generation: {e}")
+            kind, records, why = None, [], str(e)
+        if why:
+            log(f"refused a message from the previous generation: {why}")
             for fd in fds:
                 os.close(fd)
-            # Each record we can name, then (only if some could not be
-            # named) one naming none: the whole message back.
-            try:
-                named = [r[ID] for r in wire_parse(data)[1]]
-            except ValueError:
-                named = []
-            if named:
-                self.answer_predecessor(wire_answer(REFUSED, named, 71))  # EPROTO
-            if not named or len(fds) != len(named):
+            # Each record named, if it could be read; else one naming none,
+            # the whole message back. Never both: the sender would apply the
+            # empty one to its next message in flight.
+            if kind == CONNECTIONS and records:
+                self.answer_predecessor(wire_answer(REFUSED, [r[ID] for r in records],
+                                                    errno.EPROTO))
+            else:
                 self.answer_predecessor(wire_message(REFUSED, []))
             return
         taken, refused = [], []
         for r, fd in zip(records, fds):
             try:
                 sock = socket.socket(fileno=fd)
-                error = 95 if r.get("critical") else 0  # EOPNOTSUPP
+                error = errno.EOPNOTSUPP if r.get("critical") else 0
             except OSError:
                 os.close(fd)
-                sock, error = None, 88  # ENOTSOCK
+                sock, error = None, errno.ENOTSOCK
             if error:
                 if sock:
                     sock.close()
