@@ -172,6 +172,11 @@ check-deps: build/all
 # reaches every prerequisite built for it); `make test WERROR=0` does not.
 test test-repeat test-stress chaos: WERROR = 1
 
+# Tests run JOBS at once (one per core by default; JOBS=1 runs them one
+# after the other): each in a slot with its own share of the ports.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+test test-repeat test-stress: export HANDOFF_TEST_JOBS = $(JOBS)
+
 test: build/all build/asan/all check-exports check-deps
 	@tests/run-suites.sh build/tests/run-tests build/asan/tests/run-tests
 

@@ -158,3 +158,9 @@
 	X(fleet_ansible_rollout, 180)     \
 	X(chaos_short, 120)               \
 	X(chaos_long, 7200)
+
+/* The tests that run with no other beside them under run-tests --jobs:
+ * they depend on the whole machine. supervisor_cannot_fork sets
+ * RLIMIT_NPROC from the count of nobody's processes, which another test's
+ * servers running as nobody would change under it. */
+#define TESTS_ALONE(X) X(supervisor_cannot_fork)

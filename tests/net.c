@@ -25,17 +25,28 @@ extern char **environ;
 
 /* A port below the kernel's range for outgoing connections, which any
  * client on the machine (another suite's load client) could take between
- * our check and the bind of the program under test. Random, so that two
- * suites running at once rarely meet; the kernel's choice if none of 200
- * tries is free. */
+ * our check and the bind of the program under test. Drawn from this test's
+ * share of 20000..31999 when the runner runs several at once
+ * (HANDOFF_TEST_SLOT of HANDOFF_TEST_JOBS), so that two of its tests never
+ * pick the same one; random within it, so that two suites running at once
+ * rarely meet. The kernel's choice if none of 200 tries is free. */
 int free_port(void)
 {
 	static unsigned seed;
-	if (!seed)
+	static int base = 20000, span = 12000;
+	if (!seed) {
 		seed = (unsigned)getpid() ^ (unsigned)now_ms();
+		const char *slot = getenv("HANDOFF_TEST_SLOT");
+		const char *jobs = getenv("HANDOFF_TEST_JOBS");
+		int k = slot ? atoi(slot) : 0, n = jobs ? atoi(jobs) : 1;
+		if (n > 1 && k >= 0 && k < n) {
+			span = 12000 / n;
+			base = 20000 + k * span;
+		}
+	}
 	for (int attempt = 0; attempt < 200; attempt++) {
 		seed = seed * 1103515245u + 12345u;
-		int port = 20000 + (int)((seed >> 8) % 12000); /* 20000..31999 */
+		int port = base + (int)((seed >> 8) % (unsigned)span);
 		struct sockaddr_in in = { .sin_family = AF_INET,
 					  .sin_port = htons((uint16_t)port),
 					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

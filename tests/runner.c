@@ -1,9 +1,11 @@
 /* runner.c — runs the tests, each in its own process with a timeout, and
  * speaks TAP (a plan "1..N", then "ok N - name" or "not ok N - name").
  *
- *   run-tests [--timeout-multiplier N] [NAME...]
+ *   run-tests [--timeout-multiplier N] [--jobs N] [NAME...]
  *                             the tests whose name contains a NAME (all
- *                             without one); N scales every time limit
+ *                             without one); --timeout-multiplier scales
+ *                             every time limit; --jobs runs up to N tests
+ *                             at once (1 by default)
  *   run-tests --list          their names
  *   run-tests --helper H ARG  (internal) act as helper process H
  *
@@ -16,8 +18,16 @@
  * can be understood from the output alone. The last line is
  * "N passed, N failed".
  *
- * The multiplier also comes from HANDOFF_TEST_TIMEOUT_MULTIPLIER; a build
- * with AddressSanitizer defaults to 3, since everything runs slower there. */
+ * With --jobs N, N tests run at once, each in a slot of its own: a test
+ * learns its slot from HANDOFF_TEST_SLOT (and the count from
+ * HANDOFF_TEST_JOBS), and free_port() draws from that slot's share of the
+ * port range, so two tests never pick the same port. Reports still come
+ * out in the tests' order, each whole. A test that depends on the whole
+ * machine (list.h's TESTS_ALONE) runs with no other beside it.
+ *
+ * The multiplier also comes from HANDOFF_TEST_TIMEOUT_MULTIPLIER, the jobs
+ * from HANDOFF_TEST_JOBS; a build with AddressSanitizer defaults to a
+ * multiplier of 3, since everything runs slower there. */
 #include "harness.h"
 #include "list.h"
 #include "program.h"
@@ -26,10 +36,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,7 +67,30 @@ struct test {
 
 #define ENTRY(name, timeout) { #name, test_##name, timeout },
 static const struct test tests[] = { TESTS(ENTRY) };
-enum { TEST_COUNT = sizeof tests / sizeof tests[0] };
+enum { TEST_COUNT = sizeof tests / sizeof tests[0], MAX_JOBS = 16 };
+
+#define NAME(name) #name,
+static const char *const alone[] = { TESTS_ALONE(NAME) };
+
+static int runs_alone(const struct test *t)
+{
+	for (size_t i = 0; i < sizeof alone / sizeof alone[0]; i++)
+		if (strcmp(alone[i], t->name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A test being run: where it is, and what it has printed so far. */
+struct slot {
+	const struct test *test; /* NULL: the slot is free */
+	int number;              /* its TAP number */
+	pid_t pid;
+	int pidfd;               /* -1 if the kernel has no pidfd_open */
+	long start, deadline;
+	int finished, status;
+	FILE *output;
+	char dir[PATH_BUFFER];
+};
 
 static int remove_entry(const char *path, const struct stat *st, int flag,
 			struct FTW *ftw)
@@ -64,14 +99,14 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
-static void run_in_child(const struct test *t, int output)
+static void run_in_child(const struct slot *s, int slot, int jobs)
 {
 	setpgid(0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (dup2(output, 1) < 0 || dup2(output, 2) < 0)
+	if (dup2(fileno(s->output), 1) < 0 || dup2(fileno(s->output), 2) < 0)
 		_exit(126);
-	close(output);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(work_dir, PATH_BUFFER, "%s", s->dir);
 	if (chdir(work_dir) < 0)
 		FAIL("chdir %s: %s", work_dir, strerror(errno));
 	/* A supervisor makes its private directory here (not in /tmp, where a
@@ -79,14 +114,19 @@ static void run_in_child(const struct test *t, int output)
 	 * able to pass through to their notify socket. */
 	chmod(work_dir, 0711);
 	setenv("XDG_RUNTIME_DIR", work_dir, 1);
-	t->run();
+	char number[16];
+	snprintf(number, sizeof number, "%d", slot);
+	setenv("HANDOFF_TEST_SLOT", number, 1);
+	snprintf(number, sizeof number, "%d", jobs);
+	setenv("HANDOFF_TEST_JOBS", number, 1);
+	s->test->run();
 	fflush(NULL);
 	_exit(0);
 }
 
-/* Prints f from its current position, each line as a TAP comment; at most
- * the last max_lines lines. */
-static void print_comment_lines(FILE *f, int max_lines)
+/* Copies f from its current position to out, each line as a TAP comment;
+ * at most the last max_lines lines. */
+static void print_comment_lines(FILE *f, int max_lines, FILE *out)
 {
 	long lines = 0;
 	int c, at_start = 1;
@@ -96,17 +136,17 @@ static void print_comment_lines(FILE *f, int max_lines)
 	fseek(f, start, SEEK_SET);
 	long skip = lines > max_lines ? lines - max_lines : 0;
 	if (skip)
-		printf("#   (%ld lines before these left out)\n", skip);
+		fprintf(out, "#   (%ld lines before these left out)\n", skip);
 	while (skip && (c = getc(f)) != EOF)
 		skip -= c == '\n';
 	while ((c = getc(f)) != EOF) {
 		if (at_start)
-			fputs("# ", stdout);
-		putchar(c == '\0' ? '?' : c);
+			fputs("# ", out);
+		putc(c == '\0' ? '?' : c, out);
 		at_start = c == '\n';
 	}
 	if (!at_start)
-		putchar('\n');
+		putc('\n', out);
 }
 
 static int is_text(const char *path)
@@ -121,35 +161,27 @@ static int is_text(const char *path)
 }
 
 /* The end of every text file the failed test left in its directory. */
-static void print_work_files(void)
+static void print_work_files(const char *dir, FILE *out)
 {
-	DIR *d = opendir(work_dir);
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	int shown = 0;
 	while (d && (e = readdir(d)) && shown < 16) {
-		char *path = work_path(e->d_name);
+		char path[PATH_BUFFER + 256];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		struct stat st;
 		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || !is_text(path))
 			continue;
 		FILE *f = fopen(path, "re");
 		if (!f)
 			continue;
-		printf("# --- %s (%lld bytes):\n", e->d_name, (long long)st.st_size);
-		print_comment_lines(f, 40);
+		fprintf(out, "# --- %s (%lld bytes):\n", e->d_name, (long long)st.st_size);
+		print_comment_lines(f, 40, out);
 		fclose(f);
 		shown++;
 	}
 	if (d)
 		closedir(d);
-}
-
-/* Kills whatever the test left in its group and reaps what was adopted. */
-static void clean_up(pid_t group)
-{
-	kill(-group, SIGKILL);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-	nftw(work_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static FILE *output_file(void)
@@ -165,49 +197,120 @@ static FILE *output_file(void)
 	return f;
 }
 
-static int run_test(const struct test *t, int number)
+static void start_test(struct slot *slots, int slot, int jobs,
+		       const struct test *t, int number)
 {
-	snprintf(work_dir, PATH_BUFFER, "/tmp/handoff-test.XXXXXX");
-	if (!mkdtemp(work_dir))
+	struct slot *s = &slots[slot];
+	*s = (struct slot){ .test = t, .number = number, .pidfd = -1 };
+	snprintf(s->dir, sizeof s->dir, "/tmp/handoff-test.XXXXXX");
+	if (!mkdtemp(s->dir))
 		FAIL("mkdtemp: %s", strerror(errno));
-	FILE *output = output_file();
-	int timeout_s = t->timeout_s * timeout_multiplier;
-	long start = now_ms();
+	s->output = output_file();
 	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
+	s->start = now_ms();
+	s->deadline = deadline_after(t->timeout_s * 1000);
+	s->pid = fork();
+	if (s->pid < 0)
 		FAIL("fork: %s", strerror(errno));
-	if (pid == 0)
-		run_in_child(t, fileno(output));
-	setpgid(pid, pid);
-	int status = 0;
-	int finished = wait_exit(pid, t->timeout_s * 1000, &status); /* scaled */
-	if (!finished) {
-		/* Reap the test itself before clean_up() reaps "anything". */
-		kill(-pid, SIGKILL);
-		wait_exit(pid, 5000, &status);
+	if (s->pid == 0) {
+		for (int i = 0; i < jobs; i++) /* the other tests' */
+			if (i != slot && slots[i].test) {
+				fclose(slots[i].output);
+				if (slots[i].pidfd >= 0)
+					close(slots[i].pidfd);
+			}
+		run_in_child(s, slot, jobs);
 	}
-	long took = now_ms() - start;
-	int skipped = finished && WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIPPED;
-	int ok = skipped || (finished && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	setpgid(s->pid, s->pid);
+	s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+}
+
+/* Reaps every child that has ended: the tests' own processes, and what the
+ * runner adopted as a subreaper when a test's group was killed. The one
+ * place that waits, so no test's status is ever taken by another wait. */
+static void reap(struct slot *slots, int jobs)
+{
+	int status;
+	for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;)
+		for (int i = 0; i < jobs; i++)
+			if (slots[i].test && slots[i].pid == pid) {
+				slots[i].finished = 1;
+				slots[i].status = status;
+			}
+}
+
+/* Sleeps until a test ends or the nearest deadline passes. */
+static void wait_for_tests(struct slot *slots, int jobs)
+{
+	struct pollfd p[MAX_JOBS];
+	int n = 0, polling = 0;
+	long nearest = now_ms() + 60000;
+	for (int i = 0; i < jobs; i++) {
+		if (!slots[i].test)
+			continue;
+		if (slots[i].finished)
+			return;
+		if (slots[i].deadline < nearest)
+			nearest = slots[i].deadline;
+		if (slots[i].pidfd >= 0)
+			p[n++] = (struct pollfd){ .fd = slots[i].pidfd, .events = POLLIN };
+		else
+			polling = 1; /* no pidfd: look again soon */
+	}
+	long left = nearest - now_ms();
+	if (left < 0)
+		left = 0;
+	if (polling && left > 10)
+		left = 10;
+	poll(p, (nfds_t)n, (int)left);
+}
+
+/* Ends a finished or overrun test: kills what is left of its group, writes
+ * its report (TAP line, output, the files it left if it failed) to a
+ * string, removes its directory. Returns 1 passed, 0 failed, 2 skipped. */
+static int finish_test(struct slot *s, struct slot *slots, int jobs,
+		       char **report)
+{
+	int overran = !s->finished;
+	if (overran) {
+		kill(-s->pid, SIGKILL);
+		for (long until = now_ms() + 5000; !s->finished && now_ms() < until;) {
+			reap(slots, jobs);
+			if (!s->finished)
+				pause_ms(1);
+		}
+	}
+	long took = now_ms() - s->start;
+	int status = s->status;
+	int done = !overran && s->finished;
+	int skipped = done && WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIPPED;
+	int ok = skipped || (done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	size_t size;
+	FILE *out = open_memstream(report, &size);
+	if (!out)
+		FAIL("open_memstream: %s", strerror(errno));
 	if (skipped)
-		printf("ok %d - %s # SKIP\n", number, t->name);
+		fprintf(out, "ok %d - %s # SKIP\n", s->number, s->test->name);
 	else if (ok)
-		printf("ok %d - %s (%ld ms)\n", number, t->name, took);
+		fprintf(out, "ok %d - %s (%ld ms)\n", s->number, s->test->name, took);
 	else
-		printf("not ok %d - %s\n", number, t->name);
-	rewind(output);
-	print_comment_lines(output, ok ? 60 : 400);
-	fclose(output);
-	if (!finished)
-		printf("# timed out after %d s\n", timeout_s);
+		fprintf(out, "not ok %d - %s\n", s->number, s->test->name);
+	rewind(s->output);
+	print_comment_lines(s->output, ok ? 60 : 400, out);
+	fclose(s->output);
+	if (overran)
+		fprintf(out, "# timed out after %d s\n", s->test->timeout_s * timeout_multiplier);
 	else if (WIFSIGNALED(status))
-		printf("# killed by signal %d (%s)\n", WTERMSIG(status),
-		       strsignal(WTERMSIG(status)));
+		fprintf(out, "# killed by signal %d (%s)\n", WTERMSIG(status),
+			strsignal(WTERMSIG(status)));
 	if (!ok)
-		print_work_files();
-	fflush(stdout);
-	clean_up(pid);
+		print_work_files(s->dir, out);
+	fclose(out);
+	kill(-s->pid, SIGKILL); /* what the test left in its group */
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	s->test = NULL;
 	return skipped ? 2 : ok;
 }
 
@@ -221,14 +324,14 @@ static int selected(const char *name, char **names, int count)
 	return 0;
 }
 
-static int parse_multiplier(const char *text)
+static int parse_number(const char *what, const char *text, int max)
 {
 	char *end;
 	errno = 0;
 	long n = text ? strtol(text, &end, 10) : 0;
-	if (!text || errno || end == text || *end || n < 1 || n > 100) {
-		fprintf(stderr, "run-tests: the timeout multiplier must be a whole "
-				"number from 1 to 100, not \"%s\"\n", text ? text : "");
+	if (!text || errno || end == text || *end || n < 1 || n > max) {
+		fprintf(stderr, "run-tests: %s must be a whole number from 1 to %d, "
+				"not \"%s\"\n", what, max, text ? text : "");
 		exit(2);
 	}
 	return (int)n;
@@ -243,28 +346,74 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	const char *env = getenv("HANDOFF_TEST_TIMEOUT_MULTIPLIER");
-	timeout_multiplier = env && *env ? parse_multiplier(env) : DEFAULT_MULTIPLIER;
+	timeout_multiplier = env && *env ? parse_number("the timeout multiplier", env, 100)
+					 : DEFAULT_MULTIPLIER;
+	env = getenv("HANDOFF_TEST_JOBS");
+	int jobs = env && *env ? parse_number("the number of jobs", env, MAX_JOBS) : 1;
 	char **names = argv + 1;
 	int name_count = argc - 1;
-	if (name_count >= 1 && strcmp(names[0], "--timeout-multiplier") == 0) {
-		timeout_multiplier = parse_multiplier(name_count >= 2 ? names[1] : NULL);
+	for (;;) {
+		if (name_count >= 1 && strcmp(names[0], "--timeout-multiplier") == 0)
+			timeout_multiplier = parse_number("the timeout multiplier",
+							  name_count >= 2 ? names[1] : NULL, 100);
+		else if (name_count >= 1 && (strcmp(names[0], "--jobs") == 0 ||
+					     strcmp(names[0], "-j") == 0))
+			jobs = parse_number("the number of jobs",
+					    name_count >= 2 ? names[1] : NULL, MAX_JOBS);
+		else
+			break;
 		names += 2;
-		name_count -= 2;
+		name_count -= name_count >= 2 ? 2 : name_count;
 	}
-	int planned = 0;
+	static const struct test *planned[TEST_COUNT];
+	static char *reports[TEST_COUNT];
+	int count = 0;
 	for (int i = 0; i < TEST_COUNT; i++)
-		planned += selected(tests[i].name, names, name_count);
-	printf("1..%d\n", planned);
+		if (selected(tests[i].name, names, name_count))
+			planned[count++] = &tests[i];
+	printf("1..%d\n", count);
 	if (timeout_multiplier != 1)
 		printf("# time limits multiplied by %d\n", timeout_multiplier);
+	if (jobs != 1)
+		printf("# up to %d tests at once\n", jobs);
+	struct slot slots[MAX_JOBS] = { 0 };
 	int passed = 0, failed = 0, skipped = 0;
-	for (int i = 0; i < TEST_COUNT; i++) {
-		if (!selected(tests[i].name, names, name_count))
-			continue;
-		int r = run_test(&tests[i], passed + failed + skipped + 1);
-		passed += r == 1;
-		failed += r == 0;
-		skipped += r == 2;
+	int next = 0, printed = 0, running = 0, alone_running = 0;
+	while (printed < count) {
+		/* Start what may start: a test that runs alone waits for the
+		 * others to end, and nothing starts beside it. */
+		for (int i = 0; i < jobs && next < count && !alone_running; i++) {
+			if (slots[i].test)
+				continue;
+			int is_alone = runs_alone(planned[next]);
+			if (is_alone && running > 0)
+				break;
+			start_test(slots, i, jobs, planned[next], next + 1);
+			next++;
+			running++;
+			alone_running = is_alone;
+		}
+		wait_for_tests(slots, jobs);
+		reap(slots, jobs);
+		for (int i = 0; i < jobs; i++) {
+			struct slot *s = &slots[i];
+			if (!s->test || (!s->finished && now_ms() < s->deadline))
+				continue;
+			int number = s->number;
+			int r = finish_test(s, slots, jobs, &reports[number - 1]);
+			passed += r == 1;
+			failed += r == 0;
+			skipped += r == 2;
+			running--;
+			alone_running = 0;
+		}
+		/* Reports in the tests' order, each as soon as those before it
+		 * are out. */
+		for (; printed < count && reports[printed]; printed++) {
+			fputs(reports[printed], stdout);
+			fflush(stdout);
+			free(reports[printed]);
+		}
 	}
 	if (skipped)
 		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
