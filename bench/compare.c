@@ -341,6 +341,32 @@ static void copy_str(char *to, size_t size, const char *from)
 	snprintf(to, size, "%s", from);
 }
 
+/* When a restart stops a row early: what each process of the old
+ * generation still running is doing (its state and threads, from /proc),
+ * and the end of the server's log, so that the report says why. */
+static void print_stuck(const struct instance *s, const pid_t *old, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/status", (int)old[i]);
+		char *status = read_file(path);
+		if (!status)
+			continue;
+		printf("  %s: pid %d still runs:", s->kind->key, (int)old[i]);
+		for (char *line = strtok(status, "\n"); line; line = strtok(NULL, "\n"))
+			if (!strncmp(line, "State:", 6) || !strncmp(line, "Threads:", 8))
+				printf(" %s;", line);
+		printf("\n");
+		free(status);
+	}
+	char *log = read_file(s->log);
+	const char *tail = log ? log + strlen(log) : NULL;
+	for (int lines = 0; tail && tail > log && lines <= 12; tail--)
+		lines += tail[-1] == '\n';
+	printf("  the end of its log:\n%s\n", tail ? tail : "(none)");
+	free(log);
+}
+
 /* --- httpd upgrading itself (libhandoff) */
 
 static int library_start(struct instance *s)
@@ -696,6 +722,7 @@ static int restart_once(struct instance *s, struct restart *r)
 		if (!wait_pidfds(fds, n, t0 + 15000000)) {
 			snprintf(s->error, sizeof s->error, "generation %u still running after 15 s",
 				 want - 1);
+			print_stuck(s, old, n);
 		} else {
 			r->gone_us = clock_us() - t0;
 			result = 0;

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -328,12 +329,71 @@ static int daemon_serve(int quiet)
 	return 0;
 }
 
+/* The kernel's PF_* flags of pid (/proc/PID/stat, field 9), or 0. */
+static unsigned task_flags(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned flags = 0;
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1)
+		return 0;
+	return flags;
+}
+
+enum { PF_EXITING_FLAG = 0x4, SLOW_EXIT_BYTES = 1 << 30 };
+
+/* "slow-exit": the daemon's intermediate process takes a while to exit
+ * once its memory is gone: the kernel drops a process's memory (so that
+ * its environment reads empty) before it hands its children on, and
+ * unmapping 1 GiB of touched pages widens that moment to some tenths of a
+ * second. The first process exits 0 only once it sees the intermediate
+ * exiting (PF_EXITING), so that the supervisor looks for the generation's
+ * successor while the intermediate is in that state and the daemon is not
+ * yet reparented: what stress-ng once made happen by chance. */
+static int daemon_slow_exit(void)
+{
+	pid_t first = getpid(), intermediate = fork();
+	if (intermediate > 0) {
+		for (int i = 0; i < 10000 && !(task_flags(intermediate) & PF_EXITING_FLAG); i++)
+			pause_ms(1);
+		_exit(0);
+	}
+	if (intermediate < 0 || setsid() < 0)
+		_exit(1);
+	pid_t daemon = fork();
+	if (daemon < 0)
+		_exit(1);
+	if (daemon > 0) {
+		void *m = mmap(NULL, SLOW_EXIT_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		_exit(m == MAP_FAILED ? 1 : 0);
+	}
+	/* The daemon, once its parent's exit has handed it on to us. */
+	pid_t parent = getppid();
+	for (int i = 0; i < 20000 && getppid() == parent; i++)
+		pause_ms(1);
+	say("daemon pid=%d intermediate=%d first=%d", (int)getpid(), (int)parent,
+	    (int)first);
+	return daemon_serve(0);
+}
+
 /* The classic recipe: fork; the child calls setsid() and forks again; each
  * parent exits 0 at once but the intermediate, which first does some
  * "initialization" (a short pause), so that the supervisor may meet it.
- * arg "quiet": the daemon sends no READY=1 (for --ready=delay:). */
+ * arg "quiet": the daemon sends no READY=1 (for --ready=delay:); arg
+ * "slow-exit": daemon_slow_exit(). */
 int helper_daemon(const char *arg)
 {
+	if (strcmp(arg, "slow-exit") == 0)
+		return daemon_slow_exit();
 	int quiet = strcmp(arg, "quiet") == 0;
 	pid_t first = getpid();
 	fflush(NULL);

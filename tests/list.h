@@ -149,6 +149,7 @@
 	X(servers_static_binary, 120)     \
 	X(servers_failed_reloads_keep_the_old_generation, 60) \
 	X(supervisor_follows_a_daemonizing_server, 90) \
+	X(supervisor_follows_a_daemon_through_an_exiting_parent, 60) \
 	X(supervisor_exit_0_leaving_nothing, 60) \
 	X(supervisor_follows_nginx, 90) \
 	X(install_staged_builds_with_pkg_config, 300) \

@@ -145,6 +145,28 @@ void test_supervisor_follows_a_daemonizing_server(void)
 	sup_stop(&s);
 }
 
+/* (b') The daemon's intermediate process met while it exits, its memory
+ * gone and its child not yet ours (helpers.c, daemon_slow_exit): followed,
+ * and through it the daemon. Before, the generation was taken for one that
+ * exited before it was ready. */
+void test_supervisor_follows_a_daemon_through_an_exiting_parent(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	char *daemon[] = { self_exe, "--helper", "daemon", "slow-exit", NULL };
+	int code = sup_daemon(&s, NULL, daemon);
+	if (code != 0)
+		FAIL("handoff run --daemon exited %d: %s%s\nlog:\n%s", code, said.out,
+		     said.err, file_text(s.log));
+	struct gen g = wait_followed(&s, 1, helper_serving);
+	ASSERT(answers(s.port, g.pid, 1));
+	int follows = count_in_file(s.log, follow_words);
+	printf("  %d follows\n", follows);
+	ASSERT(follows == 1 || follows == 2);
+	sup_stop(&s);
+}
+
 /* (c) A first process that exits 0 leaving nothing of its generation is a
  * generation that exited, as before: here once alone, once leaving a
  * process that does not carry the generation's environment (env -i). The

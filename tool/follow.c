@@ -127,7 +127,7 @@ pid_t follow_successor(const struct follow_query *q, pid_t *group)
 	char marker[40];
 	snprintf(marker, sizeof marker, "HANDOFF_GENERATION=%u", q->generation);
 	unsigned long long not_before = started_ticks(q->started_us);
-	struct choice marked = { 0 }, overwritten = { 0 };
+	struct choice marked = { 0 }, overwritten = { 0 }, exiting = { 0 };
 	pid_t self = getpid();
 	DIR *d = opendir("/proc");
 	for (struct dirent *e; d && (e = readdir(d));) {
@@ -145,10 +145,13 @@ pid_t follow_successor(const struct follow_query *q, pid_t *group)
 			consider(&marked, pid, &st);
 		else if (m == MARK_OVERWRITTEN && st.start_ticks >= not_before)
 			consider(&overwritten, pid, &st);
+		else if ((st.flags & PROC_EXITING) && st.start_ticks >= not_before)
+			consider(&exiting, pid, &st);
 	}
 	if (d)
 		closedir(d);
-	const struct choice *c = marked.pid ? &marked : &overwritten;
+	const struct choice *c = marked.pid ? &marked : overwritten.pid ? &overwritten
+								       : &exiting;
 	*group = c->group;
 	return c->pid;
 }

@@ -15,6 +15,15 @@
  * started first (field 22 of /proc/PID/stat): the daemon before what it
  * started in turn.
  *
+ * Failing both, a child of ours that started no earlier than the
+ * generation and is exiting (PF_EXITING) is followed: the kernel frees a
+ * process's memory (so its environment reads empty) before it hands its
+ * children on, and a daemon's intermediate process caught in that moment
+ * has neither its marker to show nor its child (the daemon) reparented to
+ * us yet. Followed, it exits, and its exit asks again: the daemon is ours
+ * by then. (Seen under stress-ng: the generation was taken for one that
+ * exited before it was ready.)
+ *
  * Limits: a daemon that execs itself with an environment without the
  * marker, and leaves it otherwise intact, is not found; an overwritten
  * environment cannot tell generations apart, only their age can. */

@@ -38,9 +38,9 @@ int proc_stat(pid_t pid, struct proc_stat *st)
 		return -1;
 	char *p = strrchr(buf, ')');
 	int ppid, group;
-	if (!p || sscanf(p + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+	if (!p || sscanf(p + 1, " %c %d %d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u "
 			 "%*d %*d %*d %*d %*d %*d %llu", &st->state, &ppid, &group,
-			 &st->start_ticks) != 4)
+			 &st->flags, &st->start_ticks) != 5)
 		return -1;
 	st->ppid = ppid;
 	st->group = group;

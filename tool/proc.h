@@ -10,8 +10,13 @@
 struct proc_stat {
 	char state;                     /* 'R', 'S', 'Z'... */
 	pid_t ppid, group;
+	unsigned flags;                 /* the kernel's PF_* */
 	unsigned long long start_ticks; /* since boot */
 };
+
+/* In flags: the process has begun to exit (its memory may already be
+ * gone, its children not yet handed on). */
+#define PROC_EXITING 0x00000004u
 
 /* /proc/PID/stat, or -1 (gone, unreadable, not what we expect). */
 int proc_stat(pid_t pid, struct proc_stat *st);
