@@ -277,6 +277,7 @@ long rss_kib(pid_t pid);
 struct process_stat {
 	char state;
 	pid_t ppid;
+	unsigned flags;                  /* the kernel's PF_* (0x4: exiting) */
 	unsigned long long start;
 	unsigned long long utime, stime; /* CPU time, in clock ticks */
 	char comm[32];

@@ -329,25 +329,6 @@ static int daemon_serve(int quiet)
 	return 0;
 }
 
-/* The kernel's PF_* flags of pid (/proc/PID/stat, field 9), or 0. */
-static unsigned task_flags(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	unsigned flags = 0;
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1)
-		return 0;
-	return flags;
-}
-
 enum { PF_EXITING_FLAG = 0x4, SLOW_EXIT_BYTES = 1 << 30 };
 
 /* "slow-exit": the daemon's intermediate process takes a while to exit
@@ -362,7 +343,9 @@ static int daemon_slow_exit(void)
 {
 	pid_t first = getpid(), intermediate = fork();
 	if (intermediate > 0) {
-		for (int i = 0; i < 10000 && !(task_flags(intermediate) & PF_EXITING_FLAG); i++)
+		struct process_stat st;
+		for (int i = 0; i < 10000 && process_stat(intermediate, &st) &&
+				!(st.flags & PF_EXITING_FLAG); i++)
 			pause_ms(1);
 		_exit(0);
 	}

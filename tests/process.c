@@ -335,9 +335,9 @@ int process_stat(pid_t pid, struct process_stat *st)
 	char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
 	int parent;
 	if (!open_paren || !close_paren || close_paren < open_paren ||
-	    sscanf(close_paren + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
-		   "%llu %*d %*d %*d %*d %*d %*d %llu", &st->state, &parent,
-		   &st->utime, &st->stime, &st->start) != 5)
+	    sscanf(close_paren + 2, "%c %d %*d %*d %*d %*d %u %*u %*u %*u %*u %llu "
+		   "%llu %*d %*d %*d %*d %*d %*d %llu", &st->state, &parent, &st->flags,
+		   &st->utime, &st->stime, &st->start) != 6)
 		return 0;
 	st->ppid = parent;
 	snprintf(st->comm, sizeof st->comm, "%.*s", (int)(close_paren - open_paren - 1),

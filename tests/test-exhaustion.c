@@ -19,26 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Clock ticks of CPU the process has used (user + system). */
+/* Clock ticks of CPU the process has used (user + system), or -1. */
 static long cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long utime = 0, stime = 0;
-	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
-	 * majflt cmajflt utime stime */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			 &utime, &stime) != 2)
-		return -1;
-	return (long)(utime + stime);
+	struct process_stat st;
+	return process_stat(pid, &st) ? (long)(st.utime + st.stime) : -1;
 }
 
 static void expect_serving(int port, pid_t pid)
