@@ -70,6 +70,26 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
+void program_remove_dir(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void program_enter(const char *dir)
+{
+	setpgid(0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (dir != work_dir)
+		snprintf(work_dir, PATH_BUFFER, "%s", dir);
+	if (chdir(work_dir) < 0)
+		FAIL("chdir %s: %s", work_dir, strerror(errno));
+	/* A supervisor makes its private directory here (not in /tmp, where a
+	 * SIGKILLed one would leave it); servers running as nobody must be
+	 * able to pass through to their notify socket. */
+	chmod(work_dir, 0711);
+	setenv("XDG_RUNTIME_DIR", work_dir, 1);
+}
+
 int program_run_alone(const char *name, void (*work)(void), int timeout_s)
 {
 	snprintf(work_dir, sizeof work_dir, "/tmp/handoff-%s.XXXXXX", name);
@@ -80,12 +100,7 @@ int program_run_alone(const char *name, void (*work)(void), int timeout_s)
 	if (pid < 0)
 		FAIL("fork: %s", strerror(errno));
 	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_CHILD_SUBREAPER, 1);
-		if (chdir(work_dir) < 0)
-			FAIL("chdir %s: %s", work_dir, strerror(errno));
-		chmod(work_dir, 0711);
-		setenv("XDG_RUNTIME_DIR", work_dir, 1);
+		program_enter(work_dir);
 		work();
 		fflush(NULL);
 		_exit(0);
@@ -101,6 +116,6 @@ int program_run_alone(const char *name, void (*work)(void), int timeout_s)
 	kill(-pid, SIGKILL);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-	nftw(work_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	program_remove_dir(work_dir);
 	return finished && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -14,4 +14,10 @@ void program_start(int argc, char **argv);
  * timeout_s. Output streams as it comes. Returns 0 if work() returned. */
 int program_run_alone(const char *name, void (*work)(void), int timeout_s);
 
+/* In the child that runs a test or work(): its own process group, a child
+ * subreaper, dir as work_dir, the current directory and XDG_RUNTIME_DIR. */
+void program_enter(const char *dir);
+/* Removes dir and everything in it. */
+void program_remove_dir(const char *dir);
+
 #endif

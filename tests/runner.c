@@ -35,11 +35,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -92,28 +90,12 @@ struct slot {
 	char dir[PATH_BUFFER];
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 static void run_in_child(const struct slot *s, int slot, int jobs)
 {
-	setpgid(0, 0);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (dup2(fileno(s->output), 1) < 0 || dup2(fileno(s->output), 2) < 0)
 		_exit(126);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(work_dir, PATH_BUFFER, "%s", s->dir);
-	if (chdir(work_dir) < 0)
-		FAIL("chdir %s: %s", work_dir, strerror(errno));
-	/* A supervisor makes its private directory here (not in /tmp, where a
-	 * SIGKILLed one would leave it); servers running as nobody must be
-	 * able to pass through to their notify socket. */
-	chmod(work_dir, 0711);
-	setenv("XDG_RUNTIME_DIR", work_dir, 1);
+	program_enter(s->dir);
 	char number[16];
 	snprintf(number, sizeof number, "%d", slot);
 	setenv("HANDOFF_TEST_SLOT", number, 1);
@@ -272,7 +254,7 @@ static int finish_test(struct slot *s, struct slot *slots, int jobs,
 		       char **report)
 {
 	int overran = !s->finished;
-	if (overran) {
+	if (overran) { /* killed, and reaped to leave no zombie */
 		kill(-s->pid, SIGKILL);
 		for (long until = now_ms() + 5000; !s->finished && now_ms() < until;) {
 			reap(slots, jobs);
@@ -282,9 +264,8 @@ static int finish_test(struct slot *s, struct slot *slots, int jobs,
 	}
 	long took = now_ms() - s->start;
 	int status = s->status;
-	int done = !overran && s->finished;
-	int skipped = done && WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIPPED;
-	int ok = skipped || (done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	int skipped = !overran && WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIPPED;
+	int ok = skipped || (!overran && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	size_t size;
 	FILE *out = open_memstream(report, &size);
 	if (!out)
@@ -309,7 +290,7 @@ static int finish_test(struct slot *s, struct slot *slots, int jobs,
 	kill(-s->pid, SIGKILL); /* what the test left in its group */
 	if (s->pidfd >= 0)
 		close(s->pidfd);
-	nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	program_remove_dir(s->dir);
 	s->test = NULL;
 	return skipped ? 2 : ok;
 }
@@ -352,18 +333,15 @@ int main(int argc, char **argv)
 	int jobs = env && *env ? parse_number("the number of jobs", env, MAX_JOBS) : 1;
 	char **names = argv + 1;
 	int name_count = argc - 1;
-	for (;;) {
-		if (name_count >= 1 && strcmp(names[0], "--timeout-multiplier") == 0)
-			timeout_multiplier = parse_number("the timeout multiplier",
-							  name_count >= 2 ? names[1] : NULL, 100);
-		else if (name_count >= 1 && (strcmp(names[0], "--jobs") == 0 ||
-					     strcmp(names[0], "-j") == 0))
-			jobs = parse_number("the number of jobs",
-					    name_count >= 2 ? names[1] : NULL, MAX_JOBS);
+	/* Options first, each with its value (parse_number exits without). */
+	for (; name_count >= 1; names += 2, name_count -= 2) {
+		const char *value = name_count >= 2 ? names[1] : NULL;
+		if (strcmp(names[0], "--timeout-multiplier") == 0)
+			timeout_multiplier = parse_number("the timeout multiplier", value, 100);
+		else if (strcmp(names[0], "--jobs") == 0 || strcmp(names[0], "-j") == 0)
+			jobs = parse_number("the number of jobs", value, MAX_JOBS);
 		else
 			break;
-		names += 2;
-		name_count -= name_count >= 2 ? 2 : name_count;
 	}
 	static const struct test *planned[TEST_COUNT];
 	static char *reports[TEST_COUNT];
