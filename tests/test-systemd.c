@@ -525,8 +525,17 @@ static void stop_with_request_in_flight(const struct machine *m, const char *ser
 	if (fd < 0)
 		FAIL("GET /sleep: %s", strerror(-fd));
 	struct count_wait w = { m, service, 0 };
-	if (!wait_for(request_in_flight, &w, 10000))
-		FAIL("%s never accepted the request", service);
+	if (!wait_for(request_in_flight, &w, 10000)) {
+		pid_t pids[64];
+		char seen[1024] = "";
+		int n = service_pids(m, service, pids, 64);
+		for (int i = 0, at = 0; i < n && at < (int)sizeof seen - 64; i++)
+			at += snprintf(seen + at, sizeof seen - (size_t)at,
+				       " pid %d: %d fds, %d connections;", (int)pids[i],
+				       count_fds(pids[i]), count_connections(pids[i]));
+		FAIL("%s never accepted the request (%d processes:%s)\nlog:\n%s", service, n,
+		     seen, service_log(service));
+	}
 	long t0 = now_ms();
 	char pid[16];
 	snprintf(pid, sizeof pid, "%d", (int)m->init);
