@@ -123,6 +123,25 @@ struct rlimit;
 void set_soft_limit(pid_t pid, int resource, unsigned long soft, struct rlimit *old);
 void restore_limit(pid_t pid, int resource, const struct rlimit *old);
 int count_connections(pid_t pid); /* its accepted TCP sockets */
+/* The socket inodes among pid's descriptors, into sockets (max); the
+ * number of its other descriptors into *others. Returns how many sockets,
+ * or -1 if pid is gone. */
+int socket_fds(pid_t pid, unsigned long *sockets, int max, int *others);
+/* A TCP socket as sock_diag reports it. */
+struct tcp_socket {
+	unsigned long inode; /* 0 while it waits in an accept queue */
+	int state;           /* TCP_LISTEN, TCP_ESTABLISHED, ... */
+	int local_port, remote_port;
+};
+/* Masks of states (1 << TCP_*, <netinet/tcp.h>) for tcp_sockets(). */
+#define TCP_LISTENING (1u << 10)                        /* TCP_LISTEN */
+#define TCP_ALL_BUT_TIME_WAIT (0x1FFFu & ~(1u << 6))      /* TCP_TIME_WAIT */
+#define TCP_CONNECTION_STATES (TCP_ALL_BUT_TIME_WAIT & ~TCP_LISTENING)
+/* Every IPv4 and IPv6 TCP socket whose state is in states, into out (max);
+ * returns how many. */
+int tcp_sockets(unsigned states, struct tcp_socket *out, int max);
+/* 1 once pid holds no client connection, 0 if it still does after timeout_ms. */
+int wait_no_connections(pid_t pid, int timeout_ms);
 /* count_fds once pid holds no client connection (bounded wait). */
 int count_idle_fds(pid_t pid);
 

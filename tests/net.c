@@ -172,21 +172,11 @@ int connects(const char *address)
 
 int port_listening(int port)
 {
-	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
-	for (int t = 0; t < 2; t++) {
-		FILE *f = fopen(tables[t], "re");
-		char line[512];
-		while (f && fgets(line, sizeof line, f)) {
-			unsigned local_port, state;
-			if (sscanf(line, "%*d: %*[0-9A-Fa-f]:%x %*s %x", &local_port,
-				   &state) == 2 && state == 0x0A && (int)local_port == port) {
-				fclose(f);
-				return 1;
-			}
-		}
-		if (f)
-			fclose(f);
-	}
+	static struct tcp_socket listeners[4096];
+	int n = tcp_sockets(TCP_LISTENING, listeners, 4096);
+	for (int i = 0; i < n; i++)
+		if (listeners[i].local_port == port)
+			return 1;
 	return 0;
 }
 

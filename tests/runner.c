@@ -38,6 +38,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -86,6 +87,7 @@ struct slot {
 	int pidfd;               /* -1 if the kernel has no pidfd_open */
 	long start, deadline;
 	int finished, status;
+	long cpu_ms;             /* user + system time of it and what it reaped */
 	FILE *output;
 	char dir[PATH_BUFFER];
 };
@@ -213,11 +215,14 @@ static void start_test(struct slot *slots, int slot, int jobs,
 static void reap(struct slot *slots, int jobs)
 {
 	int status;
-	for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;)
+	struct rusage ru;
+	for (pid_t pid; (pid = wait4(-1, &status, WNOHANG, &ru)) > 0;)
 		for (int i = 0; i < jobs; i++)
 			if (slots[i].test && slots[i].pid == pid) {
 				slots[i].finished = 1;
 				slots[i].status = status;
+				slots[i].cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000L +
+						  (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 			}
 }
 
@@ -273,7 +278,8 @@ static int finish_test(struct slot *s, struct slot *slots, int jobs,
 	if (skipped)
 		fprintf(out, "ok %d - %s # SKIP\n", s->number, s->test->name);
 	else if (ok)
-		fprintf(out, "ok %d - %s (%ld ms)\n", s->number, s->test->name, took);
+		fprintf(out, "ok %d - %s (%ld ms, cpu %ld ms)\n", s->number, s->test->name,
+			took, s->cpu_ms);
 	else
 		fprintf(out, "not ok %d - %s\n", s->number, s->test->name);
 	rewind(s->output);

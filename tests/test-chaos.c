@@ -419,59 +419,6 @@ static int no_zombies(void *arg)
 
 /* ------------------------------------------------------------ descriptors */
 
-/* A TCP socket as sock_diag reports it. */
-struct tcp_socket {
-	unsigned long inode; /* 0 while it waits in an accept queue */
-	int state;           /* TCP_LISTEN, TCP_ESTABLISHED, ... */
-	int local_port, remote_port;
-};
-
-/* Every IPv4 and IPv6 TCP socket but those in TIME_WAIT, into out (max);
- * returns how many. Through sock_diag rather than /proc/net/tcp: a load of
- * fresh connections leaves tens of thousands of TIME_WAIT entries (no
- * process holds them), and reading that file then takes half a second. */
-static int tcp_sockets(struct tcp_socket *out, int max)
-{
-	static char buf[65536];
-	int n = 0;
-	for (int family = 0; family < 2; family++) {
-		struct {
-			struct nlmsghdr h;
-			struct inet_diag_req_v2 r;
-		} req = {
-			.h = { .nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-			.r = { .sdiag_family = family ? AF_INET6 : AF_INET,
-			       .sdiag_protocol = IPPROTO_TCP,
-			       .idiag_states = 0x1FFFu & ~(1u << TCP_TIME_WAIT) },
-		};
-		int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-		if (fd < 0 || send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req)
-			FAIL("sock_diag: %s", strerror(errno));
-		int done = 0;
-		for (int datagrams = 0; !done && datagrams < 100000; datagrams++) {
-			ssize_t len = recv(fd, buf, sizeof buf, 0);
-			if (len <= 0)
-				break;
-			for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
-			     h = NLMSG_NEXT(h, len)) {
-				if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-					done = 1;
-					break;
-				}
-				const struct inet_diag_msg *d = NLMSG_DATA(h);
-				if (n < max)
-					out[n++] = (struct tcp_socket){
-						d->idiag_inode, d->idiag_state,
-						ntohs(d->id.idiag_sport), ntohs(d->id.idiag_dport),
-					};
-			}
-		}
-		close(fd);
-	}
-	return n;
-}
-
 /* Inodes of the Unix sockets /proc/net/unix lists, appended to out. */
 static int unix_inodes(unsigned long *out, int n, int max)
 {
@@ -486,37 +433,6 @@ static int unix_inodes(unsigned long *out, int n, int max)
 	}
 	if (f)
 		fclose(f);
-	return n;
-}
-
-/* The socket inodes among pid's descriptors, into sockets (max); the
- * number of its other descriptors into *others. Returns how many sockets,
- * or -1 if pid is gone. */
-static int socket_fds(pid_t pid, unsigned long *sockets, int max, int *others)
-{
-	char dir[64];
-	int n = 0;
-	*others = 0;
-	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d)) && n < max;) {
-		char link[600], target[128];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
-		ssize_t len = readlink(link, target, sizeof target - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		unsigned long inode;
-		if (sscanf(target, "socket:[%lu]", &inode) == 1)
-			sockets[n++] = inode;
-		else
-			++*others;
-	}
-	closedir(d);
 	return n;
 }
 
@@ -542,7 +458,7 @@ static int non_connection_fds(pid_t pid)
 	int count = socket_fds(pid, sockets, 4096, &fds);
 	if (count < 0)
 		return -1;
-	int tcp = tcp_sockets(tcp_table, 65536);
+	int tcp = tcp_sockets(TCP_ALL_BUT_TIME_WAIT, tcp_table, 65536);
 	int unix_count = unix_inodes(unix_table, 0, 65536);
 	for (int i = 0; i < count; i++) {
 		int known = 0;
@@ -555,36 +471,12 @@ static int non_connection_fds(pid_t pid)
 	return fds;
 }
 
-/* How many TCP connections (not listeners) pid holds. */
-static int connections_of(pid_t pid)
-{
-	static unsigned long sockets[4096];
-	int others, held = 0;
-	int count = socket_fds(pid, sockets, 4096, &others);
-	int tcp = tcp_sockets(tcp_table, 65536);
-	for (int i = 0; i < count; i++)
-		for (int j = 0; j < tcp; j++)
-			if (tcp_table[j].inode == sockets[i]) {
-				held += tcp_table[j].state != TCP_LISTEN;
-				break;
-			}
-	return held;
-}
-
-static int no_connections(void *arg)
-{
-	int held = connections_of(*(pid_t *)arg);
-	if (held)
-		pause_ms(10);
-	return held == 0;
-}
-
-/* count_idle_fds() of the harness, with sock_diag: pid's descriptors once
- * it holds no client connection (bounded wait). */
+/* count_idle_fds() of the harness, failing with the chaos run's context:
+ * pid's descriptors once it holds no client connection (bounded wait). */
 static int idle_fds(pid_t pid)
 {
-	if (!wait_for(no_connections, &pid, 10000))
-		CHAOS_FAIL("%d still holds %d client connections", (int)pid, connections_of(pid));
+	if (!wait_no_connections(pid, 10000))
+		CHAOS_FAIL("%d still holds %d client connections", (int)pid, count_connections(pid));
 	return count_fds(pid);
 }
 
@@ -907,7 +799,7 @@ static long last_number_after(const char *path, const char *needle)
  * connection still in the queue has inode 0). */
 static unsigned long accepted_inode(int port, int client_port)
 {
-	int n = tcp_sockets(tcp_table, 65536);
+	int n = tcp_sockets(TCP_ALL_BUT_TIME_WAIT, tcp_table, 65536);
 	for (int i = 0; i < n; i++)
 		if (tcp_table[i].local_port == port && tcp_table[i].remote_port == client_port)
 			return tcp_table[i].inode;
