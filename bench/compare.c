@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -1065,6 +1066,41 @@ static void plot(void)
 
 /* ------------------------------------------------------------ a contender */
 
+/* Where the processes run: the server (and every process it starts, which
+ * inherit its CPUs) on the last CPU, the bench, its probes and the load
+ * on the others. Left to the kernel, two busy processes on two cores share
+ * one in some runs and not in others: the same server's steady state
+ * ranged from 52k to 99k requests/s from run to run, which no ratio of
+ * throughputs survives. With fewer than two CPUs, nothing is placed. */
+enum placement { ANYWHERE, SERVER_SIDE, CLIENT_SIDE };
+
+static void place(enum placement where)
+{
+	static cpu_set_t all;
+	static int last = -1;
+	if (last < 0) {
+		if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2) {
+			last = 0;
+			CPU_ZERO(&all);
+			return;
+		}
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &all))
+				last = cpu;
+	}
+	if (CPU_COUNT(&all) < 2)
+		return;
+	cpu_set_t set = all;
+	if (where == SERVER_SIDE) {
+		CPU_ZERO(&set);
+		CPU_SET(last, &set);
+	} else if (where == CLIENT_SIDE) {
+		CPU_CLR(last, &set);
+	}
+	if (sched_setaffinity(0, sizeof set, &set) < 0)
+		printf("note: sched_setaffinity: %s\n", strerror(errno));
+}
+
 static void run_contender(int shape, int c)
 {
 	const struct contender *kind = &contenders[c];
@@ -1082,18 +1118,25 @@ static void run_contender(int shape, int c)
 	}
 	printf("  %s: %s ...\n", shapes[shape].key, kind->name);
 	fflush(stdout);
-	if (instance_start(&s, kind) < 0) {
+	place(SERVER_SIDE);
+	int started = instance_start(&s, kind);
+	place(CLIENT_SIDE);
+	if (started < 0) {
 		snprintf(row->skipped, sizeof row->skipped, "did not start (see its log)");
 		kind->stop(&s);
+		place(ANYWHERE);
 		return;
 	}
 	struct load_run l;
 	char label[64];
-	/* Steady state first, then the same load with restarts. */
+	/* Half the steady state before the restarts, half after (a drift of
+	 * the machine's speed during the row weighs on both sides of the
+	 * ratio), and between them the same load with restarts. */
+	struct load_result before = { 0 };
 	snprintf(label, sizeof label, "%s-base", shapes[shape].key);
 	if (load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
-		sleep_us(cfg.baseline_ms * 1000L);
-		load_end(&l, &row->base);
+		sleep_us(cfg.baseline_ms * 500L);
+		load_end(&l, &before);
 	}
 	snprintf(label, sizeof label, "%s-restarts", shapes[shape].key);
 	if (load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
@@ -1103,6 +1146,13 @@ static void run_contender(int shape, int c)
 		summarize(row, restarts_buf, n);
 		snprintf(row->error, sizeof row->error, "%s", s.error);
 	}
+	snprintf(label, sizeof label, "%s-base-after", shapes[shape].key);
+	if (!s.error[0] && load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
+		sleep_us(cfg.baseline_ms * 500L);
+		load_end(&l, &row->base);
+	}
+	printf("  steady state %.1fk/s before the restarts and %.1fk/s after; %.1fk/s with them\n", before.rps / 1e3, row->base.rps / 1e3, row->run.rps / 1e3);
+	row->base.rps = (before.rps + row->base.rps) / (before.rps > 0 && row->base.rps > 0 ? 2 : 1);
 	row->probe_failures = s.probe_failures;
 	/* The witness and the plot, on the same server: keep-alive only. */
 	if (shape == 0 && !s.error[0] && find_program("wrk") && bench_seconds_left() > 100)
@@ -1110,6 +1160,7 @@ static void run_contender(int shape, int c)
 	if (shape == 0 && !s.error[0] && find_program("gnuplot") && bench_seconds_left() > 100)
 		plot_run(&s);
 	kind->stop(&s);
+	place(ANYWHERE);
 }
 
 /* httpd moves its keep-alive connections to the new generation, upgrading
@@ -1279,13 +1330,17 @@ void bench_compare(void)
 			cfg.missing[c] = "golang-github-cloudflare-tableflip-dev not installed";
 	printf("\n## Restarts under load\n\n"
 	       "Each server, the same load for the same time (%d restarts x %d ms = "
-	       "%.1f s) after %.1f s of the same load without restarts (its steady "
-	       "state). Load: bench/loadgen. \"New generation serving\": from the "
+	       "%.1f s), between %.1f s of the same load without restarts before "
+	       "and as long after (its steady state: the mean of the two). The "
+	       "server and every process it starts run on one CPU, the load and the "
+	       "bench on the others (left to the kernel, the same steady state "
+	       "ranged from 52k to 99k requests/s from run to run). "
+	       "Load: bench/loadgen. \"New generation serving\": from the "
 	       "restart request to the first response from the new generation (a "
 	       "new connection, GET /). \"Old generation gone\": from the request until "
 	       "every process of the old one has exited.\n\n",
 	       cfg.restarts, cfg.interval_ms, cfg.restarts * cfg.interval_ms / 1000.0,
-	       cfg.baseline_ms / 1000.0);
+	       cfg.baseline_ms / 2000.0);
 	for (int shape = 0; shape < 2; shape++)
 		for (int c = 0; c < CONTENDERS; c++)
 			run_contender(shape, c);
