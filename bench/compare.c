@@ -1101,6 +1101,59 @@ static void place(enum placement where)
 		printf("note: sched_setaffinity: %s\n", strerror(errno));
 }
 
+/* The restarts of a row, in rounds of ROUND_RESTARTS, each round followed
+ * by a quiet moment without restarts that loadgen (its pid) counts apart
+ * in a window: the steady state. The machine's speed drifts over a row
+ * (a server's steady state once went from 100k to 135k requests/s between
+ * the start of a row and its end), so the steady state is measured all
+ * along the restarts, not before or after them. Returns the restarts done,
+ * their timings in r[]. */
+enum { ROUND_RESTARTS = 10 };
+
+static int drive_rounds(struct instance *s, pid_t loadgen, struct restart *r)
+{
+	int rounds = (cfg.restarts + ROUND_RESTARTS - 1) / ROUND_RESTARTS, done = 0;
+	long quiet_us = cfg.baseline_ms * 1000L / rounds;
+	for (int k = 0; k < rounds && !s->error[0]; k++) {
+		int want = cfg.restarts - done < ROUND_RESTARTS ? cfg.restarts - done
+							       : ROUND_RESTARTS;
+		done += drive_restarts(s, (long)want * cfg.interval_ms * 1000L,
+				       cfg.interval_ms * 1000L, r + done, MAX_RESTARTS - done,
+				       0, NULL);
+		kill(loadgen, SIGUSR1);
+		sleep_us(quiet_us);
+		kill(loadgen, SIGUSR2);
+	}
+	return done;
+}
+
+/* Splits a row's load: its quiet windows into base (requests and rate),
+ * the rest, with restarts, stays in run (its rate recomputed without the
+ * quiet moments; its counts and latencies are the whole run's). */
+static void steady_state(const struct load_run *l, struct load_result *run,
+			 struct load_result *base)
+{
+	char *text = read_file(l->out);
+	long requests = 0, span_us = 0;
+	for (const char *at = text; at && (at = strstr(at, "window=")); at++) {
+		long n, us;
+		const char *req = strstr(at, " requests="), *span = strstr(at, " span_us=");
+		if (req && span && sscanf(req, " requests=%ld", &n) == 1 &&
+		    sscanf(span, " span_us=%ld", &us) == 1) {
+			requests += n;
+			span_us += us;
+		}
+	}
+	free(text);
+	*base = (struct load_result){ .requests = requests };
+	if (span_us <= 0 || run->rps <= 0)
+		return;
+	base->rps = requests * 1e6 / (double)span_us;
+	double total_s = (double)run->requests / run->rps, quiet_s = span_us / 1e6;
+	if (total_s > quiet_s && run->requests > requests)
+		run->rps = (double)(run->requests - requests) / (total_s - quiet_s);
+}
+
 static void run_contender(int shape, int c)
 {
 	const struct contender *kind = &contenders[c];
@@ -1129,30 +1182,14 @@ static void run_contender(int shape, int c)
 	}
 	struct load_run l;
 	char label[64];
-	/* Half the steady state before the restarts, half after (a drift of
-	 * the machine's speed during the row weighs on both sides of the
-	 * ratio), and between them the same load with restarts. */
-	struct load_result before = { 0 };
-	snprintf(label, sizeof label, "%s-base", shapes[shape].key);
-	if (load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
-		sleep_us(cfg.baseline_ms * 500L);
-		load_end(&l, &before);
-	}
 	snprintf(label, sizeof label, "%s-restarts", shapes[shape].key);
 	if (load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
-		int n = drive_restarts(&s, duration, cfg.interval_ms * 1000L, restarts_buf,
-				       MAX_RESTARTS, l.t0_us, NULL);
+		int n = drive_rounds(&s, l.pid, restarts_buf);
 		load_end(&l, &row->run);
+		steady_state(&l, &row->run, &row->base);
 		summarize(row, restarts_buf, n);
 		snprintf(row->error, sizeof row->error, "%s", s.error);
 	}
-	snprintf(label, sizeof label, "%s-base-after", shapes[shape].key);
-	if (!s.error[0] && load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
-		sleep_us(cfg.baseline_ms * 500L);
-		load_end(&l, &row->base);
-	}
-	printf("  steady state %.1fk/s before the restarts and %.1fk/s after; %.1fk/s with them\n", before.rps / 1e3, row->base.rps / 1e3, row->run.rps / 1e3);
-	row->base.rps = (before.rps + row->base.rps) / (before.rps > 0 && row->base.rps > 0 ? 2 : 1);
 	row->probe_failures = s.probe_failures;
 	/* The witness and the plot, on the same server: keep-alive only. */
 	if (shape == 0 && !s.error[0] && find_program("wrk") && bench_seconds_left() > 100)
@@ -1329,18 +1366,22 @@ void bench_compare(void)
 		if (strcmp(contenders[c].key, "tableflip") == 0 && !have(TABLEFLIP_SOURCE))
 			cfg.missing[c] = "golang-github-cloudflare-tableflip-dev not installed";
 	printf("\n## Restarts under load\n\n"
-	       "Each server, the same load for the same time (%d restarts x %d ms = "
-	       "%.1f s), between %.1f s of the same load without restarts before "
-	       "and as long after (its steady state: the mean of the two). The "
+	       "Each server, one load: %d restarts, one every %d ms, in rounds of %d, "
+	       "each round followed by %.0f ms without restarts (%.1f s in all): "
+	       "its steady state, measured in the same minutes as the restarts "
+	       "(the machine's speed drifts: a steady state measured before the "
+	       "restarts once differed by a third from one measured after). The "
 	       "server and every process it starts run on one CPU, the load and the "
 	       "bench on the others (left to the kernel, the same steady state "
-	       "ranged from 52k to 99k requests/s from run to run). "
-	       "Load: bench/loadgen. \"New generation serving\": from the "
-	       "restart request to the first response from the new generation (a "
-	       "new connection, GET /). \"Old generation gone\": from the request until "
-	       "every process of the old one has exited.\n\n",
-	       cfg.restarts, cfg.interval_ms, cfg.restarts * cfg.interval_ms / 1000.0,
-	       cfg.baseline_ms / 2000.0);
+	       "ranged from 52k to 99k requests/s from run to run). Throughput with "
+	       "restarts excludes the quiet moments; the counts and latencies are "
+	       "the whole load's. Load: bench/loadgen. \"New generation serving\": "
+	       "from the restart request to the first response from the new "
+	       "generation (a new connection, GET /). \"Old generation gone\": from "
+	       "the request until every process of the old one has exited.\n\n",
+	       cfg.restarts, cfg.interval_ms, ROUND_RESTARTS,
+	       (double)cfg.baseline_ms / ((cfg.restarts + ROUND_RESTARTS - 1) / ROUND_RESTARTS),
+	       cfg.baseline_ms / 1000.0);
 	for (int shape = 0; shape < 2; shape++)
 		for (int c = 0; c < CONTENDERS; c++)
 			run_contender(shape, c);
