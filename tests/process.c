@@ -3,12 +3,12 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -196,7 +196,6 @@ int tcp_sockets(unsigned states, struct tcp_socket *out, int max)
 	}
 	return n;
 }
-
 
 int count_connections(pid_t pid)
 {
