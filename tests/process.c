@@ -197,19 +197,69 @@ int tcp_sockets(unsigned states, struct tcp_socket *out, int max)
 	return n;
 }
 
+/* Whether pid's descriptor fd, a socket, is a TCP connection (not a
+ * listener), asked of the socket itself through a copy (pidfd_getfd,
+ * Linux 5.6): 1 or 0; -1 if it cannot be asked (an older kernel, no
+ * right to pid, the descriptor closed meanwhile). The kernel's tables do
+ * not do: a connection its peer has closed while its owner has not yet
+ * (httpd waits for the client's EOF after the last answer) is in state
+ * CLOSE, in no table, and still a descriptor. */
+static int tcp_connection(int pidfd, int fd)
+{
+#ifdef SYS_pidfd_getfd
+	int copy = pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0) : -1;
+	if (copy < 0)
+		return -1;
+	int domain = 0, protocol = 0, listening = 1;
+	socklen_t a = sizeof domain, b = sizeof protocol, c = sizeof listening;
+	int asked = getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &a) == 0 &&
+		    getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &protocol, &b) == 0 &&
+		    getsockopt(copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &c) == 0;
+	close(copy);
+	if (!asked)
+		return -1;
+	return (domain == AF_INET || domain == AF_INET6) && protocol == IPPROTO_TCP &&
+	       !listening;
+#else
+	(void)pidfd;
+	(void)fd;
+	return -1;
+#endif
+}
+
 int count_connections(pid_t pid)
 {
-	static unsigned long sockets[4096];
-	static struct tcp_socket connections[65536];
-	int others, held = 0;
-	int count = socket_fds(pid, sockets, 4096, &others);
-	int tcp = tcp_sockets(TCP_CONNECTION_STATES, connections, 65536);
-	for (int i = 0; i < count; i++)
-		for (int j = 0; j < tcp; j++)
-			if (connections[j].inode == sockets[i]) {
-				held++;
-				break;
-			}
+	static struct tcp_socket table[65536];
+	int tcp = -1; /* read only if a socket cannot be asked */
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), held = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		char link[PATH_BUFFER + 64], target[128];
+		unsigned long inode;
+		snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+		ssize_t len = e->d_name[0] == '.' ? -1 : readlink(link, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) != 1)
+			continue;
+		int connection = tcp_connection(pidfd, atoi(e->d_name));
+		if (connection < 0) {
+			if (tcp < 0)
+				tcp = tcp_sockets(TCP_CONNECTION_STATES, table, 65536);
+			for (int j = 0; j < tcp && connection < 0; j++)
+				if (table[j].inode == inode)
+					connection = 1;
+		}
+		held += connection > 0;
+	}
+	closedir(d);
+	if (pidfd >= 0)
+		close(pidfd);
 	return held;
 }
 
