@@ -123,10 +123,11 @@ struct rlimit;
 void set_soft_limit(pid_t pid, int resource, unsigned long soft, struct rlimit *old);
 void restore_limit(pid_t pid, int resource, const struct rlimit *old);
 int count_connections(pid_t pid); /* its accepted TCP sockets */
-/* The socket inodes among pid's descriptors, into sockets (max); the
- * number of its other descriptors into *others. Returns how many sockets,
- * or -1 if pid is gone. */
-int socket_fds(pid_t pid, unsigned long *sockets, int max, int *others);
+/* The socket inodes among pid's descriptors, into sockets (max), and
+ * their descriptor numbers into fds unless it is NULL; the number of its
+ * other descriptors into *others. Returns how many sockets, or -1 if pid
+ * is gone. */
+int socket_fds(pid_t pid, unsigned long *sockets, int *fds, int max, int *others);
 /* A TCP socket as sock_diag reports it. */
 struct tcp_socket {
 	unsigned long inode; /* 0 while it waits in an accept queue */

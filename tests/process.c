@@ -123,7 +123,7 @@ int count_fds(pid_t pid)
 	return n;
 }
 
-int socket_fds(pid_t pid, unsigned long *sockets, int max, int *others)
+int socket_fds(pid_t pid, unsigned long *sockets, int *fds, int max, int *others)
 {
 	char dir[64];
 	int n = 0;
@@ -142,10 +142,13 @@ int socket_fds(pid_t pid, unsigned long *sockets, int max, int *others)
 			continue;
 		target[len] = '\0';
 		unsigned long inode;
-		if (sscanf(target, "socket:[%lu]", &inode) == 1)
+		if (sscanf(target, "socket:[%lu]", &inode) == 1) {
+			if (fds)
+				fds[n] = atoi(e->d_name);
 			sockets[n++] = inode;
-		else
+		} else {
 			++*others;
+		}
 	}
 	closedir(d);
 	return n;
@@ -230,34 +233,22 @@ static int tcp_connection(int pidfd, int fd)
 int count_connections(pid_t pid)
 {
 	static struct tcp_socket table[65536];
-	int tcp = -1; /* read only if a socket cannot be asked */
-	char dir[64];
-	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), held = 0;
-	for (struct dirent *e; (e = readdir(d));) {
-		char link[PATH_BUFFER + 64], target[128];
-		unsigned long inode;
-		snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
-		ssize_t len = e->d_name[0] == '.' ? -1 : readlink(link, target, sizeof target - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (sscanf(target, "socket:[%lu]", &inode) != 1)
-			continue;
-		int connection = tcp_connection(pidfd, atoi(e->d_name));
+	static unsigned long sockets[4096];
+	static int fds[4096];
+	int others, tcp = -1; /* the table: read only if a socket cannot be asked */
+	int count = socket_fds(pid, sockets, fds, 4096, &others), held = 0;
+	int pidfd = count > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	for (int i = 0; i < count; i++) {
+		int connection = tcp_connection(pidfd, fds[i]);
 		if (connection < 0) {
 			if (tcp < 0)
 				tcp = tcp_sockets(TCP_CONNECTION_STATES, table, 65536);
 			for (int j = 0; j < tcp && connection < 0; j++)
-				if (table[j].inode == inode)
+				if (table[j].inode == sockets[i])
 					connection = 1;
 		}
 		held += connection > 0;
 	}
-	closedir(d);
 	if (pidfd >= 0)
 		close(pidfd);
 	return held;

@@ -455,7 +455,7 @@ static int non_connection_fds(pid_t pid)
 {
 	static unsigned long sockets[4096];
 	int fds;
-	int count = socket_fds(pid, sockets, 4096, &fds);
+	int count = socket_fds(pid, sockets, NULL, 4096, &fds);
 	if (count < 0)
 		return -1;
 	int tcp = tcp_sockets(TCP_ALL_BUT_TIME_WAIT, tcp_table, 65536);
