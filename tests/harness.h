@@ -133,6 +133,7 @@ struct tcp_socket {
 	unsigned long inode; /* 0 while it waits in an accept queue */
 	int state;           /* TCP_LISTEN, TCP_ESTABLISHED, ... */
 	int local_port, remote_port;
+	unsigned unread;     /* received, not yet read by its owner */
 };
 /* Masks of states (1 << TCP_*, <netinet/tcp.h>) for tcp_sockets(). */
 #define TCP_LISTENING (1u << 10)                        /* TCP_LISTEN */
@@ -145,6 +146,12 @@ int tcp_sockets(unsigned states, struct tcp_socket *out, int max);
 int wait_no_connections(pid_t pid, int timeout_ms);
 /* count_fds once pid holds no client connection (bounded wait). */
 int count_idle_fds(pid_t pid);
+/* 1 once pid has read everything sent on our connection client_fd (it holds
+ * the server's side, the server's kernel has acknowledged every byte, none
+ * waits unread), 0 if not within timeout_ms. Accepted is not enough: a
+ * request still in the kernel's buffer has not begun, and an upgrade then
+ * moves the connection (idle to the server), so the successor answers it. */
+int wait_request_taken(pid_t pid, int client_fd, int timeout_ms);
 
 /* sockets */
 int free_port(void);

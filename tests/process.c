@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -192,6 +194,7 @@ int tcp_sockets(unsigned states, struct tcp_socket *out, int max)
 					out[n++] = (struct tcp_socket){
 						d->idiag_inode, d->idiag_state,
 						ntohs(d->id.idiag_sport), ntohs(d->id.idiag_dport),
+						d->idiag_rqueue,
 					};
 			}
 		}
@@ -272,6 +275,49 @@ int count_idle_fds(pid_t pid)
 	if (!wait_no_connections(pid, 10000))
 		FAIL("%d still holds %d client connections", (int)pid, count_connections(pid));
 	return count_fds(pid);
+}
+
+static int port_of(const struct sockaddr_storage *a)
+{
+	return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+					      : ((const struct sockaddr_in *)a)->sin_port);
+}
+
+struct request_wait {
+	pid_t pid;
+	int fd;
+};
+
+static int request_taken(void *arg)
+{
+	static struct tcp_socket table[65536];
+	static unsigned long sockets[4096];
+	const struct request_wait *w = arg;
+	struct sockaddr_storage mine, theirs;
+	socklen_t a = sizeof mine, b = sizeof theirs;
+	int unacknowledged = -1, others;
+	if (getsockname(w->fd, (struct sockaddr *)&mine, &a) < 0 ||
+	    getpeername(w->fd, (struct sockaddr *)&theirs, &b) < 0 ||
+	    ioctl(w->fd, SIOCOUTQ, &unacknowledged) < 0 || unacknowledged != 0)
+		return 0;
+	int n = tcp_sockets(TCP_CONNECTION_STATES, table, 65536);
+	const struct tcp_socket *server = NULL;
+	for (int i = 0; i < n && !server; i++)
+		if (table[i].local_port == port_of(&theirs) &&
+		    table[i].remote_port == port_of(&mine))
+			server = &table[i];
+	if (!server || !server->inode || server->unread)
+		return 0;
+	int count = socket_fds(w->pid, sockets, NULL, 4096, &others);
+	for (int i = 0; i < count; i++)
+		if (sockets[i] == server->inode)
+			return 1;
+	return 0;
+}
+
+int wait_request_taken(pid_t pid, int client_fd, int timeout_ms)
+{
+	return wait_for(request_taken, &(struct request_wait){ pid, client_fd }, timeout_ms);
 }
 
 

@@ -301,11 +301,6 @@ struct gen wait_one_ready(const struct sup *s)
 	return w.found;
 }
 
-int holds_connection(void *arg)
-{
-	return count_connections(*(pid_t *)arg) > 0;
-}
-
 /* The path of the supervisor's notify socket, from `status --json`. */
 void notify_path(const struct sup *s, char *out, size_t size)
 {

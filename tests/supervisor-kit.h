@@ -63,7 +63,6 @@ void reload_ok(const struct sup *s, unsigned number, int drained);
 int refused(int port);                   /* a connect is refused */
 void nothing_left(int port);             /* nothing running, nothing listening */
 int nothing_guarded_now(void *unused);   /* for wait_for: no process left */
-int holds_connection(void *arg);         /* the pid_t at arg has a client */
 void install_httpd(const char *path, const struct sup *s); /* a script */
 /* The same, but httpd starts only once the file go exists (30 s at most):
  * a reload that stays "starting" for as long as the test wants. */

@@ -795,59 +795,16 @@ static long last_number_after(const char *path, const char *needle)
 	return n;
 }
 
-/* The server side of our connection from client_port, once accepted (a
- * connection still in the queue has inode 0). */
-static unsigned long accepted_inode(int port, int client_port)
-{
-	int n = tcp_sockets(TCP_ALL_BUT_TIME_WAIT, tcp_table, 65536);
-	for (int i = 0; i < n; i++)
-		if (tcp_table[i].local_port == port && tcp_table[i].remote_port == client_port)
-			return tcp_table[i].inode;
-	return 0;
-}
-
-static int holds_inode(pid_t pid, unsigned long inode)
-{
-	char want[64];
-	snprintf(want, sizeof want, "socket:[%lu]", inode);
-	for (int fd = 0; fd < 4096; fd++) {
-		char link[64], target[64];
-		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
-		ssize_t n = readlink(link, target, sizeof target - 1);
-		if (n > 0 && (size_t)n == strlen(want) && memcmp(target, want, (size_t)n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-struct slow {
-	int fd, port, client_port;
-	pid_t holder;
-};
-
-static int slow_held(void *arg)
-{
-	struct slow *s = arg;
-	unsigned long inode = accepted_inode(s->port, s->client_port);
-	return inode && holds_inode(s->holder, inode);
-}
-
-/* A request that takes 30 s, accepted by `holder` (the only generation
+/* A request that takes 30 s, taken by `holder` (the only generation
  * that accepts): it keeps holder draining after the next reload. */
 static int slow_request(struct chaos *c, pid_t holder)
 {
-	struct slow s = { http_send("127.0.0.1", c->port, "/sleep?ms=30000"), c->port, 0,
-			  holder };
-	if (s.fd < 0)
-		CHAOS_FAIL("slow request: %s", strerror(-s.fd));
-	struct sockaddr_in in;
-	socklen_t len = sizeof in;
-	if (getsockname(s.fd, (struct sockaddr *)&in, &len) < 0)
-		CHAOS_FAIL("getsockname: %s", strerror(errno));
-	s.client_port = ntohs(in.sin_port);
-	if (!wait_for(slow_held, &s, 10000))
-		CHAOS_FAIL("generation %d did not accept the slow request", (int)holder);
-	return s.fd;
+	int fd = http_send("127.0.0.1", c->port, "/sleep?ms=30000");
+	if (fd < 0)
+		CHAOS_FAIL("slow request: %s", strerror(-fd));
+	if (!wait_request_taken(holder, fd, 10000))
+		CHAOS_FAIL("generation %d did not take the slow request", (int)holder);
+	return fd;
 }
 
 /* The slow request must not be answered: its holder was killed. */

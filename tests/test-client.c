@@ -62,8 +62,8 @@ void test_client_stop_waits_for_everything(void)
 	struct gen g1 = wait_serving(&s, 1);
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=2000");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g1.pid, 10000))
-		FAIL("generation 1 did not accept the slow request");
+	if (!wait_request_taken(g1.pid, slow, 10000))
+		FAIL("generation 1 did not take the slow request");
 	/* Its answer is read as it comes, not after the stop: httpd's lingering
 	 * close waits for the client's end of stream. */
 	fflush(NULL);

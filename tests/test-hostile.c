@@ -358,8 +358,8 @@ void test_supervisor_bounds_draining_generations(void)
 	struct gen g1 = only_generation(&s);
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=3000");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g1.pid, 10000))
-		FAIL("generation 1 did not accept the slow request");
+	if (!wait_request_taken(g1.pid, slow, 10000))
+		FAIL("generation 1 did not take the slow request");
 	reload_ok(&s, 2, 0);
 	int code = control(&s, "reload");
 	if (code != 1 || !strstr(said.err, "busy: too many generations are still draining"))
@@ -565,8 +565,8 @@ void test_supervisor_messages_say_what_happened(void)
 	struct gen g1 = only_generation(&s);
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=10000");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g1.pid, 10000))
-		FAIL("generation 1 did not accept the slow request");
+	if (!wait_request_taken(g1.pid, slow, 10000))
+		FAIL("generation 1 did not take the slow request");
 	reload_ok(&s, 2, 0);
 	ASSERT_EQ(kill(g1.pid, SIGKILL), 0);
 	snprintf(text, sizeof text, "generation 1 (pid %d) was killed by signal 9 (Killed) "

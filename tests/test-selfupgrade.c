@@ -393,8 +393,8 @@ void test_supervisor_self_upgrade_keeps_draining(void)
 	struct gen g1 = only_generation(&s);
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=1500");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g1.pid, 10000))
-		FAIL("generation 1 did not accept the slow request");
+	if (!wait_request_taken(g1.pid, slow, 10000))
+		FAIL("generation 1 did not take the slow request");
 	if (control(&s, "reload") != 0)
 		FAIL("reload: %s%s", said.out, said.err);
 	struct gen g[4];

@@ -514,8 +514,8 @@ void test_supervisor_daemon(void)
 	g = wait_serving(&s, 2);
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=1000");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g.pid, 10000))
-		FAIL("generation 2 did not accept the slow request");
+	if (!wait_request_taken(g.pid, slow, 10000))
+		FAIL("generation 2 did not take the slow request");
 	code = handoff((char *[]){ "reload", "--control", controlpath, NULL });
 	if (code != 0 || !strstr(said.out, "ok generation 3 (pid "))
 		FAIL("reload --control: exit %d: %s%s", code, said.out, said.err);
@@ -949,8 +949,8 @@ void test_supervisor_systemd_notifications(void)
 	/* Long enough to outlast the reloads below on a loaded machine. */
 	int slow = http_send("127.0.0.1", s.port, "/sleep?ms=5000");
 	ASSERT(slow >= 0);
-	if (!wait_for(holds_connection, &g2.pid, 10000))
-		FAIL("generation 2 did not accept the slow request");
+	if (!wait_request_taken(g2.pid, slow, 10000))
+		FAIL("generation 2 did not take the slow request");
 	reload_ok(&s, 4, 0); /* generation 2 drains its slow request */
 	char go[512];
 	snprintf(go, sizeof go, "%s", work_path("go"));
