@@ -346,16 +346,20 @@ static int serve(void)
 	 * the longest before the handover (the turn that starts the successor
 	 * and those until its READY=1): the upgrade's own stall, without the
 	 * drain's turns, in which the successor already runs beside us. Logged
-	 * at exit with --ballast, which the benchmark reads. */
+	 * at exit with --ballast, which the benchmark reads. A turn counts as
+	 * before the handover by how it began: the turn that starts the
+	 * successor may also read its READY=1 and begin the drain. */
 	int64_t longest_turn_us = 0, before_handover_us = 0, turn_start = 0;
+	bool turn_began_draining = false;
 	for (;;) {
 		int64_t turn = turn_start ? clock_us() - turn_start : 0;
 		if (turn > longest_turn_us)
 			longest_turn_us = turn;
-		if (!draining && turn > before_handover_us)
+		if (!turn_began_draining && turn > before_handover_us)
 			before_handover_us = turn;
 		int n = epoll_wait(epfd, events, EVENTS_MAX, wait_timeout());
 		turn_start = clock_us();
+		turn_began_draining = draining;
 		if (n < 0 && errno != EINTR) {
 			say("epoll_wait: %s", strerror(errno));
 			return 1;
