@@ -176,15 +176,6 @@ static pid_t pid_of_generation(const char *log, unsigned generation)
 	return pid;
 }
 
-struct accepted {
-	pid_t pid;
-};
-
-static int holds_a_connection(void *arg)
-{
-	return count_connections(((struct accepted *)arg)->pid) == 1;
-}
-
 /* The program loaded the staged libhandoff.so.1 (shared) or no libhandoff
  * at all (static). */
 static void check_library(pid_t pid, int shared)
@@ -232,9 +223,8 @@ static void serve_and_upgrade(const char *program, int shared)
 	ASSERT_EQ(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
 	const char *head = "GET / HTTP/1.0\r\n";
 	ASSERT_EQ(write(fd, head, strlen(head)), (long)strlen(head));
-	struct accepted a = { first };
-	if (!wait_for(holds_a_connection, &a, 10000))
-		FAIL("%d never accepted the connection", (int)first);
+	if (!wait_request_taken(first, fd, 10000))
+		FAIL("%d never read the start of the request", (int)first);
 
 	ASSERT_EQ(kill(first, SIGHUP), 0);
 	pid_t second = pid_of_generation(log, 2);
