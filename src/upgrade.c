@@ -347,9 +347,14 @@ int handoff_next(struct handoff *h, struct handoff_event *ev)
 	memset(ev, 0, sizeof *ev);
 	if (h->state == HANDOFF_STATE_UPGRADING && check_child(h, ev))
 		return 1;
-	if (h->supervisor_fd >= 0 && ho_supervisor_check(h, ev))
-		return 1;
+	/* Our predecessor's channel before the supervisor's: the supervisor
+	 * may introduce our successor right after the predecessor's exit, and
+	 * the end of its channel, already waiting, must be read first. Else
+	 * we would still seem to be taking connections, and would refuse to
+	 * pass ours on (supervised.c): our clients would be ended instead. */
 	if (h->parent_fd >= 0 && check_parent(h, ev))
+		return 1;
+	if (h->supervisor_fd >= 0 && ho_supervisor_check(h, ev))
 		return 1;
 	if (h->state == HANDOFF_STATE_HANDED_OVER && ho_pass_check(h, ev))
 		return 1;

@@ -20,6 +20,7 @@
 	X(supervisor_moves_connections, 60) \
 	X(supervisor_handover_failures, 60) \
 	X(supervisor_handover_while_one_drains, 60) \
+	X(generation_reads_its_predecessor_exit_before_its_successor, 30) \
 	X(environ_systemd_protocol, 20)   \
 	X(environ_bad_input, 20)          \
 	X(environ_out_of_memory, 10)      \
