@@ -108,26 +108,34 @@ static void run_in_child(const struct slot *s, int slot, int jobs)
 	_exit(0);
 }
 
-/* Copies f from its current position to out, each line as a TAP comment;
- * at most the last max_lines lines. */
-static void print_comment_lines(FILE *f, int max_lines, FILE *out)
+/* Copies f from its current position to out, each line as a TAP comment:
+ * the first head lines and the last tail lines, and how many in between
+ * were left out. A failed test's message comes first and its logs after,
+ * so a long log must not push the message out. */
+static void print_comment_lines(FILE *f, long head, long tail, FILE *out)
 {
-	long lines = 0;
+	long lines = 0, line = 0;
 	int c, at_start = 1;
 	long start = ftell(f);
 	while ((c = getc(f)) != EOF)
 		lines += c == '\n';
 	fseek(f, start, SEEK_SET);
-	long skip = lines > max_lines ? lines - max_lines : 0;
-	if (skip)
-		fprintf(out, "#   (%ld lines before these left out)\n", skip);
-	while (skip && (c = getc(f)) != EOF)
-		skip -= c == '\n';
+	long skip = lines > head + tail ? lines - head - tail : 0;
 	while ((c = getc(f)) != EOF) {
+		if (skip && line == head) { /* the middle: left out */
+			fprintf(out, "#   (%ld lines %s left out)\n", skip,
+				head ? "in between" : "before these");
+			for (long left = skip; left && c != EOF; c = getc(f))
+				left -= c == '\n';
+			skip = 0;
+			if (c == EOF)
+				break;
+		}
 		if (at_start)
 			fputs("# ", out);
 		putc(c == '\0' ? '?' : c, out);
 		at_start = c == '\n';
+		line += c == '\n';
 	}
 	if (!at_start)
 		putc('\n', out);
@@ -160,7 +168,7 @@ static void print_work_files(const char *dir, FILE *out)
 		if (!f)
 			continue;
 		fprintf(out, "# --- %s (%lld bytes):\n", e->d_name, (long long)st.st_size);
-		print_comment_lines(f, 40, out);
+		print_comment_lines(f, 0, 40, out);
 		fclose(f);
 		shown++;
 	}
@@ -283,7 +291,7 @@ static int finish_test(struct slot *s, struct slot *slots, int jobs,
 	else
 		fprintf(out, "not ok %d - %s\n", s->number, s->test->name);
 	rewind(s->output);
-	print_comment_lines(s->output, ok ? 60 : 400, out);
+	print_comment_lines(s->output, ok ? 0 : 100, ok ? 60 : 300, out);
 	fclose(s->output);
 	if (overran)
 		fprintf(out, "# timed out after %d s\n", s->test->timeout_s * timeout_multiplier);
