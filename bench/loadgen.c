@@ -194,7 +194,9 @@ static uint64_t hist_pct(const struct histogram *h, unsigned pct)
  * well end after the close, so the window's line waits until no request
  * started before the close is in flight (each is bounded by --timeout):
  *   window=N requests=R failed=F p50_us=.. p99_us=.. max_us=.. span_us=..
- * on a line of its own, which no key of the final report starts. */
+ * on a line of its own, which no key of the final report starts. Its opening
+ * is said at once ("opened=N"): a caller that waits for that line before it
+ * acts knows the window holds all of what it did, whatever our scheduling. */
 enum window_state { W_NONE, W_OPEN, W_CLOSING };
 
 static struct {
@@ -231,6 +233,8 @@ static void window_open(uint64_t now)
 	win.state = W_OPEN;
 	win.number++;
 	win.open_us = now;
+	printf("opened=%u\n", win.number);
+	fflush(stdout);
 }
 
 static void window_close(uint64_t now)
@@ -258,7 +262,7 @@ static void usage(FILE *f)
 	      "  (no --slow); a fresh connection is closed by us after its answer\n"
 	      "  SIGUSR1 opens a window, SIGUSR2 closes it: a line \"window=N requests=R\n"
 	      "  failed=F p50_us= p99_us= max_us= span_us=\" for the requests in flight\n"
-	      "  at any moment of it, once the last of them has ended\n", f);
+	      "  at any moment of it, once the last of them has ended; \"opened=N\" as it opens\n", f);
 }
 
 __attribute__((format(printf, 1, 2))) static _Noreturn void bad_usage(const char *fmt, ...)
