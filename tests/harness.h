@@ -152,6 +152,7 @@ int count_idle_fds(pid_t pid);
  * request still in the kernel's buffer has not begun, and an upgrade then
  * moves the connection (idle to the server), so the successor answers it. */
 int wait_request_taken(pid_t pid, int client_fd, int timeout_ms);
+int request_taken_by(pid_t pid, int client_fd); /* the same, now: 1 or 0 */
 
 /* sockets */
 int free_port(void);

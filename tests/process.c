@@ -283,22 +283,16 @@ static int port_of(const struct sockaddr_storage *a)
 					      : ((const struct sockaddr_in *)a)->sin_port);
 }
 
-struct request_wait {
-	pid_t pid;
-	int fd;
-};
-
-static int request_taken(void *arg)
+int request_taken_by(pid_t pid, int client_fd)
 {
 	static struct tcp_socket table[65536];
 	static unsigned long sockets[4096];
-	const struct request_wait *w = arg;
 	struct sockaddr_storage mine, theirs;
 	socklen_t a = sizeof mine, b = sizeof theirs;
 	int unacknowledged = -1, others;
-	if (getsockname(w->fd, (struct sockaddr *)&mine, &a) < 0 ||
-	    getpeername(w->fd, (struct sockaddr *)&theirs, &b) < 0 ||
-	    ioctl(w->fd, SIOCOUTQ, &unacknowledged) < 0 || unacknowledged != 0)
+	if (getsockname(client_fd, (struct sockaddr *)&mine, &a) < 0 ||
+	    getpeername(client_fd, (struct sockaddr *)&theirs, &b) < 0 ||
+	    ioctl(client_fd, SIOCOUTQ, &unacknowledged) < 0 || unacknowledged != 0)
 		return 0;
 	int n = tcp_sockets(TCP_CONNECTION_STATES, table, 65536);
 	const struct tcp_socket *server = NULL;
@@ -308,11 +302,22 @@ static int request_taken(void *arg)
 			server = &table[i];
 	if (!server || !server->inode || server->unread)
 		return 0;
-	int count = socket_fds(w->pid, sockets, NULL, 4096, &others);
+	int count = socket_fds(pid, sockets, NULL, 4096, &others);
 	for (int i = 0; i < count; i++)
 		if (sockets[i] == server->inode)
 			return 1;
 	return 0;
+}
+
+struct request_wait {
+	pid_t pid;
+	int fd;
+};
+
+static int request_taken(void *arg)
+{
+	const struct request_wait *w = arg;
+	return request_taken_by(w->pid, w->fd);
 }
 
 int wait_request_taken(pid_t pid, int client_fd, int timeout_ms)

@@ -503,13 +503,22 @@ static void wait_processes(const struct machine *m, const char *service, int cou
 	}
 }
 
+struct request_wait {
+	const struct machine *m;
+	const char *service;
+	int fd; /* our connection */
+};
+
+/* A process of the service has read our request: it is in progress there
+ * (some connection held is not enough: the readiness probe's, closing,
+ * would do, with ours still in the listener's queue). */
 static int request_in_flight(void *arg)
 {
-	const struct count_wait *w = arg;
+	const struct request_wait *w = arg;
 	pid_t pids[64];
 	int n = service_pids(w->m, w->service, pids, 64);
 	for (int i = 0; i < n; i++)
-		if (count_connections(pids[i]) > 0)
+		if (request_taken_by(pids[i], w->fd))
 			return 1;
 	return 0;
 }
@@ -524,7 +533,7 @@ static void stop_with_request_in_flight(const struct machine *m, const char *ser
 	int fd = http_send("127.0.0.1", port, "/sleep?ms=1500");
 	if (fd < 0)
 		FAIL("GET /sleep: %s", strerror(-fd));
-	struct count_wait w = { m, service, 0 };
+	struct request_wait w = { m, service, fd };
 	if (!wait_for(request_in_flight, &w, 10000)) {
 		pid_t pids[64];
 		char seen[1024] = "";
@@ -533,7 +542,7 @@ static void stop_with_request_in_flight(const struct machine *m, const char *ser
 			at += snprintf(seen + at, sizeof seen - (size_t)at,
 				       " pid %d: %d fds, %d connections;", (int)pids[i],
 				       count_fds(pids[i]), count_connections(pids[i]));
-		FAIL("%s never accepted the request (%d processes:%s)\nlog:\n%s", service, n,
+		FAIL("%s never took the request (%d processes:%s)\nlog:\n%s", service, n,
 		     seen, service_log(service));
 	}
 	long t0 = now_ms();
