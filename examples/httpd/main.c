@@ -338,6 +338,18 @@ static int64_t clock_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* The loop turn that began at turn_start (0: none yet), into the longest
+ * turns: overall, and before the handover if it began before the drain. */
+static void turn_measure(int64_t turn_start, bool began_draining, int64_t *longest,
+			 int64_t *before_handover)
+{
+	int64_t turn = turn_start ? clock_us() - turn_start : 0;
+	if (turn > *longest)
+		*longest = turn;
+	if (!began_draining && turn > *before_handover)
+		*before_handover = turn;
+}
+
 static int serve(void)
 {
 	struct epoll_event events[EVENTS_MAX];
@@ -352,11 +364,8 @@ static int serve(void)
 	int64_t longest_turn_us = 0, before_handover_us = 0, turn_start = 0;
 	bool turn_began_draining = false;
 	for (;;) {
-		int64_t turn = turn_start ? clock_us() - turn_start : 0;
-		if (turn > longest_turn_us)
-			longest_turn_us = turn;
-		if (!turn_began_draining && turn > before_handover_us)
-			before_handover_us = turn;
+		turn_measure(turn_start, turn_began_draining, &longest_turn_us,
+			     &before_handover_us);
 		int n = epoll_wait(epfd, events, EVENTS_MAX, wait_timeout());
 		turn_start = clock_us();
 		turn_began_draining = draining;
@@ -378,6 +387,9 @@ static int serve(void)
 		if (draining && conns_count() == 0)
 			break;
 	}
+	/* The last turn too: idle, the one that starts the successor may
+	 * also read its READY=1, begin the drain and end here. */
+	turn_measure(turn_start, turn_began_draining, &longest_turn_us, &before_handover_us);
 	handoff_free(h);
 	if (opt.ballast)
 		say("longest loop turn %lld us, before the handover %lld us",
