@@ -23,13 +23,30 @@ extern char **environ;
 
 /* -------------------------------------------------------------- sockets */
 
+/* Whether this process was given port already (the last 256 given);
+ * remembers it if not. */
+static int given_before(int port)
+{
+	enum { REMEMBERED = 256 };
+	static int given[REMEMBERED];
+	static unsigned count;
+	for (int i = 0; (unsigned)i < count && i < REMEMBERED; i++)
+		if (given[i] == port)
+			return 1;
+	given[count++ % REMEMBERED] = port;
+	return 0;
+}
+
 /* A port below the kernel's range for outgoing connections, which any
  * client on the machine (another suite's load client) could take between
  * our check and the bind of the program under test. Drawn from this test's
  * share of 20000..31999 when the runner runs several at once
  * (HANDOFF_TEST_SLOT of HANDOFF_TEST_JOBS), so that two of its tests never
  * pick the same one; random within it, so that two suites running at once
- * rarely meet. The kernel's choice if none of 200 tries is free. */
+ * rarely meet. Never one this process was given already: a test that asks
+ * for several before it binds any (a port set that changes between
+ * generations) got the same port twice once, and its new generation found
+ * it taken. The kernel's choice if none of 200 tries is free. */
 int free_port(void)
 {
 	static unsigned seed;
@@ -54,7 +71,7 @@ int free_port(void)
 		int free = fd >= 0 && bind(fd, (struct sockaddr *)&in, sizeof in) == 0;
 		if (fd >= 0)
 			close(fd);
-		if (free)
+		if (free && !given_before(port))
 			return port;
 	}
 	int fd = listen_on("127.0.0.1:0");

@@ -566,6 +566,23 @@ void test_request_taken_means_read_not_just_accepted(void)
 	close(listener);
 }
 
+/* free_port() never gives this process a port twice: a test that draws
+ * several before binding any (upgrade_changes_port_set) once drew the same
+ * one for two addresses, and its next generation found the port taken.
+ * 200 draws from a share of a few thousand would repeat one almost always
+ * if drawn independently. */
+void test_free_port_never_repeats(void)
+{
+	enum { DRAWS = 200 };
+	int ports[DRAWS];
+	for (int i = 0; i < DRAWS; i++) {
+		ports[i] = free_port();
+		for (int j = 0; j < i; j++)
+			if (ports[j] == ports[i])
+				FAIL("draw %d gave port %d again (first drawn at %d)", i, ports[i], j);
+	}
+}
+
 /* A keep-alive client of our own, to watch one connection closely. */
 static int client_connect(int port)
 {
