@@ -152,7 +152,11 @@ int count_idle_fds(pid_t pid);
  * request still in the kernel's buffer has not begun, and an upgrade then
  * moves the connection (idle to the server), so the successor answers it. */
 int wait_request_taken(pid_t pid, int client_fd, int timeout_ms);
-int request_taken_by(pid_t pid, int client_fd); /* the same, now: 1 or 0 */
+/* Its two halves, now: the inode of the server's side of client_fd once
+ * that side has read all we sent (0 until then), and whether pid holds
+ * the socket of that inode. */
+unsigned long request_read(int client_fd);
+int holds_socket(pid_t pid, unsigned long inode);
 
 /* sockets */
 int free_port(void);

@@ -233,10 +233,13 @@ static int tcp_connection(int pidfd, int fd)
 #endif
 }
 
+/* One copy of the kernel's TCP table for this file's readers (1.5 MB: a
+ * load leaves thousands of connections), and of a process's sockets. */
+static struct tcp_socket table[65536];
+static unsigned long sockets[4096];
+
 int count_connections(pid_t pid)
 {
-	static struct tcp_socket table[65536];
-	static unsigned long sockets[4096];
 	static int fds[4096];
 	int others, tcp = -1; /* the table: read only if a socket cannot be asked */
 	int count = socket_fds(pid, sockets, fds, 4096, &others), held = 0;
@@ -283,28 +286,28 @@ static int port_of(const struct sockaddr_storage *a)
 					      : ((const struct sockaddr_in *)a)->sin_port);
 }
 
-int request_taken_by(pid_t pid, int client_fd)
+unsigned long request_read(int client_fd)
 {
-	static struct tcp_socket table[65536];
-	static unsigned long sockets[4096];
 	struct sockaddr_storage mine, theirs;
 	socklen_t a = sizeof mine, b = sizeof theirs;
-	int unacknowledged = -1, others;
+	int unacknowledged = -1;
 	if (getsockname(client_fd, (struct sockaddr *)&mine, &a) < 0 ||
 	    getpeername(client_fd, (struct sockaddr *)&theirs, &b) < 0 ||
 	    ioctl(client_fd, SIOCOUTQ, &unacknowledged) < 0 || unacknowledged != 0)
 		return 0;
 	int n = tcp_sockets(TCP_CONNECTION_STATES, table, 65536);
-	const struct tcp_socket *server = NULL;
-	for (int i = 0; i < n && !server; i++)
+	for (int i = 0; i < n; i++)
 		if (table[i].local_port == port_of(&theirs) &&
 		    table[i].remote_port == port_of(&mine))
-			server = &table[i];
-	if (!server || !server->inode || server->unread)
-		return 0;
-	int count = socket_fds(pid, sockets, NULL, 4096, &others);
+			return table[i].unread ? 0 : table[i].inode; /* 0: still queued */
+	return 0;
+}
+
+int holds_socket(pid_t pid, unsigned long inode)
+{
+	int others, count = socket_fds(pid, sockets, NULL, 4096, &others);
 	for (int i = 0; i < count; i++)
-		if (sockets[i] == server->inode)
+		if (sockets[i] == inode)
 			return 1;
 	return 0;
 }
@@ -317,7 +320,8 @@ struct request_wait {
 static int request_taken(void *arg)
 {
 	const struct request_wait *w = arg;
-	return request_taken_by(w->pid, w->fd);
+	unsigned long inode = request_read(w->fd);
+	return inode && holds_socket(w->pid, inode);
 }
 
 int wait_request_taken(pid_t pid, int client_fd, int timeout_ms)

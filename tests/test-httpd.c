@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -535,32 +537,44 @@ void test_connection_closed_by_its_client_still_counts(void)
 	httpd_stop(&s);
 }
 
+static int acknowledged(void *arg)
+{
+	int unacknowledged = -1;
+	return ioctl(*(int *)arg, SIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
+}
+
 /* wait_request_taken() says a request is taken once its server has read
- * it, not once it has accepted the connection: tests that upgrade while a
- * slow request is in progress failed when httpd had accepted but not yet
- * read it (the connection, idle to httpd, moved to the successor, which
- * then answered it). Played here by our own server socket, step by step. */
+ * it, not once the server holds some connection: tests that upgrade while a
+ * slow request is in progress failed when the wait ended on another
+ * connection (the readiness probe's, closing) with theirs still queued,
+ * and the successor answered it. Played here by our own server socket,
+ * step by step, each look taken once the server's kernel has our bytes. */
 void test_request_taken_means_read_not_just_accepted(void)
 {
 	int listener = listen_on("127.0.0.1:0");
 	struct sockaddr_in at;
 	socklen_t len = sizeof at;
 	ASSERT_EQ(getsockname(listener, (struct sockaddr *)&at, &len), 0);
-	int port = ntohs(at.sin_port);
-	int client = http_send("127.0.0.1", port, "/sleep?ms=1");
+	int client = http_send("127.0.0.1", ntohs(at.sin_port), "/sleep?ms=1");
 	ASSERT(client >= 0);
-	if (wait_request_taken(getpid(), client, 200))
-		FAIL("a request in the accept queue counted as taken");
+	if (!wait_for(acknowledged, &client, 5000))
+		FAIL("the request was not acknowledged in 5 s");
+	if (request_read(client))
+		FAIL("a request in the accept queue counted as read");
 	int server = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 	ASSERT(server >= 0);
-	if (wait_request_taken(getpid(), client, 200))
-		FAIL("a request accepted but unread counted as taken");
+	if (request_read(client))
+		FAIL("a request accepted but unread counted as read");
 	char buf[512];
 	ssize_t n = read(server, buf, sizeof buf);
 	if (n <= 0)
 		FAIL("the request did not arrive (read: %zd, %s)", n, strerror(errno));
-	if (!wait_request_taken(getpid(), client, 5000))
-		FAIL("a request read (%zd bytes) did not count as taken", n);
+	unsigned long inode = request_read(client);
+	if (!inode || !holds_socket(getpid(), inode))
+		FAIL("a request read (%zd bytes) did not count as taken by us (inode %lu)", n,
+		     inode);
+	if (holds_socket(getppid(), inode))
+		FAIL("the runner counted as holding our server's socket");
 	close(server);
 	close(client);
 	close(listener);

@@ -515,10 +515,11 @@ struct request_wait {
 static int request_in_flight(void *arg)
 {
 	const struct request_wait *w = arg;
+	unsigned long inode = request_read(w->fd);
 	pid_t pids[64];
-	int n = service_pids(w->m, w->service, pids, 64);
+	int n = inode ? service_pids(w->m, w->service, pids, 64) : 0;
 	for (int i = 0; i < n; i++)
-		if (request_taken_by(pids[i], w->fd))
+		if (holds_socket(pids[i], inode))
 			return 1;
 	return 0;
 }
