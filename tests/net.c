@@ -30,7 +30,8 @@ static int given_before(int port)
 	enum { REMEMBERED = 256 };
 	static int given[REMEMBERED];
 	static unsigned count;
-	for (int i = 0; (unsigned)i < count && i < REMEMBERED; i++)
+	unsigned kept = count < REMEMBERED ? count : REMEMBERED;
+	for (unsigned i = 0; i < kept; i++)
 		if (given[i] == port)
 			return 1;
 	given[count++ % REMEMBERED] = port;
