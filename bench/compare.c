@@ -348,17 +348,8 @@ static void copy_str(char *to, size_t size, const char *from)
 static void print_stuck(const struct instance *s, const pid_t *old, int n)
 {
 	for (int i = 0; i < n; i++) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/status", (int)old[i]);
-		char *status = read_file(path);
-		if (!status)
-			continue;
-		printf("  %s: pid %d still runs:", s->kind->key, (int)old[i]);
-		for (char *line = strtok(status, "\n"); line; line = strtok(NULL, "\n"))
-			if (!strncmp(line, "State:", 6) || !strncmp(line, "Threads:", 8))
-				printf(" %s;", line);
-		printf("\n");
-		free(status);
+		printf("  %s, still running: ", s->kind->key);
+		describe_process(old[i], stdout);
 	}
 	char *log = read_file(s->log);
 	const char *tail = log ? log + strlen(log) : NULL;

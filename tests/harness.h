@@ -317,6 +317,10 @@ struct process_stat {
 int process_stat(pid_t pid, struct process_stat *st);
 /* Up to max live children of pid into out; returns how many. */
 int children_of(pid_t pid, pid_t *out, int max);
+/* One line on out, for a failure: what pid is doing (its name, state and
+ * threads, where it sleeps, its signals pending, blocked, ignored and
+ * caught), or that it is gone. */
+void describe_process(pid_t pid, FILE *out);
 /* Raises RLIMIT_NOFILE to want (the hard limit as well when privileged),
  * or as far as allowed; inherited by every process started later. Returns
  * the soft limit now in force. */

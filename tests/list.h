@@ -36,6 +36,7 @@
 	X(connection_closed_by_its_client_still_counts, 30) \
 	X(request_taken_means_read_not_just_accepted, 30) \
 	X(free_port_never_repeats, 30) \
+	X(describe_process_says_what_it_does, 30) \
 	X(unix_path_lifecycle, 30)        \
 	X(pidfile_rules, 30)              \
 	X(pidfile_temp_unpredictable, 30) \

@@ -541,6 +541,31 @@ int children_of(pid_t pid, pid_t *out, int max)
 	return n;
 }
 
+void describe_process(pid_t pid, FILE *out)
+{
+	static const char *const keys[] = { "Name:", "State:", "Threads:", "SigPnd:",
+					    "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:" };
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char *status = read_file(path);
+	snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
+	char *wchan = read_file(path);
+	if (!status) {
+		fprintf(out, "pid %d: gone\n", (int)pid);
+		free(wchan);
+		return;
+	}
+	fprintf(out, "pid %d, wchan %s:", (int)pid, wchan && wchan[0] ? wchan : "?");
+	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+		const char *at = strstr(status, keys[k]);
+		if (at)
+			fprintf(out, " %.*s;", (int)strcspn(at, "\n"), at);
+	}
+	fprintf(out, "\n");
+	free(status);
+	free(wchan);
+}
+
 long raise_nofile(long want)
 {
 	struct rlimit rl;

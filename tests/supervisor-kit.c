@@ -5,8 +5,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,30 +223,6 @@ void nothing_left(int port)
 
 /* Stops the supervisor (SIGTERM, or `handoff stop` for a daemon): it must
  * exit 0, remove its pid file, and leave nothing listening or running. */
-/* What a process that would not stop is doing, on stderr: its state, the
- * signals it blocks, ignores, catches and has pending, where it sleeps. */
-static void print_stuck(pid_t pid)
-{
-	static const char *const keys[] = { "Name:", "State:", "SigPnd:", "ShdPnd:",
-					    "SigBlk:", "SigIgn:", "SigCgt:" };
-	char path[64], wchan[64] = "?";
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	char *status = read_file(path);
-	snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
-	char *sleeping = read_file(path);
-	if (sleeping)
-		snprintf(wchan, sizeof wchan, "%s", sleeping);
-	fprintf(stderr, "  pid %d, wchan %s:", (int)pid, wchan);
-	for (size_t i = 0; status && i < sizeof keys / sizeof *keys; i++) {
-		const char *at = strstr(status, keys[i]);
-		if (at)
-			fprintf(stderr, " %.*s;", (int)strcspn(at, "\n"), at);
-	}
-	fprintf(stderr, "\n");
-	free(status);
-	free(sleeping);
-}
-
 void sup_stop(struct sup *s)
 {
 	int status;
@@ -262,10 +236,12 @@ void sup_stop(struct sup *s)
 	if (!wait_gone(s->pid, 30000, &status)) {
 		pid_t left[16];
 		int n = children_of(s->pid, left, 16);
-		fprintf(stderr, "  the supervisor and the %d process(es) it still has:\n", n);
-		print_stuck(s->pid);
-		for (int i = 0; i < n; i++)
-			print_stuck(left[i]);
+		fprintf(stderr, "  the supervisor and the %d process(es) it still has:\n  ", n);
+		describe_process(s->pid, stderr);
+		for (int i = 0; i < n; i++) {
+			fprintf(stderr, "  ");
+			describe_process(left[i], stderr);
+		}
 		FAIL("supervisor %d did not stop; log:\n%s", (int)s->pid, file_text(s->log));
 	}
 	if (status != -1 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))

@@ -597,6 +597,42 @@ void test_free_port_never_repeats(void)
 	}
 }
 
+/* describe_process() says what a stuck process is doing (a failure's last
+ * word on it): its state and where it sleeps while it lives, gone after. */
+void test_describe_process_says_what_it_does(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	struct process_stat st = { 0 };
+	for (long until = deadline_after(5000);
+	     (process_stat(pid, &st) < 0 || st.state != 'S') && now_ms() < until;)
+		pause_ms(1);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	ASSERT(out != NULL);
+	describe_process(pid, out);
+	kill(pid, SIGKILL);
+	int status;
+	ASSERT(wait_exit(pid, 10000, &status));
+	describe_process(pid, out);
+	fclose(out);
+	char want[64];
+	snprintf(want, sizeof want, "pid %d, wchan ", (int)pid);
+	if (!strstr(text, want) || !strstr(text, "State:\tS (sleeping);") ||
+	    !strstr(text, "SigBlk:\t"))
+		FAIL("a sleeping process described as:\n%s", text);
+	snprintf(want, sizeof want, "pid %d: gone\n", (int)pid);
+	if (!strstr(text, want))
+		FAIL("a reaped process described as:\n%s", text);
+	free(text);
+}
+
 /* A keep-alive client of our own, to watch one connection closely. */
 static int client_connect(int port)
 {
