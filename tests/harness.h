@@ -159,6 +159,12 @@ unsigned long request_read(int client_fd);
 int holds_socket(pid_t pid, unsigned long inode);
 
 /* sockets */
+struct sockaddr_un;
+/* One message of length bytes on sock, to `to` unless it is NULL (a
+ * connected socket), with nfds (at most 32) descriptors attached; what
+ * sendmsg returns. */
+ssize_t send_fds(int sock, const struct sockaddr_un *to, const void *bytes, size_t length,
+		 const int *fds, int nfds);
 int free_port(void);
 int listen_on(const char *address); /* a listening socket, close-on-exec */
 /* One GET over a fresh connection. Returns the status code, fills body, or

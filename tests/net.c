@@ -23,6 +23,32 @@ extern char **environ;
 
 /* -------------------------------------------------------------- sockets */
 
+ssize_t send_fds(int sock, const struct sockaddr_un *to, const void *bytes, size_t length,
+		 const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char space[CMSG_SPACE(sizeof(int) * 32)];
+	} control = { 0 };
+	struct iovec iov = { .iov_base = (void *)bytes, .iov_len = length };
+	struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to ? sizeof *to : 0,
+			      .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds < 0 || nfds > 32) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (nfds > 0) {
+		msg.msg_control = control.space;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	return sendmsg(sock, &msg, 0);
+}
+
 /* Whether this process was given port already (the last 256 given);
  * remembers it if not. */
 static int given_before(int port)

@@ -339,19 +339,7 @@ static void successor_start(void)
 /* Sends bytes with descriptors attached. */
 static void send_with(const void *bytes, size_t length, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(8 * sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)bytes, .iov_len = length };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		msg.msg_control = control;
-		msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
-	if (sendmsg(channel[0], &msg, 0) != (ssize_t)length)
+	if (send_fds(channel[0], NULL, bytes, length, fds, nfds) != (ssize_t)length)
 		FAIL("sendmsg: %s", strerror(errno));
 }
 

@@ -135,21 +135,8 @@ static void store_from_outside(const struct sup *s)
 	ASSERT(fd >= 0 && pipe(pipe_fds) == 0);
 	struct sockaddr_un to = { .sun_family = AF_UNIX };
 	snprintf(to.sun_path, sizeof to.sun_path, "%s", path);
-	char text[] = "FDSTORE=1\nFDNAME=outsider";
-	struct iovec iov = { text, sizeof text - 1 };
-	union {
-		struct cmsghdr align;
-		char space[CMSG_SPACE(sizeof(int))];
-	} control = { 0 };
-	struct msghdr msg = { .msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov,
-			      .msg_iovlen = 1, .msg_control = control.space,
-			      .msg_controllen = sizeof control.space };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &pipe_fds[0], sizeof(int));
-	if (sendmsg(fd, &msg, 0) < 0)
+	const char text[] = "FDSTORE=1\nFDNAME=outsider";
+	if (send_fds(fd, &to, text, sizeof text - 1, &pipe_fds[0], 1) < 0)
 		FAIL("sendmsg to %s: %s", path, strerror(errno));
 	close(fd);
 	close(pipe_fds[0]);

@@ -265,23 +265,14 @@ void test_supervisor_handover_while_one_drains(void)
 /* One message on the supervisor's end of a channel, with fd attached. */
 static void introduce(int channel, const char *text, int fd)
 {
-	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof control };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	if (sendmsg(channel, &msg, 0) != (ssize_t)strlen(text))
+	if (send_fds(channel, NULL, text, strlen(text), &fd, 1) != (ssize_t)strlen(text))
 		FAIL("sendmsg: %s", strerror(errno));
 }
 
 /* The generation: under a supervisor (our channel), taking connections;
  * at each byte on go, it reads every event pending and writes their types,
- * one letter each (P parent exited, D drain, S stop, . none), then a
- * newline, on told. */
+ * one letter each (P parent exited, D drain, S stop, ? another), then a
+ * newline, on told; an error of handoff_next after the letters. */
 static void events_generation(int channel, int go, int told)
 {
 	char number[16];

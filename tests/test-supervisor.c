@@ -686,26 +686,10 @@ static void notify_send(const struct sup *s, const char *data, size_t len, int f
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	notify_path(s, un.sun_path, sizeof un.sun_path);
 	int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct iovec iov = { (void *)data, len };
-	union {
-		struct cmsghdr align;
-		char space[CMSG_SPACE(sizeof(int) * 32)];
-	} cmsg;
-	struct msghdr msg = { .msg_name = &un,
-			      .msg_namelen = sizeof un,
-			      .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd_count > 0) {
-		memset(&cmsg, 0, sizeof cmsg);
-		msg.msg_control = cmsg.space;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)fd_count);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)fd_count);
-		for (int i = 0; i < fd_count; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof fd);
-	}
-	if (sendmsg(sock, &msg, 0) != (ssize_t)len)
+	int fds[32];
+	for (int i = 0; i < fd_count && i < 32; i++)
+		fds[i] = fd;
+	if (send_fds(sock, &un, data, len, fds, fd_count > 0 ? fd_count : 0) != (ssize_t)len)
 		FAIL("sendmsg to the notify socket: %s", strerror(errno));
 	close(sock);
 }
