@@ -72,7 +72,15 @@ def answer(conn, text, status="200 OK"):
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    listeners, stored = passed()
+    listeners, stored = passed()  # first: LISTEN_FDS names descriptors from 3 on
+    # A SIGTERM that lands after Python last looked for signals but before
+    # select() blocks would wait for the next client: the handler runs only
+    # between bytecodes. With a wakeup fd the signal also writes a byte that
+    # select() watches, so it returns and the handler runs at once.
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
     names = ",".join(f"{n}:{len(f)}" for n, f in sorted(stored.items())) or "-"
     log(f"started with {len(listeners)} listener(s), stored {names}")
     if "counter" in stored:
@@ -85,7 +93,9 @@ def main():
     server = listeners[0]
     while True:
         # The listener is non-blocking (the supervisor's, shared): wait.
-        select.select([server], [], [])
+        readable, _, _ = select.select([server, wake_r], [], [])
+        if wake_r in readable:
+            wake_r.recv(64)  # a signal other than SIGTERM: nothing to do
         try:
             conn, _ = server.accept()
         except BlockingIOError:
