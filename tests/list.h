@@ -78,6 +78,7 @@
 	X(supervisor_self_upgrade_exec_path, 60) \
 	X(supervisor_self_upgrade_keeps_draining, 60) \
 	X(supervisor_self_upgrade_sigkill, 60) \
+	X(supervisor_self_upgrade_check_dies_with_it, 60) \
 	X(supervisor_self_upgrade_tells_systemd, 30) \
 	X(workers_generation_of_n, 30)    \
 	X(workers_reload_under_load, 90)  \

@@ -370,8 +370,44 @@ int run_command(char *const argv[], const char *out_path, const char *err_path,
 
 static char guard_marker[64]; /* "HANDOFF_TEST_GUARD=<pid>.<ms>" */
 
+/* Processes seen with the marker. One that exits gives back its memory,
+ * and with it the environment we know it by, before its descriptors:
+ * until it is a zombie it still holds ports and locks, so it still counts. */
+struct seen_process {
+	pid_t pid;
+	unsigned long long start; /* against a reused pid */
+};
+static struct seen_process seen[256];
+static int seen_count;
+
+static int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *start);
+
+static int still_exiting(const struct seen_process *p)
+{
+	unsigned long long start;
+	return proc_stat(p->pid, NULL, &start) && start == p->start;
+}
+
+static void remember(pid_t pid)
+{
+	for (int i = 0; i < seen_count; i++)
+		if (seen[i].pid == pid)
+			return;
+	if (seen_count == (int)(sizeof seen / sizeof *seen)) { /* full: drop the gone */
+		int kept = 0;
+		for (int i = 0; i < seen_count; i++)
+			if (still_exiting(&seen[i]))
+				seen[kept++] = seen[i];
+		seen_count = kept;
+	}
+	struct seen_process p = { .pid = pid };
+	if (seen_count < (int)(sizeof seen / sizeof *seen) && proc_stat(pid, NULL, &p.start))
+		seen[seen_count++] = p;
+}
+
 /* Signals (sig > 0) or counts the live processes whose environment, as
- * they were started, holds the marker. */
+ * they were started, holds the marker, and those seen with it that have
+ * not finished exiting. */
 static int guarded(int sig)
 {
 	DIR *d = opendir("/proc");
@@ -398,8 +434,13 @@ static int guarded(int sig)
 			match = len - i >= want && memcmp(env + i, guard_marker, want) == 0;
 		if (match) {
 			found++;
+			remember((pid_t)pid);
 			if (sig > 0)
 				kill((pid_t)pid, sig);
+		} else {
+			for (int i = 0; i < seen_count; i++)
+				if (seen[i].pid == pid && still_exiting(&seen[i]))
+					found++;
 		}
 	}
 	if (d)

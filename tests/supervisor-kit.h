@@ -62,7 +62,10 @@ int answers(int port, pid_t pid, unsigned number);
 void reload_ok(const struct sup *s, unsigned number, int drained);
 int refused(int port);                   /* a connect is refused */
 void nothing_left(int port);             /* nothing running, nothing listening */
-int nothing_guarded_now(void *unused);   /* for wait_for: no process left */
+/* For wait_for: */
+int nothing_guarded_now(void *unused);   /* no process the test started is left */
+int port_refuses(void *port);            /* int *: refused(*port) */
+int pidfile_free(void *path);            /* no process holds the pid file's lock */
 void install_httpd(const char *path, const struct sup *s); /* a script */
 /* The same, but httpd starts only once the file go exists (30 s at most):
  * a reload that stays "starting" for as long as the test wants. */

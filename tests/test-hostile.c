@@ -406,11 +406,6 @@ void test_supervisor_too_few_descriptors(void)
 
 /* ------------------------------------------------- the supervisor dies */
 
-static int port_refuses(void *arg)
-{
-	return refused(*(int *)arg);
-}
-
 /* SIGKILL of the supervisor, once while serving and once in the middle of
  * a reload: its generations are told to stop (their parent-death signal
  * is the stop signal), drain and go, so the port is free again and a new
@@ -446,6 +441,8 @@ void test_supervisor_sigkill_leaves_nothing_serving(void)
 			     file_text(s.log));
 		if (!wait_for(nothing_guarded_now, NULL, 10000))
 			FAIL("%d processes outlived the supervisor", count_guarded());
+		if (!wait_for(pidfile_free, s.pidfile, 5000))
+			FAIL("%s is still locked", s.pidfile);
 		printf("  round %d: killed%s, generation 1 drained (%s), port free\n",
 		       round + 1, round ? " mid-reload" : " while serving",
 		       count_in_file(s.log, "Terminated: stopping") ? "told to stop" : "?");

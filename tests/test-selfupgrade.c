@@ -422,11 +422,6 @@ void test_supervisor_self_upgrade_keeps_draining(void)
 	sup_stop(&s);
 }
 
-static int port_refused(void *port)
-{
-	return refused(*(int *)port);
-}
-
 /* SIGKILL of the supervisor while it upgrades itself, at whatever point
  * that lands: the generations get their stop signal and drain, and a new
  * `handoff run` on the same pid file and port starts cleanly. */
@@ -448,13 +443,57 @@ void test_supervisor_self_upgrade_sigkill(void)
 	if (!wait_for(nothing_guarded_now, NULL, 10000))
 		FAIL("%d processes are still running", count_guarded());
 	/* A process that exits gives its memory back before its descriptors:
-	 * gone from the count, it may hold the port a moment more. */
-	if (!wait_for(port_refused, &s.port, 5000))
+	 * gone from the count, it may hold the port and the pid file's lock
+	 * (the check of the new binary inherits it) a moment more. */
+	if (!wait_for(port_refuses, &s.port, 5000))
 		FAIL("something still listens on %s", s.address);
+	if (!wait_for(pidfile_free, s.pidfile, 5000))
+		FAIL("%s is still locked", s.pidfile);
 	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
 	struct gen g = only_generation(&s);
 	ASSERT(answers(s.port, g.pid, 1));
 	self_upgrade_ok(&s);
+	sup_stop(&s);
+}
+
+static int two_children(void *pid)
+{
+	pid_t left[4];
+	return children_of(*(pid_t *)pid, left, 4) >= 2;
+}
+
+/* The check of the new binary inherits the pid file's lock and the
+ * listeners. One that never ends, its supervisor SIGKILLed (the OOM
+ * killer, say): it dies with it, or a new `handoff run` on the same pid
+ * file would find the service "already running" for as long as it lived. */
+void test_supervisor_self_upgrade_check_dies_with_it(void)
+{
+	locate();
+	struct sup s;
+	sup_init(&s);
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	const char *stuck = work_path("stuck-check");
+	write_file(stuck, "#!/bin/sh\nexec sleep 120\n", 0755);
+	char *argv[] = { handoff_bin, "reload", "--self", "--exec", (char *)stuck,
+			 "--pidfile", s.pidfile, NULL };
+	struct spawn_options o = { .output = work_path("self.out") };
+	pid_t asker = spawn(argv, &o);
+	if (!wait_file_contains(s.log, "self-upgrade: checking", 1, 10000))
+		FAIL("no self-upgrade began; log:\n%s", file_text(s.log));
+	if (!wait_for(two_children, &s.pid, 10000)) /* the generation and the check */
+		FAIL("the check did not start; log:\n%s", file_text(s.log));
+	ASSERT_EQ(kill(s.pid, SIGKILL), 0);
+	int status;
+	ASSERT(wait_exit(s.pid, 10000, &status));
+	ASSERT(wait_exit(asker, 10000, &status));
+	if (!wait_for(nothing_guarded_now, NULL, 10000))
+		FAIL("%d processes outlived the supervisor (the stuck check?)",
+		     count_guarded());
+	if (!wait_for(port_refuses, &s.port, 5000) || !wait_for(pidfile_free, s.pidfile, 5000))
+		FAIL("the port or the pid file is still held");
+	sup_start(&s, NULL, (char *[]){ httpd_bin, "--listen", s.address, NULL }, NULL);
+	struct gen g = only_generation(&s);
+	ASSERT(answers(s.port, g.pid, 1));
 	sup_stop(&s);
 }
 

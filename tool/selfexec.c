@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -365,9 +366,15 @@ int selfexec_try(const char *path, char *const run_argv[], int state_fd,
 	fds[count++] = state_fd;
 	char **envp = exec_env((char *[]){ NULL });
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = envp ? fork() : -1;
 	if (pid == 0) {
-		/* Only async-signal-safe calls until exec. */
+		/* Only async-signal-safe calls until exec. The check holds the
+		 * pid file's lock and the listeners: if we die (SIGKILL, the OOM
+		 * killer), it dies too, or a new `handoff run` would find the
+		 * service "already running" until the check ended, if ever. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
