@@ -219,7 +219,7 @@ int port_refuses(void *port)
 
 /* As the supervisor judges it (src/base/pidfile.c): a write lock on the
  * file's open file description, which a child can inherit and hold on. */
-int pidfile_free(void *path)
+static int pidfile_free(void *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -240,6 +240,13 @@ void nothing_left(int port)
 		FAIL("%d processes the test started are still running", count_guarded());
 	if (!wait_for(port_refuses, &port, 5000))
 		FAIL("something still listens on 127.0.0.1:%d", port);
+}
+
+void nothing_holds(const struct sup *s)
+{
+	nothing_left(s->port);
+	if (!wait_for(pidfile_free, (void *)s->pidfile, 5000))
+		FAIL("%s is still locked", s->pidfile);
 }
 
 /* Stops the supervisor (SIGTERM, or `handoff stop` for a daemon): it must

@@ -62,10 +62,12 @@ int answers(int port, pid_t pid, unsigned number);
 void reload_ok(const struct sup *s, unsigned number, int drained);
 int refused(int port);                   /* a connect is refused */
 void nothing_left(int port);             /* nothing running, nothing listening */
+/* nothing_left(s->port), and s's pid file unlocked: a new supervisor can
+ * start on both (after its supervisor was SIGKILLed, say). */
+void nothing_holds(const struct sup *s);
 /* For wait_for: */
 int nothing_guarded_now(void *unused);   /* no process the test started is left */
 int port_refuses(void *port);            /* int *: refused(*port) */
-int pidfile_free(void *path);            /* no process holds the pid file's lock */
 void install_httpd(const char *path, const struct sup *s); /* a script */
 /* The same, but httpd starts only once the file go exists (30 s at most):
  * a reload that stays "starting" for as long as the test wants. */
