@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -152,8 +153,8 @@ static int finish(struct handoff *h, int code)
  * HELPER_DRAIN_MS, HELPER_SECOND_UPGRADE, HELPER_EARLY_UPGRADE,
  * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
  * HELPER_DIRTY_SIGNALS, HELPER_STRAY_FD (generation 1 holds that fd without
- * close-on-exec, as if inherited from a shell), HELPER_LIST_FDS and
- * HELPER_REAL_ARGV adjust it. */
+ * close-on-exec, as if inherited from a shell), HELPER_CPU (generation 1 on
+ * that CPU alone), HELPER_LIST_FDS and HELPER_REAL_ARGV adjust it. */
 /* The signal state this process was started with (rule 20). Signals 32 and
  * 33 are glibc's own (thread cancellation, set*id): its sigaction() refuses
  * to touch them, in a parent as in a child, and it manages them itself in
@@ -170,6 +171,29 @@ static void report_signal_state(void)
 		say("signals blocked=%016llx ignored=%016llx", blocked, ignored);
 	}
 	free(status);
+}
+
+/* The CPUs this process may run on, as the kernel lists them ("0-1"). */
+static void report_cpus(const char *when)
+{
+	char *status = read_file("/proc/self/status");
+	char *list = status ? strstr(status, "Cpus_allowed_list:\t") : NULL;
+	if (list) {
+		list += strlen("Cpus_allowed_list:\t");
+		list[strcspn(list, "\n")] = '\0';
+		say("cpus %s=%s", when, list);
+	}
+	free(status);
+}
+
+/* Generation 1 on CPU n alone, as `taskset` would start it. */
+static void restrict_cpus(int n)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(n, &one);
+	if (sched_setaffinity(0, sizeof one, &one) < 0)
+		say("sched_setaffinity(%d): %s", n, strerror(errno));
 }
 
 /* Leaves a mess for the successor to not inherit. */
@@ -205,6 +229,9 @@ int helper_server(const char *spec)
 		handoff_set_exec(h, exec, (char *[]){ (char *)exec, NULL });
 	if (env_int("HELPER_DIRTY_SIGNALS", 0))
 		dirty_signal_state();
+	if (getenv("HELPER_CPU") && handoff_generation(h) == 1)
+		restrict_cpus(env_int("HELPER_CPU", 0));
+	report_cpus("at start");
 	int stray = env_int("HELPER_STRAY_FD", 0);
 	if (stray > 2 && handoff_generation(h) == 1) {
 		int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: on purpose */
@@ -240,6 +267,8 @@ int helper_server(const char *spec)
 		if (r <= 0)
 			return finish(h, r < 0 ? 1 : 0);
 		report_event(h, &ev);
+		if (ev.type == HANDOFF_EVENT_DRAIN)
+			report_cpus("at drain"); /* after the spawn of the successor */
 		if (ev.type == HANDOFF_EVENT_DRAIN || ev.type == HANDOFF_EVENT_STOP ||
 		    ev.type == HANDOFF_EVENT_STOP_NOW)
 			return finish(h, 0);

@@ -62,6 +62,7 @@
 	X(httpd_drains_idle_keepalive_without_resets, 30) \
 	X(notify_barrier_waits_for_the_manager, 30)      \
 	X(successor_starts_with_default_signals, 30) \
+	X(successor_and_parent_keep_cpu_affinity, 30) \
 	X(eintr_wrappers_keep_errno, 20) \
 	X(descriptors_stay_above_stdio, 20) \
 	X(supervisor_socket_activation, 30) \

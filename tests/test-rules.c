@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -176,6 +177,62 @@ void test_successor_starts_with_default_signals(void)
 	ASSERT_EQ(count_in_file(s.log, "signals blocked=0000000000000000 "
 				       "ignored=0000000000000000"), 2);
 	server_stop(&s);
+}
+
+/* The CPUs a generation may use, as listed in /proc/PID/status. */
+static void cpus_of(pid_t pid, char *list, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char *status = read_file(path);
+	char *at = status ? strstr(status, "Cpus_allowed_list:\t") : NULL;
+	snprintf(list, size, "%.*s", at ? (int)strcspn(at + 19, "\n") : 0, at ? at + 19 : "");
+	free(status);
+}
+
+/* The successor may use the CPUs its parent could, and the parent keeps
+ * them: spawn pins the parent to the CPU it is on across vfork, which the
+ * child inherits, and both put the affinity back (spawn.c). Once with what
+ * the harness gave us (every CPU), once as `taskset -c N` would start
+ * generation 1, on the last CPU alone (with 2 CPUs or more). */
+void test_successor_and_parent_keep_cpu_affinity(void)
+{
+	char ours[256], line[300];
+	cpus_of(getpid(), ours, sizeof ours);
+	ASSERT(ours[0] != '\0');
+	cpu_set_t mine;
+	ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+	int last = -1;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &mine))
+			last = cpu;
+	for (int restricted = 0; restricted < 2; restricted++) {
+		char env[32], expect[256];
+		snprintf(env, sizeof env, "HELPER_CPU=%d", last);
+		snprintf(expect, sizeof expect, "%s", ours);
+		if (restricted) {
+			if (CPU_COUNT(&mine) < 2)
+				break; /* one CPU: the first round said it all */
+			snprintf(expect, sizeof expect, "%d", last);
+		}
+		struct server s;
+		server_start(&s, "127.0.0.1:0", (char *[]){ restricted ? env : NULL, NULL });
+		server_upgrade(&s, 2);
+		snprintf(line, sizeof line, "cpus at start=%s\n", expect);
+		if (count_in_file(s.log, line) != 2)
+			FAIL("both generations should start on CPUs %s; log:\n%s", expect,
+			     file_text(s.log));
+		snprintf(line, sizeof line, "cpus at drain=%s\n", expect);
+		if (!wait_file_contains(s.log, line, 1, 5000))
+			FAIL("generation 1 should still have CPUs %s once it has spawned; "
+			     "log:\n%s", expect, file_text(s.log));
+		char now[256];
+		cpus_of(s.pid, now, sizeof now);
+		if (strcmp(now, expect) != 0)
+			FAIL("generation 2 runs on CPUs %s, not %s", now, expect);
+		server_stop(&s);
+		ASSERT_EQ(truncate(s.log, 0), 0); /* the next round's lines alone */
+	}
 }
 
 /* With stdin closed, nothing of ours lands on fd 0. */
