@@ -160,7 +160,7 @@ void bench_adopt(void)
 	       (adopted - filtered) / 1000.0);
 	printf("  (a whole reload moves by about 0.5 ms from run to run: the target is "
 	       "judged on the generation's own view above)\n");
-	int seconds = bench_env_int("BENCH_ADOPT_SECONDS", 3, 1, 60);
+	int seconds = bench_env_int("BENCH_ADOPT_SECONDS", 1, 1, 60);
 	double off[2], on[2];
 	for (int round = 0; round < 2; round++) { /* alternated: the host drifts */
 		off[round] = throughput("--no-adopt", seconds);

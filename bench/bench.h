@@ -33,6 +33,11 @@ int bench_wait_ready(int fd, int timeout_ms, pid_t *mainpid);
 /* The MAINPID of the next READY=1, always > 1; fails the run otherwise. */
 pid_t bench_ready_pid(int fd);
 
+/* bench.c: where this process runs, and so what it spawns next: the server
+ * side is the last CPU, the client side the others (BENCH_ANYWHERE: all). */
+enum bench_placement { BENCH_ANYWHERE, BENCH_SERVER_SIDE, BENCH_CLIENT_SIDE };
+void bench_place(enum bench_placement where);
+
 /* supervisor.c */
 void bench_supervisor(void);
 

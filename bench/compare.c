@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -48,6 +47,7 @@
 enum { MAX_OLD = 64, MAX_RESTARTS = 2000, MAX_PORTS = 256, MAX_TARGETS = 32 };
 
 #define BUDGET_S 340.0 /* make bench: under 6 minutes, all parts */
+#define PLOT_SECONDS "1.6" /* the plot's span, as bench/plot.gp's xrange */
 
 /* ------------------------------------------------------------ shared */
 
@@ -791,6 +791,8 @@ static int load_begin(struct load_run *l, struct instance *s, const struct shape
 	if (timeline) {
 		argv[n++] = "--timeline";
 		argv[n++] = (char *)timeline;
+		argv[n++] = "--timeline-seconds";
+		argv[n++] = PLOT_SECONDS;
 	}
 	argv[n] = NULL;
 	struct spawn_options o = { .output = l->out };
@@ -999,22 +1001,68 @@ static void wrk_run(struct instance *s, struct wrk_row *w)
 
 /* ------------------------------------------------------------ the plot */
 
-/* A short keep-alive run with every request's latency recorded. */
-static void plot_run(struct instance *s)
+/* gnuplot draws one point per line: 10 s for the five panels' 800,000
+ * requests, most of them on a pixel already drawn. Keeps every failed
+ * request and, of those answered, the first in each cell of 0.5 ms by 1/50
+ * of a decade of latency, finer than a pixel of the plot (1.6 ms by 1/40
+ * of a decade): the picture is the same. */
+enum { CELL_US = 500, CELL_COLUMNS = 8000, CELLS_PER_DECADE = 50, CELL_ROWS = 300 };
+
+static int latency_row(unsigned long long latency_us)
+{
+	static double edge[CELL_ROWS]; /* edge[i]: 10 us x 10^(i/50), the floor of the plot's range */
+	if (edge[0] == 0)
+		for (int i = 0; i < CELL_ROWS; i++)
+			edge[i] = i ? edge[i - 1] * 1.0471285480508996 : 10.0;
+	int lo = 0, hi = CELL_ROWS - 1; /* the last edge <= latency, or 0 */
+	while (lo < hi) {
+		int mid = (lo + hi + 1) / 2;
+		if (edge[mid] <= (double)latency_us)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+static void thin_timeline(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "re"), *out = fopen(to, "we");
+	static unsigned char seen[CELL_COLUMNS * CELL_ROWS / 8];
+	memset(seen, 0, sizeof seen);
+	char line[160];
+	while (in && out && fgets(line, sizeof line, in)) {
+		unsigned long long start_us, latency_us;
+		char kind[32];
+		if (sscanf(line, "%llu %llu %31s", &start_us, &latency_us, kind) == 3 &&
+		    strcmp(kind, "ok") == 0 && start_us / CELL_US < CELL_COLUMNS) {
+			size_t cell = (size_t)(start_us / CELL_US) * CELL_ROWS +
+				      (size_t)latency_row(latency_us);
+			unsigned char bit = (unsigned char)(1u << (cell % 8));
+			if (seen[cell / 8] & bit)
+				continue;
+			seen[cell / 8] |= bit;
+		}
+		fputs(line, out);
+	}
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+}
+
+/* The plot's panel for s: the first PLOT_SECONDS of its keep-alive row,
+ * whose loadgen wrote `every` request's latency, and the instants of the n
+ * restarts requested meanwhile (at[], on loadgen's clock). */
+static void plot_keep(struct instance *s, const char *every, const long *at, int n)
 {
 	char timeline[400], instants[400];
 	copy_str(timeline, sizeof timeline, file_in(s, "timeline"));
 	copy_str(instants, sizeof instants, file_in(s, "restarts"));
-	struct load_run l;
-	struct load_result f;
-	if (load_begin(&l, s, &shapes[0], "plot", timeline) < 0)
-		return;
-	int n = drive_restarts(s, 1600000, cfg.interval_ms * 1000L, restarts_buf,
-			       MAX_RESTARTS, l.t0_us, restart_at);
-	load_end(&l, &f);
+	thin_timeline(every, timeline);
 	FILE *out = fopen(instants, "we");
 	for (int i = 0; out && i < n; i++)
-		fprintf(out, "%.6f\n", restart_at[i] / 1e6);
+		fprintf(out, "%.6f\n", at[i] / 1e6);
 	if (out)
 		fclose(out);
 	if (strlen(cfg.plot_keys) + strlen(s->kind->key) + 2 < sizeof cfg.plot_keys)
@@ -1057,60 +1105,31 @@ static void plot(void)
 
 /* ------------------------------------------------------------ a contender */
 
-/* Where the processes run: the server (and every process it starts, which
- * inherit its CPUs) on the last CPU, the bench, its probes and the load
- * on the others. Left to the kernel, two busy processes on two cores share
- * one in some runs and not in others: the same server's steady state
- * ranged from 52k to 99k requests/s from run to run, which no ratio of
- * throughputs survives. With fewer than two CPUs, nothing is placed. */
-enum placement { ANYWHERE, SERVER_SIDE, CLIENT_SIDE };
-
-static void place(enum placement where)
-{
-	static cpu_set_t all;
-	static int last = -1;
-	if (last < 0) {
-		if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2) {
-			last = 0;
-			CPU_ZERO(&all);
-			return;
-		}
-		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-			if (CPU_ISSET(cpu, &all))
-				last = cpu;
-	}
-	if (CPU_COUNT(&all) < 2)
-		return;
-	cpu_set_t set = all;
-	if (where == SERVER_SIDE) {
-		CPU_ZERO(&set);
-		CPU_SET(last, &set);
-	} else if (where == CLIENT_SIDE) {
-		CPU_CLR(last, &set);
-	}
-	if (sched_setaffinity(0, sizeof set, &set) < 0)
-		printf("note: sched_setaffinity: %s\n", strerror(errno));
-}
-
 /* The restarts of a row, in rounds of ROUND_RESTARTS, each round followed
- * by a quiet moment without restarts that loadgen (its pid) counts apart
- * in a window: the steady state. The machine's speed drifts over a row
+ * by a quiet moment without restarts that loadgen (l) counts apart in a
+ * window: the steady state. The machine's speed drifts over a row
  * (a server's steady state once went from 100k to 135k requests/s between
  * the start of a row and its end), so the steady state is measured all
  * along the restarts, not before or after them. Returns the restarts done,
- * their timings in r[]. */
+ * their timings in r[]; the first round's instants are in restart_at[],
+ * *first of them. */
 enum { ROUND_RESTARTS = 10 };
 
-static int drive_rounds(struct instance *s, pid_t loadgen, struct restart *r)
+static int drive_rounds(struct instance *s, const struct load_run *l, struct restart *r,
+			int *first)
 {
 	int rounds = (cfg.restarts + ROUND_RESTARTS - 1) / ROUND_RESTARTS, done = 0;
 	long quiet_us = cfg.baseline_ms * 1000L / rounds;
+	pid_t loadgen = l->pid;
 	for (int k = 0; k < rounds && !s->error[0]; k++) {
 		int want = cfg.restarts - done < ROUND_RESTARTS ? cfg.restarts - done
 							       : ROUND_RESTARTS;
+		/* The first round's instants: the plot's, on loadgen's clock. */
 		done += drive_restarts(s, (long)want * cfg.interval_ms * 1000L,
 				       cfg.interval_ms * 1000L, r + done, MAX_RESTARTS - done,
-				       0, NULL);
+				       l->t0_us, k == 0 ? restart_at : NULL);
+		if (k == 0)
+			*first = done;
 		kill(loadgen, SIGUSR1);
 		sleep_us(quiet_us);
 		kill(loadgen, SIGUSR2);
@@ -1162,33 +1181,36 @@ static void run_contender(int shape, int c)
 	}
 	printf("  %s: %s ...\n", shapes[shape].key, kind->name);
 	fflush(stdout);
-	place(SERVER_SIDE);
+	bench_place(BENCH_SERVER_SIDE);
 	int started = instance_start(&s, kind);
-	place(CLIENT_SIDE);
+	bench_place(BENCH_CLIENT_SIDE);
 	if (started < 0) {
 		snprintf(row->skipped, sizeof row->skipped, "did not start (see its log)");
 		kind->stop(&s);
-		place(ANYWHERE);
+		bench_place(BENCH_ANYWHERE);
 		return;
 	}
 	struct load_run l;
-	char label[64];
+	char label[64], every[400];
 	snprintf(label, sizeof label, "%s-restarts", shapes[shape].key);
-	if (load_begin(&l, &s, &shapes[shape], label, NULL) == 0) {
-		int n = drive_rounds(&s, l.pid, restarts_buf);
+	/* The plot: keep-alive rows, their first seconds. */
+	int plotted = shape == 0 && find_program("gnuplot");
+	copy_str(every, sizeof every, file_in(&s, "timeline.all"));
+	if (load_begin(&l, &s, &shapes[shape], label, plotted ? every : NULL) == 0) {
+		int first = 0, n = drive_rounds(&s, &l, restarts_buf, &first);
 		load_end(&l, &row->run);
 		steady_state(&l, &row->run, &row->base);
 		summarize(row, restarts_buf, n);
 		snprintf(row->error, sizeof row->error, "%s", s.error);
+		if (plotted && !s.error[0])
+			plot_keep(&s, every, restart_at, first);
 	}
 	row->probe_failures = s.probe_failures;
-	/* The witness and the plot, on the same server: keep-alive only. */
+	/* The witness, on the same server: keep-alive only. */
 	if (shape == 0 && !s.error[0] && find_program("wrk") && bench_seconds_left() > 100)
 		wrk_run(&s, &wrk_rows[c]);
-	if (shape == 0 && !s.error[0] && find_program("gnuplot") && bench_seconds_left() > 100)
-		plot_run(&s);
 	kind->stop(&s);
-	place(ANYWHERE);
+	bench_place(BENCH_ANYWHERE);
 }
 
 /* httpd moves its keep-alive connections to the new generation, upgrading

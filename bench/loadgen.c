@@ -79,6 +79,7 @@ static struct {
 	const char *target, *path, *timeline, *failures;
 	long keepalive, fresh, slow, slow_ms, timeout_ms;
 	double duration;       /* seconds; 0 = until SIGTERM/SIGINT */
+	double timeline_s;     /* --timeline: requests started before; 0 = all */
 	bool quiet;
 	bool redis;            /* --redis-ping: RESP PING/+PONG, not HTTP */
 } opt = { .keepalive = 8, .fresh = 2, .slow_ms = 200, .timeout_ms = 5000, .path = "/" };
@@ -250,7 +251,8 @@ static void window_close(uint64_t now)
 static void usage(FILE *f)
 {
 	fputs("usage: loadgen --target ADDR [--keepalive N] [--fresh N] [--slow N] [--slow-ms MS]\n"
-	      "               [--path PATH] [--duration SEC] [--timeout MS] [--timeline FILE] [--quiet]\n"
+	      "               [--path PATH] [--duration SEC] [--timeout MS] [--timeline FILE]\n"
+	      "               [--timeline-seconds SEC] [--quiet]\n"
 	      "               [--failures FILE] [--redis-ping]\n"
 	      "  ADDR is 127.0.0.1:PORT or [::1]:PORT (numeric IPv4/IPv6 only)\n"
 	      "  defaults: --keepalive 8 --fresh 2 --slow 0 --slow-ms 200 --path / --timeout 5000,\n"
@@ -258,6 +260,8 @@ static void usage(FILE *f)
 	      "  --failures FILE: one line per failed request, as it happens: when it started\n"
 	      "  and failed (CLOCK_MONOTONIC us), its kind, and the pid that last answered\n"
 	      "  on its connection (\"pid=P\" in the body; 0 if none did)\n"
+	      "  --timeline FILE: one line per request (start_us latency_us kind generation,\n"
+	      "  from our start); --timeline-seconds SEC: only those started in the first SEC\n"
 	      "  --redis-ping: each request is a RESP PING that must be answered +PONG\n"
 	      "  (no --slow); a fresh connection is closed by us after its answer\n"
 	      "  SIGUSR1 opens a window, SIGUSR2 closes it: a line \"window=N requests=R\n"
@@ -287,14 +291,14 @@ static long parse_long(const char *name, const char *s, long min, long max)
 	return v;
 }
 
-static double parse_seconds(const char *s)
+static double parse_seconds(const char *name, const char *s)
 {
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
 	/* The comparisons also reject NaN. */
 	if (errno || end == s || *end || !(v > 0 && v < 1e7))
-		bad_usage("--duration: bad number of seconds '%s'", s);
+		bad_usage("%s: bad number of seconds '%s'", name, s);
 	return v;
 }
 
@@ -328,7 +332,8 @@ static void parse_target(const char *t)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_KEEPALIVE, O_FRESH, O_SLOW, O_SLOW_MS, O_PATH,
-	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_QUIET, O_FAILURES, O_REDIS, O_HELP };
+	       O_DURATION, O_TIMEOUT, O_TIMELINE, O_TIMELINE_SECONDS, O_QUIET, O_FAILURES,
+	       O_REDIS, O_HELP };
 	static const struct option longopts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "keepalive", required_argument, NULL, O_KEEPALIVE },
@@ -339,6 +344,7 @@ static void parse_args(int argc, char **argv)
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "timeline", required_argument, NULL, O_TIMELINE },
+		{ "timeline-seconds", required_argument, NULL, O_TIMELINE_SECONDS },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "failures", required_argument, NULL, O_FAILURES },
 		{ "redis-ping", no_argument, NULL, O_REDIS },
@@ -355,9 +361,12 @@ static void parse_args(int argc, char **argv)
 		case O_SLOW: opt.slow = parse_long("--slow", optarg, 0, MAX_CONNS); break;
 		case O_SLOW_MS: opt.slow_ms = parse_long("--slow-ms", optarg, 0, 3600000); break;
 		case O_PATH: opt.path = optarg; break;
-		case O_DURATION: opt.duration = parse_seconds(optarg); break;
+		case O_DURATION: opt.duration = parse_seconds("--duration", optarg); break;
 		case O_TIMEOUT: opt.timeout_ms = parse_long("--timeout", optarg, 1, 3600000); break;
 		case O_TIMELINE: opt.timeline = optarg; break;
+		case O_TIMELINE_SECONDS:
+			opt.timeline_s = parse_seconds("--timeline-seconds", optarg);
+			break;
 		case O_QUIET: opt.quiet = true; break;
 		case O_FAILURES: opt.failures = optarg; break;
 		case O_REDIS: opt.redis = true; break;
@@ -506,7 +515,7 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 		print_failure(c, k, err, detail, now);
 		log_failure(c, k, err, detail, now);
 	}
-	if (timeline)
+	if (timeline && (opt.timeline_s <= 0 || c->start_us - t0 < opt.timeline_s * 1e6))
 		fprintf(timeline, "%" PRIu64 " %" PRIu64 " %s %u\n",
 			c->start_us - t0, latency, kind_name[k], gen);
 }

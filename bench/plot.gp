@@ -3,7 +3,9 @@
 #   gnuplot -e "dir='WORK'; keys='library supervisor nginx haproxy'; \
 #               out='docs/restarts.png'; interval=200" bench/plot.gp
 # and reads, for each key,
-#   WORK/KEY/timeline  loadgen --timeline: start_us latency_us kind generation
+#   WORK/KEY/timeline  loadgen --timeline: start_us latency_us kind generation,
+#                      thinned by the bench to one answered request per cell
+#                      finer than a pixel (every failed one kept)
 #   WORK/KEY/restarts  the instants restarts were requested, in seconds
 # (both on loadgen's clock, which starts with the load).
 
@@ -15,7 +17,8 @@ if (!exists("interval")) interval = 200
 name(k) = k eq "library" ? "httpd upgrading itself through libhandoff (SIGHUP)" : \
           k eq "supervisor" ? "httpd under handoff run (SIGHUP to the supervisor)" : \
           k eq "nginx" ? "nginx 1.22, binary upgrade (USR2, then QUIT to the old master)" : \
-          k eq "haproxy" ? "HAProxy 2.6, master-worker reload (USR2)" : k
+          k eq "haproxy" ? "HAProxy 2.6, master-worker reload (USR2)" : \
+          k eq "tableflip" ? "Go tableflip 1.2.1, self-upgrade (SIGHUP)" : k
 
 n = words(keys)
 set terminal pngcairo size 1100, 230 * n + 70 font "sans,9"

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SAMPLES = 100, STORM_RATE = 100, STORM_SECONDS = 10, STORM_WARM_UP_SECONDS = 3,
+enum { SAMPLES = 100, STORM_RATE = 100, STORM_SECONDS = 10, STORM_WARM_UP_SECONDS = 2,
        STORM_OPEN = 256 };
 
 /* echo started directly, as a service manager would: fork to READY=1. */

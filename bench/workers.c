@@ -122,7 +122,7 @@ static void workers_run(const char *workers, int seconds, struct window out[2])
 
 void bench_workers(void)
 {
-	int seconds = bench_env_int("BENCH_WORKERS_SECONDS", 3, 1, 60);
+	int seconds = bench_env_int("BENCH_WORKERS_SECONDS", 2, 1, 60);
 	char *loadavg = read_file("/proc/loadavg");
 	struct window one[2], two[2];
 	workers_run("1", seconds, one);
