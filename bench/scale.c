@@ -172,15 +172,17 @@ static char *join_addresses(const int *ports, int n, const char *sep)
 }
 
 /* The library: the helper server holding n listeners, upgraded UPGRADES
- * times by SIGHUP; READY=1 from the successor ends each upgrade. Its
- * output (a line per listener per generation) goes to /dev/null, so that
- * the figures are the library's and not the helper's logging. */
+ * times by SIGHUP; READY=1 from the successor ends each upgrade. The
+ * helper is quiet (HELPER_QUIET: no line per listener, two system calls
+ * each) and its output goes to /dev/null, so that the figures are the
+ * library's and not the helper's logging. */
 static void listeners_library(struct listener_point *pt, const int *ports, int n)
 {
 	char env[128];
 	int notify = bench_notify_listener(env, sizeof env);
 	char *spec = join_addresses(ports, n, ";");
-	struct spawn_options o = { .output = "/dev/null", .env = (char *[]){ env, NULL } };
+	struct spawn_options o = { .output = "/dev/null",
+				   .env = (char *[]){ env, "HELPER_QUIET=1", NULL } };
 	pid_t pid = spawn_helper("server", spec, &o);
 	long ready[UPGRADES], gone[UPGRADES];
 	pid_t said;
@@ -250,7 +252,8 @@ static void listeners_supervisor(struct listener_point *pt, long *helper_rss,
 	argv[a++] = "server";
 	argv[a++] = spec;
 	argv[a] = NULL;
-	struct spawn_options o = { .output = "/dev/null", .env = (char *[]){ env, NULL } };
+	struct spawn_options o = { .output = "/dev/null",
+				   .env = (char *[]){ env, "HELPER_QUIET=1", NULL } };
 	pid_t sup = spawn(argv, &o);
 	long ready[UPGRADES], gone[UPGRADES];
 	if (!bench_wait_ready(notify, 10000, NULL)) {

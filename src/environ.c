@@ -9,7 +9,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,13 +65,19 @@ static void warn(char *warning, size_t size, const char *what,
 			 value ? value : "", why);
 }
 
-/* The descriptors must exist; non-sockets stay untouched but are never
- * adopted (handoff_listen checks each one it considers). */
-static int fds_open(size_t count)
+/* The descriptors must exist. Each is made close-on-exec as it is checked,
+ * one system call for both; if one is missing, the flag comes off those
+ * before it again (they came through an exec, so none had it) and the
+ * variables are ignored. Non-sockets stay open but are never adopted
+ * (handoff_listen checks each one it considers). */
+static int take_fds(size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		if (fcntl(HO_LISTEN_FDS_START + (int)i, F_GETFD) < 0)
+		if (ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 1) < 0) {
+			while (i-- > 0)
+				ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 0);
 			return 0;
+		}
 	return 1;
 }
 
@@ -92,7 +97,7 @@ static int take_listen_fds(struct ho_inherited *in, struct raw_environ *raw,
 		     "not a number in range");
 		return 0;
 	}
-	if (!fds_open(count)) {
+	if (!take_fds(count)) {
 		warn(warning, size, "LISTEN_FDS", raw->listen_fds,
 		     "descriptors are not open");
 		return 0;
@@ -182,8 +187,6 @@ int ho_environ_take(struct ho_inherited *in, char *warning, size_t size)
 	if (!oom && (raw.listen_pid || raw.listen_fds) &&
 	    take_listen_fds(in, &raw, warning, size))
 		take_handoff(in, &raw, warning, size);
-	for (size_t i = 0; i < in->count; i++)
-		ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 1);
 	raw_free(&raw);
 	return oom ? -ENOMEM : 0;
 }

@@ -47,6 +47,7 @@ static int env_int(const char *name, int fallback)
 
 static void claim_listeners(struct handoff *h, const char *spec)
 {
+	int quiet = env_int("HELPER_QUIET", 0);
 	char *copy = strdup(spec), *save = NULL;
 	for (char *req = strtok_r(copy, ";", &save); req && strcmp(req, "-");
 	     req = strtok_r(NULL, ";", &save)) {
@@ -68,7 +69,7 @@ static void claim_listeners(struct handoff *h, const char *spec)
 			handoff_address_format(&a, bound, sizeof bound);
 		if (fd < 0)
 			say("listen %s -> error %s", addr ? addr : name, strerror(-fd));
-		else
+		else if (!quiet)
 			say("listen %s -> fd=%d inherited=%d bound=%s nonblock=%d",
 			    addr ? addr : name, fd, handoff_listener_inherited(h, last), bound,
 			    (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
@@ -154,7 +155,8 @@ static int finish(struct handoff *h, int code)
  * HELPER_FAIL_BEFORE_READY, HELPER_EXEC (what to exec next),
  * HELPER_DIRTY_SIGNALS, HELPER_STRAY_FD (generation 1 holds that fd without
  * close-on-exec, as if inherited from a shell), HELPER_CPU (generation 1 on
- * that CPU alone), HELPER_LIST_FDS and HELPER_REAL_ARGV adjust it. */
+ * that CPU alone), HELPER_LIST_FDS, HELPER_REAL_ARGV and HELPER_QUIET (no
+ * line per listener claimed, for the benchmark) adjust it. */
 /* The signal state this process was started with (rule 20). Signals 32 and
  * 33 are glibc's own (thread cancellation, set*id): its sigaction() refuses
  * to touch them, in a parent as in a child, and it manages them itself in

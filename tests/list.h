@@ -28,6 +28,7 @@
 	X(listen_match_by_name, 20)       \
 	X(upgrade_passes_listeners, 30)   \
 	X(upgrade_changes_port_set, 30)   \
+	X(upgrade_reorders_inherited, 30) \
 	X(generation_numbers_wrap, 30)    \
 	X(late_sighup_after_handover_is_harmless, 30) \
 	X(upgrade_one_at_a_time, 30)      \

@@ -146,6 +146,33 @@ void test_upgrade_changes_port_set(void)
 	server_stop(&s);
 }
 
+/* A generation that claims what it inherited in another order passes the
+ * sockets on in its own order: the spawn puts each at its new number, the
+ * one already in place (b, at 4) included, and swaps a and c (3 and 5)
+ * without clobbering either. Generation 3 finds c at 3, b at 4, a at 5. */
+void test_upgrade_reorders_inherited(void)
+{
+	char a[32], b[32], c[32], spec[128], env_next[160], want[128];
+	snprintf(a, sizeof a, "127.0.0.1:%d", free_port());
+	snprintf(b, sizeof b, "127.0.0.1:%d", free_port());
+	snprintf(c, sizeof c, "127.0.0.1:%d", free_port());
+	snprintf(spec, sizeof spec, "%s;%s;%s", a, b, c);
+	snprintf(env_next, sizeof env_next, "HELPER_NEXT_SPEC=%s;%s;%s", c, b, a);
+	struct server s;
+	server_start(&s, spec, (char *[]){ env_next, NULL });
+	server_upgrade(&s, 2);
+	server_upgrade(&s, 3);
+	const char *order[] = { c, b, a };
+	for (int i = 0; i < 3; i++) {
+		snprintf(want, sizeof want, "listen %s -> fd=%d inherited=1 bound=%s ",
+			 order[i], 3 + i, order[i]);
+		expect_in_file(s.log, want);
+		ASSERT(connects(order[i]));
+	}
+	ASSERT_EQ(count_in_file(s.log, "inherited=1"), 6); /* generations 2 and 3 */
+	server_stop(&s);
+}
+
 /* The descriptors of a generation's "open=" line, as text. */
 static void open_fds_of(const char *log, unsigned generation, char *out,
 			size_t size)

@@ -73,10 +73,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Moves every source above the target range first, so that dup2() into
- * 3, 4, ... can never clobber a source that has not been placed yet. The
- * temporary copies are close-on-exec and vanish at exec; dup2() clears the
- * flag on the targets, which is what passes them on. */
+/* Puts fds[i] at 3 + i without close-on-exec, which is what passes it on.
+ * A source inside the target range that is not at its own target may be
+ * another's target: it is copied above the range first (close-on-exec, the
+ * copy vanishes at exec), so that no dup2() clobbers a source not yet
+ * placed. A source already at its own target (a generation passing on
+ * what it inherited, in the same order) only loses close-on-exec: one
+ * call, not two, for each of a thousand listeners, while the parent waits. */
 static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
 {
 	int floor = HO_LISTEN_FDS_START + (int)count;
@@ -89,13 +92,18 @@ static int place_fds(const int *fds, size_t count, int *scratch, int *report_fd)
 		*report_fd = moved;
 	}
 	for (size_t i = 0; i < count; i++) {
-		scratch[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
-		if (scratch[i] < 0)
+		int target = HO_LISTEN_FDS_START + (int)i;
+		scratch[i] = fds[i];
+		if (fds[i] != target && fds[i] >= HO_LISTEN_FDS_START && fds[i] < floor &&
+		    (scratch[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor)) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < count; i++)
-		if (dup2(scratch[i], HO_LISTEN_FDS_START + (int)i) < 0)
+	for (size_t i = 0; i < count; i++) {
+		int target = HO_LISTEN_FDS_START + (int)i;
+		if (scratch[i] == target ? fcntl(target, F_SETFD, 0) < 0
+					 : dup2(scratch[i], target) < 0)
 			return -1;
+	}
 	return 0;
 }
 
