@@ -1,8 +1,8 @@
 /* bench.h — what the parts of `make bench` share. bench.c runs them:
  * the upgrade timings (bench.c), the supervisor's (supervisor.c, adopt.c,
- * workers.c), the cost against scale (scale.c) and
- * against the server's memory (memory.c), and the contenders under restart
- * load (compare.c). */
+ * workers.c), the cost against scale (scale.c), the contenders under
+ * restart load (compare.c), and last the cost against the server's memory
+ * (memory.c). */
 #ifndef BENCH_H
 #define BENCH_H
 
