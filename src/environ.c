@@ -66,18 +66,17 @@ static void warn(char *warning, size_t size, const char *what,
 }
 
 /* The descriptors must exist. Each is made close-on-exec as it is checked,
- * one system call for both; if one is missing, the flag comes off those
- * before it again (they came through an exec, so none had it) and the
- * variables are ignored. Non-sockets stay open but are never adopted
- * (handoff_listen checks each one it considers). */
+ * one system call for both. If one is missing the variables are ignored,
+ * and those before it keep the flag, as sd_listen_fds(3) leaves them: a
+ * descriptor nobody adopts has no business in a child we exec, and taking
+ * the flag off again could open up one the program set it on itself.
+ * Non-sockets stay open but are never adopted (handoff_listen checks each
+ * one it considers). */
 static int take_fds(size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		if (ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 1) < 0) {
-			while (i-- > 0)
-				ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 0);
+		if (ho_set_cloexec(HO_LISTEN_FDS_START + (int)i, 1) < 0)
 			return 0;
-		}
 	return 1;
 }
 
