@@ -98,6 +98,7 @@ static struct conn *conns;
 static size_t nconns;
 static int epfd = -1;
 static uint64_t t0, timeout_us;
+static uint64_t timeline_until_us = UINT64_MAX; /* from t0: --timeline-seconds */
 static bool stopping;
 static FILE *timeline, *failures;
 static char request[C_COUNT][1024];
@@ -515,7 +516,7 @@ static void record(struct conn *c, enum kind k, int err, const char *detail, uin
 		print_failure(c, k, err, detail, now);
 		log_failure(c, k, err, detail, now);
 	}
-	if (timeline && (opt.timeline_s <= 0 || c->start_us - t0 < opt.timeline_s * 1e6))
+	if (timeline && c->start_us - t0 < timeline_until_us)
 		fprintf(timeline, "%" PRIu64 " %" PRIu64 " %s %u\n",
 			c->start_us - t0, latency, kind_name[k], gen);
 }
@@ -1046,6 +1047,8 @@ static void setup(void)
 		die("calloc");
 	ready_need = (size_t)(opt.keepalive + opt.slow);
 	timeout_us = (uint64_t)opt.timeout_ms * 1000u;
+	if (opt.timeline_s > 0)
+		timeline_until_us = (uint64_t)(opt.timeline_s * 1e6);
 }
 
 int main(int argc, char **argv)
